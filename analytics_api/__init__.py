@@ -1,0 +1,1 @@
+"""The read-only analytics API and dashboard."""

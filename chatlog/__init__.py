@@ -1,0 +1,1 @@
+"""chatlog: operator CLI and the chat-backend client."""

@@ -1,0 +1,1 @@
+"""The ingest daemon: durable, batched ingest of chatbot log events."""

@@ -1,0 +1,71 @@
+"""The ingest daemon's application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from ingestor import keys
+from ingestor.dayfiles import DayFileWriter
+from ingestor.idempotency import RecentIdWindow
+from ingestor.index import LogIndex
+from ingestor.metrics import IngestMetrics
+from ingestor.records import RecordBuilder
+from ingestor.recovery import rebuild_window, repair_day_files
+from ingestor.routes import setup_routes
+from ingestor.writer import GroupCommitWriter
+from shared.db import open_writer
+from shared.errors import error_middleware
+from shared.layout import StorageLayout
+from shared.locking import writer_lock
+from shared.privacy import user_hasher
+from shared.settings import Settings
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The ingestor: ``POST /v1/logs``, ``/healthz``, ``/metrics``."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    app[keys.settings_key] = settings
+    app[keys.layout_key] = StorageLayout.from_settings(settings)
+    app[keys.metrics_key] = IngestMetrics()
+    app.cleanup_ctx.append(_storage)
+    setup_routes(app)
+    return app
+
+
+async def _storage(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.settings_key]
+    layout = app[keys.layout_key]
+    metrics = app[keys.metrics_key]
+    layout.ensure_dirs()
+    with writer_lock(layout):
+        report = repair_day_files(layout)
+        metrics.repaired_bytes.inc(report.torn_bytes)
+        app[keys.builder_key] = RecordBuilder(
+            layout, user_hasher(settings), settings.log_retention_days
+        )
+        files = DayFileWriter(layout, settings.zstd_level)
+        app[keys.files_key] = files
+        conn = await open_writer(settings.db_path)
+        try:
+            index = LogIndex(conn, layout)
+            await index.catch_up()
+            index.start()
+            window = RecentIdWindow(settings.idempotency_window)
+            rebuild_window(layout, window, settings.idempotency_window)
+            writer = GroupCommitWriter(
+                layout, files, window, index, metrics,
+                batch_max_events=settings.batch_max_events,
+                flush_interval_ms=settings.flush_interval_ms,
+                queue_max_events=settings.queue_max_events,
+            )
+            app[keys.writer_key] = writer
+            writer.start()
+            try:
+                yield
+            finally:
+                await writer.stop()
+        finally:
+            await conn.close()
+            files.close()

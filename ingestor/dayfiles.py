@@ -1,0 +1,225 @@
+"""Appending to day files durably: write, fsync, and undo on any failure.
+
+A batch either reaches the disk whole and fsynced, or every file it touched is cut
+back to its previous length: no partial line is ever left for a reader. A failed
+fsync is never retried on the same data (after a failed fsync the kernel may have
+dropped the dirty pages and marked them clean); the batch fails and is rewritten by
+the client's retry.
+
+A day whose file is already compressed gets late events as an extra zstd frame
+(``.jsonl.gz`` days get an extra gzip member): readers see one file per day.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import gzip
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import zstandard
+
+from shared.layout import StorageLayout, Stream
+
+DayKey = tuple[Stream, date]
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a directory entry change (create, rename, unlink) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """os.write until every byte is written (short writes happen near a full disk)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError(errno.EIO, "write made no progress")
+        view = view[written:]
+
+
+@dataclass
+class _OpenDay:
+    fd: int
+    path: Path
+    kind: str  # ".jsonl", ".jsonl.zst" or ".jsonl.gz"
+
+
+class DayFileWriter:
+    """Owns the open day files of one data directory; used from one thread at a time.
+
+    ``lock`` is also taken by the lifecycle jobs (compression, erasure) so that a day
+    is never rewritten while events are being appended to it.
+    """
+
+    def __init__(self, layout: StorageLayout, zstd_level: int = 6) -> None:
+        self._layout = layout
+        self._open: dict[DayKey, _OpenDay] = {}
+        self._zstd = zstandard.ZstdCompressor(level=zstd_level)
+        self.lock = threading.RLock()
+
+    def append(self, groups: Mapping[DayKey, Sequence[bytes]]) -> int:
+        """Append each day's lines and fsync them all; return bytes written.
+
+        On any OSError every touched file is cut back to where it was and the error
+        is raised: the batch is then not stored at all.
+        """
+        with self.lock:
+            touched: list[tuple[_OpenDay, int]] = []
+            written = 0
+            try:
+                for key, lines in groups.items():
+                    day = self._day(key)
+                    before = os.fstat(day.fd).st_size
+                    touched.append((day, before))
+                    payload = self._payload(day, lines)
+                    write_all(day.fd, payload)
+                    written += len(payload)
+                for day, _ in touched:
+                    os.fsync(day.fd)
+            except OSError:
+                self._undo(touched)
+                raise
+            return written
+
+    def _payload(self, day: _OpenDay, lines: Sequence[bytes]) -> bytes:
+        data = b"".join(lines)
+        if day.kind == ".jsonl.zst":
+            return bytes(self._zstd.compress(data))
+        if day.kind == ".jsonl.gz":
+            return gzip.compress(data, mtime=0)
+        return data
+
+    def _undo(self, touched: list[tuple[_OpenDay, int]]) -> None:
+        for day, before in touched:
+            try:
+                os.ftruncate(day.fd, before)
+                os.fsync(day.fd)
+            except OSError:
+                # Cannot even cut back: forget the descriptor; reopening repairs the tail.
+                self._forget(day)
+
+    def _forget(self, day: _OpenDay) -> None:
+        for key, value in list(self._open.items()):
+            if value is day:
+                del self._open[key]
+        with contextlib.suppress(OSError):
+            os.close(day.fd)
+
+    def _day(self, key: DayKey) -> _OpenDay:
+        day = self._open.get(key)
+        if day is not None:
+            return day
+        stream, d = key
+        directory = self._layout.stream_dir(stream)
+        directory.mkdir(parents=True, exist_ok=True)
+        files = self._layout.day_files(stream, d)
+        path = files.zst or files.gz or self._layout.day_path(stream, d)
+        kind = ".jsonl.zst" if files.zst else ".jsonl.gz" if files.gz else ".jsonl"
+        created = not path.exists()
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        try:
+            if created:
+                fsync_dir(directory)
+            elif kind == ".jsonl":
+                repair_torn_tail(fd)
+        except OSError:
+            os.close(fd)
+            raise
+        day = _OpenDay(fd=fd, path=path, kind=kind)
+        self._open[key] = day
+        return day
+
+    def close_day(self, key: DayKey) -> None:
+        """Close one day's file (before the lifecycle rewrites or removes it)."""
+        with self.lock:
+            day = self._open.pop(key, None)
+            if day is not None:
+                os.close(day.fd)
+
+    def close_all_but(self, keep: set[DayKey]) -> None:
+        """Close every open day file not in ``keep`` (old days are rarely written)."""
+        with self.lock:
+            for key in [k for k in self._open if k not in keep]:
+                self.close_day(key)
+
+    def close(self) -> None:
+        """Close every open file."""
+        self.close_all_but(set())
+
+
+def repair_torn_tail(fd: int) -> int:
+    """Cut a plain day file back to its last ``\\n``; return the bytes removed.
+
+    Only a crash mid-append leaves an unterminated tail, and such a line was never
+    acknowledged, so removing it loses nothing that was promised.
+    """
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return 0
+    block = 1 << 16
+    end = size
+    while end > 0:
+        start = max(0, end - block)
+        chunk = os.pread(fd, end - start, start)
+        if end == size and chunk.endswith(b"\n"):
+            return 0
+        cut = chunk.rfind(b"\n")
+        if cut >= 0:
+            keep = start + cut + 1
+            os.ftruncate(fd, keep)
+            os.fsync(fd)
+            return size - keep
+        end = start
+    os.ftruncate(fd, 0)
+    os.fsync(fd)
+    return size
+
+
+def complete_zstd_length(path: Path) -> int:
+    """The length of the leading run of complete, valid frames of a ``.zst`` file."""
+    dctx = zstandard.ZstdDecompressor()
+    good = 0  # bytes of input consumed by complete frames
+    consumed = 0  # bytes of input fed to the current frame
+    dobj = dctx.decompressobj()
+    with open(path, "rb") as f:
+        pending = b""
+        while True:
+            data = pending or f.read(1 << 20)
+            pending = b""
+            if not data:
+                return good
+            try:
+                dobj.decompress(data)
+            except zstandard.ZstdError:
+                return good
+            consumed += len(data)
+            if dobj.eof:
+                pending = dobj.unused_data
+                good += consumed - len(pending)
+                consumed = 0
+                dobj = dctx.decompressobj()
+
+
+def repair_zstd_tail(path: Path) -> int:
+    """Cut a ``.zst`` day file back to its last complete frame; return the bytes removed."""
+    size = path.stat().st_size
+    good = complete_zstd_length(path)
+    if good < size:
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.ftruncate(fd, good)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return size - good

@@ -1,0 +1,138 @@
+"""Request bodies to validated events: one object, an array, or NDJSON; all or nothing.
+
+The fast path decodes the whole body into typed events in one msgspec call; only when
+that fails is each item decoded on its own, so that the 422 lists every bad event
+with its index, JSON path and reason.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import msgspec
+
+from shared.errors import InvalidJson, ValidationFailed
+
+T = TypeVar("T")
+_AT = re.compile(r"^(?P<message>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.S)
+_FIELD = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]+)`")
+
+
+def validation_error_entry(index: int, exc: msgspec.ValidationError) -> dict[str, Any]:
+    """One 422 entry from a msgspec error: index, JSON path and reason."""
+    match = _AT.match(str(exc))
+    message = match.group("message") if match else str(exc)
+    path = (match.group("path") if match else None) or "$"
+    named = _FIELD.search(message)
+    if named:
+        # Point at the offending field itself rather than at the object that holds it.
+        path = f"{path}.{named.group('name')}"
+    return {"index": index, "path": path, "message": message}
+
+
+def _is_ndjson(content_type: str) -> bool:
+    return content_type in {"application/x-ndjson", "application/ndjson", "application/jsonl"}
+
+
+def decode_items(body: bytes, content_type: str, type_: type[T]) -> list[T]:
+    """Decode a body of one object, an array or NDJSON into ``type_`` items, or raise.
+
+    Raises InvalidJson (400) when the body is not JSON/NDJSON and ValidationFailed (422)
+    listing every invalid item when any item breaks the schema.
+    """
+    if not body.strip():
+        raise InvalidJson("empty body: send a JSON object, a JSON array or NDJSON")
+    ndjson = _is_ndjson(content_type)
+    if not ndjson:
+        try:
+            return _decode_json(body, type_)
+        except _TrailingData:
+            # Several JSON lines sent as application/json: read them as NDJSON.
+            ndjson = True
+    return _decode_ndjson(body, type_)
+
+
+class _TrailingData(Exception):
+    pass
+
+
+def _decode_json(body: bytes, type_: type[T]) -> list[T]:
+    stripped = body.lstrip()
+    if stripped[:1] == b"[":
+        try:
+            return msgspec.json.decode(body, type=list[type_])  # type: ignore[valid-type]
+        except msgspec.ValidationError:
+            pass
+        except msgspec.DecodeError as exc:
+            raise InvalidJson(f"body is not valid JSON: {exc}") from None
+        raws = msgspec.json.decode(body, type=list[msgspec.Raw])
+        return _decode_each(raws, type_)
+    try:
+        return [msgspec.json.decode(body, type=type_)]
+    except msgspec.ValidationError as exc:
+        raise ValidationFailed([validation_error_entry(0, exc)]) from None
+    except msgspec.DecodeError as exc:
+        if "trailing characters" in str(exc):
+            raise _TrailingData from None
+        raise InvalidJson(f"body is not valid JSON: {exc}") from None
+
+
+def _decode_ndjson(body: bytes, type_: type[T]) -> list[T]:
+    lines = [line for line in body.split(b"\n") if line.strip()]
+    try:
+        return [msgspec.json.decode(line, type=type_) for line in lines]
+    except msgspec.ValidationError:
+        pass
+    except msgspec.DecodeError:
+        pass
+    raws: list[msgspec.Raw] = []
+    for number, line in enumerate(lines):
+        try:
+            raws.append(msgspec.json.decode(line, type=msgspec.Raw))
+        except msgspec.DecodeError as exc:
+            raise InvalidJson(f"line {number + 1} is not valid JSON: {exc}") from None
+    return _decode_each(raws, type_)
+
+
+def _decode_each(raws: list[msgspec.Raw], type_: type[T]) -> list[T]:
+    decoder = msgspec.json.Decoder(type_)
+    items: list[T] = []
+    errors: list[dict[str, Any]] = []
+    for index, raw in enumerate(raws):
+        try:
+            items.append(decoder.decode(raw))
+        except msgspec.ValidationError as exc:
+            errors.append(validation_error_entry(index, exc))
+        except msgspec.DecodeError as exc:
+            raise InvalidJson(f"item {index} is not valid JSON: {exc}") from None
+    if errors:
+        raise ValidationFailed(errors)
+    return items
+
+
+def as_utc(instant: datetime) -> datetime:
+    """An aware UTC datetime; a naive one is taken as UTC (the contract's rule)."""
+    if instant.tzinfo is None:
+        return instant.replace(tzinfo=UTC)
+    return instant.astimezone(UTC)
+
+
+def check_created_at(
+    index: int, created_at: datetime, now: datetime, oldest: datetime
+) -> dict[str, Any] | None:
+    """A 422 entry when an event is dated too far in the future or past retention."""
+    if created_at > now + timedelta(days=1):
+        return {
+            "index": index,
+            "path": "$.created_at",
+            "message": "created_at is more than a day in the future",
+        }
+    if created_at < oldest:
+        return {
+            "index": index,
+            "path": "$.created_at",
+            "message": "created_at is older than the log retention",
+        }
+    return None

@@ -1,0 +1,19 @@
+"""Typed application state of the ingestor."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ingestor.dayfiles import DayFileWriter
+from ingestor.metrics import IngestMetrics
+from ingestor.records import RecordBuilder
+from ingestor.writer import GroupCommitWriter
+from shared.layout import StorageLayout
+from shared.settings import Settings
+
+settings_key = web.AppKey("settings", Settings)
+layout_key = web.AppKey("layout", StorageLayout)
+metrics_key = web.AppKey("metrics", IngestMetrics)
+builder_key = web.AppKey("builder", RecordBuilder)
+files_key = web.AppKey("files", DayFileWriter)
+writer_key = web.AppKey("writer", GroupCommitWriter)

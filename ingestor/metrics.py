@@ -1,0 +1,59 @@
+"""The ingestor's Prometheus metrics."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class IngestMetrics:
+    """Counters and gauges of one ingestor, in a registry of its own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.accepted = Counter(
+            "chatlog_ingest_events_accepted", "Events acknowledged (written and fsynced)", registry=r
+        )
+        self.duplicates = Counter(
+            "chatlog_ingest_events_duplicate", "Acknowledged events dropped as retries", registry=r
+        )
+        self.rejected = Counter(
+            "chatlog_ingest_events_rejected",
+            "Events refused, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.batches = Counter("chatlog_ingest_batches", "Group commits written", registry=r)
+        self.bytes_written = Counter(
+            "chatlog_ingest_bytes_written", "Bytes appended to day files", registry=r
+        )
+        self.flush_seconds = Histogram(
+            "chatlog_ingest_flush_seconds", "Write+fsync time of one group commit",
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.ack_seconds = Histogram(
+            "chatlog_ingest_ack_seconds", "Time from submission to durable acknowledgement",
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.queue_depth = Gauge(
+            "chatlog_ingest_queue_depth", "Accepted events waiting for the next group commit",
+            registry=r,
+        )
+        self.index_lag = Gauge(
+            "chatlog_ingest_index_lag_events", "Written events not yet applied to SQLite", registry=r
+        )
+        self.spool_bytes = Gauge(
+            "chatlog_ingest_spool_bytes",
+            "Bytes spooled by the daemon (always 0: it answers 503 and clients spool)",
+            registry=r,
+        )
+        self.storage_errors = Counter(
+            "chatlog_ingest_storage_errors", "Failed writes or fsyncs", registry=r
+        )
+        self.healthy = Gauge("chatlog_ingest_healthy", "1 while storage accepts writes", registry=r)
+        self.repaired_bytes = Counter(
+            "chatlog_ingest_repaired_bytes", "Torn tail bytes removed at start-up", registry=r
+        )
+        self.healthy.set(1)

@@ -1,0 +1,91 @@
+"""Validated events to stored records: ids filled in, user id hashed, content redacted."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from ingestor.decoding import as_utc, check_created_at
+from shared.errors import ValidationFailed
+from shared.layout import StorageLayout
+from shared.privacy import UserHasher
+from shared.schemas import LogEventIn, LogRecord
+
+_encoder = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedRecord:
+    """A stored record with its day and its encoded line (``\\n``-terminated)."""
+
+    record: LogRecord
+    day: date
+    line: bytes
+
+
+class RecordBuilder:
+    """Turns posted events into pseudonymous, complete records ready to append."""
+
+    def __init__(
+        self,
+        layout: StorageLayout,
+        hasher: UserHasher,
+        retention_days: int,
+        redact: Callable[[str], str] | None = None,
+    ) -> None:
+        self._layout = layout
+        self._hasher = hasher
+        self._retention_days = retention_days
+        self._redact = redact
+
+    def build(self, events: Sequence[LogEventIn]) -> list[EncodedRecord]:
+        """Records for every event, or ValidationFailed naming every event out of range."""
+        now = datetime.now(UTC)
+        oldest_day = self._layout.today() - timedelta(days=self._retention_days)
+        oldest = self._layout.day_start(oldest_day)
+        errors: list[dict[str, Any]] = []
+        out: list[EncodedRecord] = []
+        for index, event in enumerate(events):
+            created_at = as_utc(event.created_at) if event.created_at else now
+            problem = check_created_at(index, created_at, now, oldest)
+            if problem:
+                errors.append(problem)
+                continue
+            record = self._record(event, created_at)
+            out.append(
+                EncodedRecord(record, self._layout.day_of(created_at), _encoder.encode(record) + b"\n")
+            )
+        if errors:
+            raise ValidationFailed(errors)
+        return out
+
+    def _record(self, event: LogEventIn, created_at: datetime) -> LogRecord:
+        # The raw user id stops here: only its keyed hash goes any further.
+        user_hash = self._hasher.hash(event.user_id) if event.user_id is not None else event.user_hash
+        content = self._redact(event.message_content) if self._redact else event.message_content
+        return LogRecord(
+            log_id=event.log_id or str(uuid.uuid4()),
+            session_id=event.session_id,
+            conversation_id=event.conversation_id or event.session_id,
+            collection_name=event.collection_name,
+            message_type=event.message_type,
+            message_content=content,
+            created_at=created_at,
+            user_hash=user_hash,
+            reasoning_level=event.reasoning_level,
+            llm_model=event.llm_model,
+            llm_params=event.llm_params,
+            retrieval_info=event.retrieval_info,
+            retrieved_docs=event.retrieved_docs,
+            performance=event.performance,
+            status=event.status,
+            error=event.error,
+            is_regeneration=event.is_regeneration or event.endpoint == "regenerate",
+            endpoint=event.endpoint,
+            metadata=event.metadata,
+        )

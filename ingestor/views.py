@@ -1,0 +1,66 @@
+"""Ingest request handlers."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ingestor import keys
+from ingestor.decoding import decode_items
+from shared.errors import TooLarge, Unauthorized, ValidationFailed, json_response
+from shared.privacy import bearer_token, tokens_equal
+from shared.schemas import LogEventIn
+
+
+def _over_unix_socket(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is not None and isinstance(transport.get_extra_info("sockname"), str)
+
+
+def check_ingest_token(request: web.Request) -> None:
+    """TCP requests need the ingest token when one is set; the Unix socket relies on 0660."""
+    expected = request.app[keys.settings_key].ingest_token
+    if not expected or _over_unix_socket(request):
+        return
+    given = bearer_token(request.headers.get("Authorization"))
+    if given is None or not tokens_equal(given, expected):
+        request.app[keys.metrics_key].rejected.labels(reason="unauthorized").inc()
+        raise Unauthorized("a valid ingest token is required: Authorization: Bearer <token>")
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The request body, or TooLarge when it is over the limit."""
+    limit = request.app[keys.settings_key].max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise TooLarge(f"body is over the limit of {limit} bytes", limit=limit)
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise TooLarge(f"body is over the limit of {limit} bytes", limit=limit) from None
+
+
+async def post_logs(request: web.Request) -> web.Response:
+    """Store a batch of log events durably; 202 only once they are fsynced."""
+    check_ingest_token(request)
+    body = await read_body(request)
+    metrics = request.app[keys.metrics_key]
+    try:
+        events = decode_items(body, request.content_type, LogEventIn)
+        records = request.app[keys.builder_key].build(events)
+    except ValidationFailed as exc:
+        metrics.rejected.labels(reason="validation").inc(len(exc.extra["errors"]))
+        raise
+    if records:
+        await request.app[keys.writer_key].submit(records)
+    return json_response({"accepted": len(records)}, status=202)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """200 while the ingestor can store, 503 (with the reason) otherwise."""
+    writer = request.app[keys.writer_key]
+    body = {
+        "status": "ok" if writer.healthy else "unavailable",
+        "service": "ingestor",
+        "queue_depth": writer.pending_events,
+        "storage_error": writer.storage_error,
+    }
+    return json_response(body, status=200 if writer.healthy else 503)

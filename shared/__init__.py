@@ -1,0 +1,1 @@
+"""Shared package of chatlog: settings, schemas, storage layout, reader, database, errors."""

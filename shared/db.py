@@ -1,0 +1,116 @@
+"""The SQLite database: schema, migrations and connection set-up (guide §6.2).
+
+SQLite holds metadata, statistics and indexes only; the day files are the source of
+truth. Every derived row is written in the same transaction as the count of day-file lines
+it was derived from (``ingest_offsets``), so after a crash the ingestor re-applies
+exactly the lines of each day file that SQLite had not seen. Lines, not bytes, so
+that the count survives compression.
+
+Only the ingestor (and the operator CLI while the ingestor is stopped) writes; the
+analytics API opens the file with ``mode=ro``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import aiosqlite
+
+# Guide §6.2. synchronous=NORMAL is safe here: WAL keeps the database consistent,
+# and a transaction lost to power failure is re-derived from the fsynced day files.
+WRITER_PRAGMAS = (
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA cache_size = -128000",
+    "PRAGMA mmap_size = 10737418240",
+    "PRAGMA temp_store = MEMORY",
+    "PRAGMA busy_timeout = 5000",
+    "PRAGMA foreign_keys = ON",
+    # Checkpoints are scheduled by the ingestor; this bounds the WAL in between.
+    "PRAGMA wal_autocheckpoint = 4000",
+)
+READER_PRAGMAS = (
+    "PRAGMA query_only = ON",
+    "PRAGMA cache_size = -32000",
+    "PRAGMA mmap_size = 10737418240",
+    "PRAGMA temp_store = MEMORY",
+    "PRAGMA busy_timeout = 5000",
+)
+
+# Append-only: each entry moves the schema from version i to i + 1 (PRAGMA user_version).
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE chat_sessions (
+        session_id TEXT PRIMARY KEY,
+        conversation_id TEXT NOT NULL,
+        collection_name TEXT NOT NULL,
+        user_hash TEXT,
+        started_at TEXT NOT NULL,
+        last_seen_at TEXT NOT NULL,
+        message_count INTEGER NOT NULL DEFAULT 0,
+        last_day TEXT NOT NULL
+    );
+    CREATE INDEX chat_sessions_by_collection ON chat_sessions (collection_name, last_seen_at);
+    CREATE INDEX chat_sessions_by_user ON chat_sessions (user_hash);
+    CREATE INDEX chat_sessions_by_day ON chat_sessions (last_day);
+    CREATE TABLE ingest_offsets (
+        stream TEXT NOT NULL,
+        day TEXT NOT NULL,
+        lines INTEGER NOT NULL,
+        PRIMARY KEY (stream, day)
+    );
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring a database to the current schema; return the version it had before."""
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"database schema version {version} is newer than this chatlog ({SCHEMA_VERSION})"
+        )
+    for index in range(version, SCHEMA_VERSION):
+        conn.executescript(
+            "BEGIN IMMEDIATE;" + MIGRATIONS[index] + f"; PRAGMA user_version = {index + 1}; COMMIT;"
+        )
+    return int(version)
+
+
+def connect_writer_sync(path: Path) -> sqlite3.Connection:
+    """A synchronous read-write connection, migrated (CLI and start-up use)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    for pragma in WRITER_PRAGMAS:
+        conn.execute(pragma)
+    migrate(conn)
+    return conn
+
+
+async def open_writer(path: Path) -> aiosqlite.Connection:
+    """The ingestor's read-write connection, migrated, with the guide's PRAGMAs."""
+    connect_writer_sync(path).close()
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    for pragma in WRITER_PRAGMAS:
+        await conn.execute(pragma)
+    return conn
+
+
+def reader_uri(path: Path) -> str:
+    """The read-only URI of the database file."""
+    return f"file:{path.resolve()}?mode=ro"
+
+
+async def open_reader(path: Path) -> aiosqlite.Connection:
+    """A read-only connection: ``mode=ro`` and ``query_only``, so no statement can write."""
+    conn = await aiosqlite.connect(reader_uri(path), uri=True, isolation_level=None)
+    for pragma in READER_PRAGMAS:
+        await conn.execute(pragma)
+    return conn

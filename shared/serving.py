@@ -1,0 +1,121 @@
+"""Running aiohttp applications in the foreground on TCP and Unix sockets.
+
+SIGTERM and SIGINT stop the listeners first, let in-flight requests finish, then run
+every application's cleanup (which flushes what was accepted), and return 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import signal
+import socket
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+log = logging.getLogger("chatlog.serving")
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One application and where it listens."""
+
+    name: str
+    app: web.Application
+    host: str | None = None
+    port: int | None = None
+    unix_path: Path | None = None
+    unix_mode: int = 0o660
+
+
+def configure_logging(level: str) -> None:
+    """One plain log format for both services (no secrets or raw ids are ever logged)."""
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # aiohttp's access log would print every ingest request; keep it at warning.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def remove_stale_socket(path: Path) -> None:
+    """Remove a Unix socket file left by a dead process; refuse to steal a live one."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise RuntimeError(f"{path} exists and is not a socket")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(str(path))
+    except OSError as exc:
+        if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
+            path.unlink(missing_ok=True)
+            return
+        raise
+    else:
+        raise RuntimeError(f"another process is listening on {path}")
+    finally:
+        probe.close()
+
+
+async def start(listeners: Sequence[Listener]) -> list[web.AppRunner]:
+    """Set up every application and start its sites; return the runners."""
+    runners: list[web.AppRunner] = []
+    try:
+        for listener in listeners:
+            runner = web.AppRunner(listener.app, access_log=None, shutdown_timeout=30.0)
+            await runner.setup()
+            runners.append(runner)
+            if listener.port is not None:
+                site: web.BaseSite = web.TCPSite(runner, listener.host, listener.port)
+                await site.start()
+                log.info("%s listening on http://%s:%s", listener.name, listener.host, listener.port)
+            if listener.unix_path is not None:
+                listener.unix_path.parent.mkdir(parents=True, exist_ok=True)
+                remove_stale_socket(listener.unix_path)
+                site = web.UnixSite(runner, str(listener.unix_path))
+                await site.start()
+                os.chmod(listener.unix_path, listener.unix_mode)
+                log.info("%s listening on unix:%s", listener.name, listener.unix_path)
+    except BaseException:
+        for runner in reversed(runners):
+            await runner.cleanup()
+        raise
+    return runners
+
+
+async def serve_until_signalled(listeners: Sequence[Listener]) -> None:
+    """Serve until SIGTERM or SIGINT, then stop accepting and clean up in reverse order."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    runners = await start(listeners)
+    try:
+        await stop.wait()
+        log.info("stopping: no new connections, flushing what was accepted")
+    finally:
+        for runner in reversed(runners):
+            await runner.cleanup()
+        for listener in listeners:
+            if listener.unix_path is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    listener.unix_path.unlink()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+    log.info("stopped cleanly")
+
+
+def run(listeners: Sequence[Listener]) -> int:
+    """Run in the foreground; 0 on a clean stop."""
+    asyncio.run(serve_until_signalled(listeners))
+    return 0

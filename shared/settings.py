@@ -1,0 +1,269 @@
+"""Settings: one frozen object built once from the environment over a declarative table.
+
+Every setting is a ``CHATLOG_*`` environment variable. The table ``SETTINGS`` is the
+single source of truth: it parses the environment, documents each variable and
+generates the README's settings table (``python -m shared.settings``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+PREFIX = "CHATLOG_"
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value that cannot be used; the message names it."""
+
+
+def _int_in(lo: int, hi: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = int(raw.strip())
+        if not lo <= value <= hi:
+            raise ValueError(f"must be between {lo} and {hi}")
+        return value
+
+    return parse
+
+
+def _float_in(lo: float, hi: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        value = float(raw.strip())
+        if math.isnan(value) or not lo <= value <= hi:
+            raise ValueError(f"must be between {lo} and {hi}")
+        return value
+
+    return parse
+
+
+def _port(raw: str) -> int:
+    return _int_in(0, 65535)(raw)
+
+
+def _zone(raw: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(raw.strip())
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA time zone {raw!r}") from exc
+
+
+def _bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("must be true or false")
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+def _path(raw: str) -> Path:
+    return Path(raw)
+
+
+def _log_level(raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+    return level
+
+
+def _patterns(raw: str) -> tuple[str, ...]:
+    """``NAME=REGEX`` items separated by ``;;`` (regexes may contain commas and semicolons)."""
+    items = tuple(item.strip() for item in raw.split(";;") if item.strip())
+    for item in items:
+        name, sep, regex = item.partition("=")
+        if not sep or not re.fullmatch(r"[A-Z][A-Z0-9_]*", name) or not regex:
+            raise ValueError(f"{item!r} is not NAME=REGEX with an upper-case NAME")
+        try:
+            re.compile(regex)
+        except re.error as exc:
+            raise ValueError(f"bad regular expression in {item!r}: {exc}") from exc
+    return items
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: its field name, default (as text), help, and parser."""
+
+    field: str
+    default: str
+    help: str
+    parse: Callable[[str], Any]
+    legacy: str | None = None  # an unprefixed name from the user's guide, honoured when unset
+
+    @property
+    def env(self) -> str:
+        """The full environment variable name."""
+        return PREFIX + self.field.upper()
+
+
+# Defaults that name "$CHATLOG_DATA_DIR" are resolved against the data directory.
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data_dir", "./logs", "root of all stored data", _path),
+    Setting("db_path", "$CHATLOG_DATA_DIR/chatlog.sqlite3", "the SQLite file", _path),
+    Setting("timezone", "UTC", "IANA zone for file days and statistic dates/hours", _zone),
+    Setting("ingest_host", "127.0.0.1", "ingest TCP listener address", _text),
+    Setting("ingest_port", "8700", "ingest TCP listener port", _port),
+    Setting(
+        "ingest_socket",
+        "$CHATLOG_DATA_DIR/ingest.sock",
+        "ingest Unix socket, mode 0660 (empty = off)",
+        _text,
+    ),
+    Setting(
+        "ingest_token",
+        "",
+        "when set, TCP ingest requires `Authorization: Bearer <token>`",
+        _text,
+    ),
+    Setting("api_host", "127.0.0.1", "analytics API listener address", _text),
+    Setting("api_port", "8701", "analytics API listener port", _port),
+    Setting(
+        "admin_token",
+        "",
+        "bearer token for admin endpoints; empty = admin endpoints answer 403",
+        _text,
+    ),
+    Setting(
+        "user_hash_secret",
+        "",
+        "key of the keyed hash (HMAC-SHA256) of user ids; empty = generated on first start "
+        "and kept in `$CHATLOG_DATA_DIR/.user_hash_secret` (0600)",
+        _text,
+    ),
+    Setting("log_compress_after_days", "7", "log day files older than this are zstd-compressed",
+            _int_in(1, 3650)),
+    Setting("log_retention_days", "30", "log day files older than this are deleted",
+            _int_in(1, 36500)),
+    Setting("conversation_compress_after_days", "7",
+            "conversation day files older than this are zstd-compressed", _int_in(1, 3650),
+            legacy="CONVERSATION_COMPRESS_AFTER_DAYS"),
+    Setting("conversation_retention_days", "30",
+            "conversation day files older than this are deleted", _int_in(1, 36500),
+            legacy="CONVERSATION_RETENTION_DAYS"),
+    Setting("conversation_sample_rate", "1.0",
+            "probability of keeping a conversation no rule keeps (0.0-1.0)", _float_in(0.0, 1.0),
+            legacy="CONVERSATION_SAMPLE_RATE"),
+    Setting("conversation_idle_minutes", "30",
+            "a conversation idle this long is closed and judged for saving", _int_in(1, 10080)),
+    Setting("max_body_bytes", "5242880", "largest accepted request body (bytes)",
+            _int_in(1024, 1 << 30)),
+    Setting("batch_max_events", "4096",
+            "most events written and fsynced together in one group commit", _int_in(1, 1_000_000)),
+    Setting("flush_interval_ms", "2",
+            "how long the writer waits for more events before a group commit", _int_in(0, 10_000)),
+    Setting("queue_max_events", "65536",
+            "accepted-but-unwritten events above which ingest answers 503", _int_in(1, 10_000_000)),
+    Setting("idempotency_window", "200000",
+            "how many recent log_ids are remembered to drop retried events", _int_in(0, 10_000_000)),
+    Setting("zstd_level", "6", "zstandard level for compressed day files", _int_in(1, 22)),
+    Setting("backup_keep", "7", "how many daily SQLite backups are kept", _int_in(1, 3650)),
+    Setting("pii_redaction", "true", "redact e-mails, phones, RRNs and card numbers in content",
+            _bool),
+    Setting("pii_extra_patterns", "",
+            "extra redactions: `NAME=REGEX` items separated by `;;`, replaced by `[NAME]`",
+            _patterns),
+    Setting("log_level", "INFO", "DEBUG, INFO, WARNING or ERROR", _log_level),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of both services, parsed and validated."""
+
+    data_dir: Path = Path("./logs")
+    db_path: Path = Path("./logs/chatlog.sqlite3")
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+    ingest_host: str = "127.0.0.1"
+    ingest_port: int = 8700
+    ingest_socket: str = "./logs/ingest.sock"
+    ingest_token: str = ""
+    api_host: str = "127.0.0.1"
+    api_port: int = 8701
+    admin_token: str = ""
+    user_hash_secret: str = ""
+    log_compress_after_days: int = 7
+    log_retention_days: int = 30
+    conversation_compress_after_days: int = 7
+    conversation_retention_days: int = 30
+    conversation_sample_rate: float = 1.0
+    conversation_idle_minutes: int = 30
+    max_body_bytes: int = 5 * 1024 * 1024
+    batch_max_events: int = 4096
+    flush_interval_ms: int = 2
+    queue_max_events: int = 65536
+    idempotency_window: int = 200_000
+    zstd_level: int = 6
+    backup_keep: int = 7
+    pii_redaction: bool = True
+    pii_extra_patterns: tuple[str, ...] = ()
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from the environment; raise SettingsError naming a bad variable."""
+        env = os.environ if environ is None else environ
+        raw: dict[str, str] = {}
+        for setting in SETTINGS:
+            if setting.env in env:
+                raw[setting.field] = env[setting.env]
+            elif setting.legacy and setting.legacy in env:
+                raw[setting.field] = env[setting.legacy]
+        return cls.from_values(raw)
+
+    @classmethod
+    def from_values(cls, raw: Mapping[str, str]) -> Settings:
+        """Parse text values by field name over the defaults; unknown names are an error."""
+        known = {s.field: s for s in SETTINGS}
+        unknown = set(raw) - set(known)
+        if unknown:
+            raise SettingsError(f"unknown settings: {', '.join(sorted(unknown))}")
+        data_dir_text = raw.get("data_dir", known["data_dir"].default)
+        values: dict[str, Any] = {}
+        for name, setting in known.items():
+            text = raw.get(name, setting.default)
+            text = text.replace("$CHATLOG_DATA_DIR", data_dir_text.rstrip("/") or "/")
+            try:
+                values[name] = setting.parse(text)
+            except ValueError as exc:
+                shown = "<hidden>" if "token" in name or "secret" in name else repr(text)
+                raise SettingsError(f"{setting.env}={shown}: {exc}") from None
+        return cls(**values)
+
+    @classmethod
+    def for_data_dir(cls, data_dir: Path | str, **overrides: Any) -> Settings:
+        """Settings rooted at ``data_dir`` with typed overrides (what tests and tools use)."""
+        base = cls.from_values({"data_dir": str(data_dir)})
+        return dataclasses.replace(base, **overrides)
+
+    @property
+    def ingest_socket_path(self) -> Path | None:
+        """The Unix socket path, or None when the socket is turned off."""
+        return Path(self.ingest_socket) if self.ingest_socket else None
+
+
+def settings_table_markdown() -> str:
+    """The README's settings table, generated from ``SETTINGS``."""
+    lines = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for s in SETTINGS:
+        default = f"`{s.default}`" if s.default else "empty"
+        legacy = f" (also `{s.legacy}`)" if s.legacy else ""
+        lines.append(f"| {s.env}{legacy} | {default} | {s.help} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(settings_table_markdown() + "\n")
