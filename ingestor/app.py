@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
 from ingestor import keys
+from ingestor.conversations.redaction import PiiRedactor
 from ingestor.dayfiles import DayFileWriter
 from ingestor.idempotency import RecentIdWindow
 from ingestor.index import LogIndex
+from ingestor.jobs import scheduler_context
 from ingestor.metrics import IngestMetrics
 from ingestor.records import RecordBuilder
 from ingestor.recovery import rebuild_window, repair_day_files
@@ -23,13 +25,22 @@ from shared.privacy import user_hasher
 from shared.settings import Settings
 
 
+def content_redactor(settings: Settings) -> Callable[[str], str] | None:
+    """The PII redaction applied to message text before storage, unless turned off."""
+    if not settings.pii_redaction:
+        return None
+    return PiiRedactor.default(settings.pii_extra_patterns).redact
+
+
 def create_app(settings: Settings) -> web.Application:
     """The ingestor: ``POST /v1/logs``, ``/healthz``, ``/metrics``."""
     app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
     app[keys.settings_key] = settings
     app[keys.layout_key] = StorageLayout.from_settings(settings)
     app[keys.metrics_key] = IngestMetrics()
+    app[keys.job_factories_key] = []
     app.cleanup_ctx.append(_storage)
+    app.cleanup_ctx.append(scheduler_context)
     setup_routes(app)
     return app
 
@@ -43,7 +54,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         report = repair_day_files(layout)
         metrics.repaired_bytes.inc(report.torn_bytes)
         app[keys.builder_key] = RecordBuilder(
-            layout, user_hasher(settings), settings.log_retention_days
+            layout, user_hasher(settings), settings.log_retention_days, redact=content_redactor(settings)
         )
         files = DayFileWriter(layout, settings.zstd_level)
         app[keys.files_key] = files
@@ -52,6 +63,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
             index = LogIndex(conn, layout)
             await index.catch_up()
             index.start()
+            app[keys.index_key] = index
             window = RecentIdWindow(settings.idempotency_window)
             rebuild_window(layout, window, settings.idempotency_window)
             writer = GroupCommitWriter(

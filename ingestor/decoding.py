@@ -8,7 +8,7 @@ with its index, JSON path and reason.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import msgspec
@@ -80,13 +80,11 @@ def _decode_json(body: bytes, type_: type[T]) -> list[T]:
 
 
 def _decode_ndjson(body: bytes, type_: type[T]) -> list[T]:
-    lines = [line for line in body.split(b"\n") if line.strip()]
     try:
-        return [msgspec.json.decode(line, type=type_) for line in lines]
-    except msgspec.ValidationError:
+        return msgspec.json.Decoder(type_).decode_lines(body)
+    except (msgspec.ValidationError, msgspec.DecodeError):
         pass
-    except msgspec.DecodeError:
-        pass
+    lines = [line for line in body.split(b"\n") if line.strip()]
     raws: list[msgspec.Raw] = []
     for number, line in enumerate(lines):
         try:
@@ -114,16 +112,19 @@ def _decode_each(raws: list[msgspec.Raw], type_: type[T]) -> list[T]:
 
 def as_utc(instant: datetime) -> datetime:
     """An aware UTC datetime; a naive one is taken as UTC (the contract's rule)."""
-    if instant.tzinfo is None:
+    tz = instant.tzinfo
+    if tz is UTC:
+        return instant
+    if tz is None:
         return instant.replace(tzinfo=UTC)
     return instant.astimezone(UTC)
 
 
-def check_created_at(
-    index: int, created_at: datetime, now: datetime, oldest: datetime
+def created_at_problem(
+    index: int, created_at: datetime, latest: datetime, oldest: datetime
 ) -> dict[str, Any] | None:
-    """A 422 entry when an event is dated too far in the future or past retention."""
-    if created_at > now + timedelta(days=1):
+    """A 422 entry when an event is dated after ``latest`` or before ``oldest``."""
+    if created_at > latest:
         return {
             "index": index,
             "path": "$.created_at",

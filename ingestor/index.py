@@ -13,8 +13,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from dataclasses import astuple, dataclass
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -47,21 +47,31 @@ ON CONFLICT (stream, day) DO UPDATE SET lines = ingest_offsets.lines + excluded.
 """
 
 
-def iso_utc(record: LogRecord) -> str:
+def iso_utc(instant: datetime) -> str:
     """A fixed-width UTC timestamp that sorts as text."""
-    return record.created_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return instant.isoformat(timespec="microseconds")
 
 
-@dataclass
+@dataclass(slots=True)
 class _SessionRow:
     session_id: str
     conversation_id: str
     collection_name: str
     user_hash: str | None
-    started_at: str
-    last_seen_at: str
+    started_at: datetime
+    last_seen_at: datetime
     message_count: int
-    last_day: str
+    last_day: date
+
+    def as_params(self) -> tuple[object, ...]:
+        return (
+            self.session_id, self.conversation_id, self.collection_name, self.user_hash,
+            iso_utc(self.started_at), iso_utc(self.last_seen_at), self.message_count,
+            self.last_day.isoformat(),
+        )
+
+
+COALESCE_SECONDS = 0.2
 
 
 class IndexObserver(Protocol):
@@ -71,8 +81,53 @@ class IndexObserver(Protocol):
         """Apply records inside the caller's open transaction."""
 
 
+class SessionDelta:
+    """chat_sessions changes aggregated in memory, one row per session, until written."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, _SessionRow] = {}
+        self.lines: dict[date, int] = {}
+        self.records: list[EncodedRecord] = []
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def add(self, records: Sequence[EncodedRecord], keep_records: bool) -> None:
+        """Fold a batch in; ``keep_records`` when observers need the records themselves."""
+        rows = self.rows
+        lines = self.lines
+        for item in records:
+            record = item.record
+            at = record.created_at
+            day = item.day
+            lines[day] = lines.get(day, 0) + 1
+            row = rows.get(record.session_id)
+            if row is None:
+                rows[record.session_id] = _SessionRow(
+                    record.session_id, record.conversation_id, record.collection_name,
+                    record.user_hash, at, at, 1, day,
+                )
+                continue
+            row.conversation_id = record.conversation_id
+            row.user_hash = record.user_hash or row.user_hash
+            if at < row.started_at:
+                row.started_at = at
+            if at > row.last_seen_at:
+                row.last_seen_at = at
+            row.message_count += 1
+            if day > row.last_day:
+                row.last_day = day
+        if keep_records:
+            self.records.extend(records)
+
+
 class LogIndex:
-    """Applies written batches to SQLite in order, in a task of its own."""
+    """Applies written batches to SQLite, coalesced, in a task of its own.
+
+    Batches are folded into an in-memory delta as they are written (cheap, spread
+    over the load) and the delta is committed every COALESCE_SECONDS in one
+    transaction, so SQLite stays off the ingest path.
+    """
 
     def __init__(
         self,
@@ -83,10 +138,17 @@ class LogIndex:
         self._conn = conn
         self._layout = layout
         self._observers = list(observers)
-        self._queue: asyncio.Queue[Sequence[EncodedRecord]] = asyncio.Queue()
+        self._delta = SessionDelta()
+        self._pending = 0
+        self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.lag_events = 0
+        self._lock = asyncio.Lock()
         self.failures = 0
+
+    @property
+    def lag_events(self) -> int:
+        """Events written to the files and not yet committed to SQLite."""
+        return self._pending
 
     def start(self) -> None:
         """Start the apply task."""
@@ -94,38 +156,37 @@ class LogIndex:
 
     def enqueue(self, records: Sequence[EncodedRecord]) -> None:
         """Hand over a batch whose lines are already on disk."""
-        self.lag_events += len(records)
-        self._queue.put_nowait(records)
+        self._delta.add(records, keep_records=bool(self._observers))
+        self._pending += len(records)
+        self._dirty.set()
 
     async def drain(self) -> None:
-        """Apply everything queued, then stop the task."""
-        await self._queue.join()
+        """Commit everything handed over, then stop the task."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await self._flush()
 
     async def _run(self) -> None:
         while True:
-            records = await self._queue.get()
+            await self._dirty.wait()
+            await asyncio.sleep(COALESCE_SECONDS)
+            await self._flush()
+
+    async def _flush(self) -> None:
+        async with self._lock:
+            self._dirty.clear()
+            delta, pending = self._delta, self._pending
+            if not pending:
+                return
+            self._delta, self._pending = SessionDelta(), 0
             try:
-                # Merge whatever else is waiting: fewer, larger transactions under load.
-                merged = list(records)
-                extra = 0
-                while not self._queue.empty():
-                    merged.extend(self._queue.get_nowait())
-                    extra += 1
-                try:
-                    await self.apply(merged)
-                except Exception:
-                    self.failures += 1
-                    log.exception("applying %d records to SQLite failed; re-reading the files", len(merged))
-                    await self._recover()
-                self.lag_events -= len(merged)
-                for _ in range(extra):
-                    self._queue.task_done()
-            finally:
-                self._queue.task_done()
+                await self._commit(delta)
+            except Exception:
+                self.failures += 1
+                log.exception("committing %d events to SQLite failed; re-reading the files", pending)
+                await self._recover()
 
     async def _recover(self) -> None:
         with contextlib.suppress(Exception):
@@ -138,40 +199,25 @@ class LogIndex:
     async def apply(
         self, records: Sequence[EncodedRecord], lines: dict[date, int] | None = None
     ) -> None:
-        """Apply records and advance the line offsets, in one transaction.
+        """Apply records at once, in one transaction (start-up catch-up and tests).
 
         ``lines`` is how far each day file advances; by default one line per record.
         """
-        if lines is None:
-            lines = {}
-            for item in records:
-                lines[item.day] = lines.get(item.day, 0) + 1
-        sessions: dict[str, _SessionRow] = {}
-        for item in records:
-            record = item.record
-            at = iso_utc(record)
-            day = item.day.isoformat()
-            row = sessions.get(record.session_id)
-            if row is None:
-                sessions[record.session_id] = _SessionRow(
-                    record.session_id, record.conversation_id, record.collection_name,
-                    record.user_hash, at, at, 1, day,
-                )
-            else:
-                row.conversation_id = record.conversation_id
-                row.user_hash = record.user_hash or row.user_hash
-                row.started_at = min(row.started_at, at)
-                row.last_seen_at = max(row.last_seen_at, at)
-                row.message_count += 1
-                row.last_day = max(row.last_day, day)
+        delta = SessionDelta()
+        delta.add(records, keep_records=True)
+        if lines is not None:
+            delta.lines = lines
+        await self._commit(delta)
+
+    async def _commit(self, delta: SessionDelta) -> None:
         await self._conn.execute("BEGIN IMMEDIATE")
         try:
-            await self._conn.executemany(_SESSION_UPSERT, [astuple(r) for r in sessions.values()])
+            await self._conn.executemany(_SESSION_UPSERT, [r.as_params() for r in delta.rows.values()])
             await self._conn.executemany(
-                _OFFSET_ADD, [(Stream.LOGS.value, d.isoformat(), n) for d, n in lines.items()]
+                _OFFSET_ADD, [(Stream.LOGS.value, d.isoformat(), n) for d, n in delta.lines.items()]
             )
             for observer in self._observers:
-                await observer.apply(self._conn, records)
+                await observer.apply(self._conn, delta.records)
             await self._conn.commit()
         except BaseException:
             await self._conn.rollback()

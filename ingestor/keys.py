@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
 from ingestor.dayfiles import DayFileWriter
+from ingestor.index import LogIndex
 from ingestor.metrics import IngestMetrics
 from ingestor.records import RecordBuilder
 from ingestor.writer import GroupCommitWriter
 from shared.layout import StorageLayout
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from ingestor.jobs import ScheduledJob
 
 settings_key = web.AppKey("settings", Settings)
 layout_key = web.AppKey("layout", StorageLayout)
@@ -17,3 +24,6 @@ metrics_key = web.AppKey("metrics", IngestMetrics)
 builder_key = web.AppKey("builder", RecordBuilder)
 files_key = web.AppKey("files", DayFileWriter)
 writer_key = web.AppKey("writer", GroupCommitWriter)
+index_key = web.AppKey("index", LogIndex)
+# Each factory returns the ingestor's scheduled jobs of one concern (lifecycle, statistics, ...).
+job_factories_key = web.AppKey("job_factories", list[Callable[[web.Application], list["ScheduledJob"]]])

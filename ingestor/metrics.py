@@ -57,3 +57,40 @@ class IngestMetrics:
             "chatlog_ingest_repaired_bytes", "Torn tail bytes removed at start-up", registry=r
         )
         self.healthy.set(1)
+        self.lifecycle = LifecycleMetrics(r)
+
+
+class LifecycleMetrics:
+    """What the storage lifecycle jobs (compression, retention, backups, checks) did."""
+
+    def __init__(self, r: CollectorRegistry) -> None:
+        self.files = Counter(
+            "chatlog_lifecycle_files", "Day files compressed or deleted, backups written", ["action"],
+            registry=r,
+        )
+        self.bytes_before = Counter(
+            "chatlog_lifecycle_bytes_before", "Bytes the lifecycle jobs started from", ["action"], registry=r
+        )
+        self.bytes_after = Counter(
+            "chatlog_lifecycle_bytes_after", "Bytes left after the lifecycle jobs", ["action"], registry=r
+        )
+        self.wal_bytes = Gauge(
+            "chatlog_sqlite_wal_bytes", "Size of the SQLite WAL after the last checkpoint", registry=r
+        )
+        self.stored_lines = Gauge(
+            "chatlog_storage_lines", "Readable lines in day files at the last check", ["stream"], registry=r
+        )
+        self.torn_lines = Gauge(
+            "chatlog_storage_torn_lines", "Torn lines and frames skipped at the last check", ["stream"],
+            registry=r,
+        )
+        self.corrupt_lines = Gauge(
+            "chatlog_storage_corrupt_lines", "Undecodable lines skipped at the last check", ["stream"],
+            registry=r,
+        )
+        self.damaged_files = Gauge(
+            "chatlog_storage_damaged_files", "Day files found damaged at the last check", registry=r
+        )
+        self.database_ok = Gauge(
+            "chatlog_storage_database_ok", "1 when the last database check passed", registry=r
+        )

@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from ingestor.decoding import as_utc, check_created_at
+from ingestor.decoding import as_utc, created_at_problem
 from shared.errors import ValidationFailed
 from shared.layout import StorageLayout
 from shared.privacy import UserHasher
@@ -46,20 +46,20 @@ class RecordBuilder:
     def build(self, events: Sequence[LogEventIn]) -> list[EncodedRecord]:
         """Records for every event, or ValidationFailed naming every event out of range."""
         now = datetime.now(UTC)
+        latest = now + timedelta(days=1)
         oldest_day = self._layout.today() - timedelta(days=self._retention_days)
         oldest = self._layout.day_start(oldest_day)
         errors: list[dict[str, Any]] = []
         out: list[EncodedRecord] = []
+        day_of = self._layout.day_of
+        encode = _encoder.encode
         for index, event in enumerate(events):
             created_at = as_utc(event.created_at) if event.created_at else now
-            problem = check_created_at(index, created_at, now, oldest)
-            if problem:
-                errors.append(problem)
+            if not oldest <= created_at <= latest:
+                errors.append(created_at_problem(index, created_at, latest, oldest) or {})
                 continue
             record = self._record(event, created_at)
-            out.append(
-                EncodedRecord(record, self._layout.day_of(created_at), _encoder.encode(record) + b"\n")
-            )
+            out.append(EncodedRecord(record, day_of(created_at), encode(record) + b"\n"))
         if errors:
             raise ValidationFailed(errors)
         return out
@@ -67,7 +67,13 @@ class RecordBuilder:
     def _record(self, event: LogEventIn, created_at: datetime) -> LogRecord:
         # The raw user id stops here: only its keyed hash goes any further.
         user_hash = self._hasher.hash(event.user_id) if event.user_id is not None else event.user_hash
-        content = self._redact(event.message_content) if self._redact else event.message_content
+        content = event.message_content
+        retrieval = event.retrieval_info
+        if self._redact is not None:
+            content = self._redact(content)
+            if retrieval is not None and retrieval.query:
+                # The retrieval query is usually the user's own words: same treatment.
+                retrieval = msgspec.structs.replace(retrieval, query=self._redact(retrieval.query))
         return LogRecord(
             log_id=event.log_id or str(uuid.uuid4()),
             session_id=event.session_id,
@@ -80,7 +86,7 @@ class RecordBuilder:
             reasoning_level=event.reasoning_level,
             llm_model=event.llm_model,
             llm_params=event.llm_params,
-            retrieval_info=event.retrieval_info,
+            retrieval_info=retrieval,
             retrieved_docs=event.retrieved_docs,
             performance=event.performance,
             status=event.status,

@@ -55,7 +55,6 @@ MIGRATIONS: tuple[str, ...] = (
         message_count INTEGER NOT NULL DEFAULT 0,
         last_day TEXT NOT NULL
     );
-    CREATE INDEX chat_sessions_by_collection ON chat_sessions (collection_name, last_seen_at);
     CREATE INDEX chat_sessions_by_user ON chat_sessions (user_hash);
     CREATE INDEX chat_sessions_by_day ON chat_sessions (last_day);
     CREATE TABLE ingest_offsets (

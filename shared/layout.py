@@ -98,7 +98,13 @@ class StorageLayout:
         """The day (in CHATLOG_TIMEZONE) an instant belongs to; naive means UTC."""
         if instant.tzinfo is None:
             instant = instant.replace(tzinfo=UTC)
+        if self._utc and instant.tzinfo is UTC:
+            return instant.date()
         return instant.astimezone(self.tz).date()
+
+    @property
+    def _utc(self) -> bool:
+        return self.tz.key == "UTC"
 
     def day_start(self, day: date) -> datetime:
         """The first instant of a day in CHATLOG_TIMEZONE, as an aware datetime."""

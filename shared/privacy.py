@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -18,9 +19,14 @@ class UserHasher:
         if len(key) < 16:
             raise ValueError("the user-hash key must be at least 16 bytes")
         self._key = key
+        # The same users post over and over: remember recent hashes (in memory only).
+        self.hash = functools.lru_cache(maxsize=65536)(self._hash)  # type: ignore[method-assign]
 
     def hash(self, user_id: str) -> str:
         """The hex keyed hash of one user id."""
+        return self._hash(user_id)
+
+    def _hash(self, user_id: str) -> str:
         return hmac.new(self._key, user_id.encode("utf-8"), hashlib.sha256).hexdigest()
 
     def __repr__(self) -> str:

@@ -29,7 +29,9 @@ def stored(config: Settings) -> list[LogRecord]:
     return list(iter_records(paths, LogRecord))
 
 
-async def test_single_event_is_stored_and_acknowledged(client: TestClient[Any, Any], config: Settings) -> None:
+async def test_single_event_is_stored_and_acknowledged(
+    client: TestClient[Any, Any], config: Settings
+) -> None:
     """A single JSON object answers 202 {"accepted": 1} and is in today's day file."""
     event = make_event(random.Random(1))
     resp = await client.post("/v1/logs", json=event)
@@ -193,8 +195,11 @@ async def test_no_raw_user_id_on_disk(client: TestClient[Any, Any], config: Sett
 async def test_sessions_table_kept_current(client: TestClient[Any, Any], config: Settings) -> None:
     """chat_sessions gets one row per session with message counts and first/last times."""
     rng = random.Random(12)
-    events = [make_event(rng, session_id="sess-a"), make_event(rng, session_id="sess-a", message_type="assistant"),
-              make_event(rng, session_id="sess-b")]
+    events = [
+        make_event(rng, session_id="sess-a"),
+        make_event(rng, session_id="sess-a", message_type="assistant"),
+        make_event(rng, session_id="sess-b"),
+    ]
     assert (await client.post("/v1/logs", json=events)).status == 202
     rows: dict[str, int] = {}
     for _ in range(200):

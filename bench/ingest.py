@@ -1,0 +1,259 @@
+"""Ingest benchmark: chatlog over HTTP against its in-process ceiling and the guide's design.
+
+Run: ``python -m bench.ingest`` (or ``make bench``). One run measures, on this machine:
+
+- batched: 100 events per request, 8 requests in flight, durable (fsynced) acks;
+- ceiling: the same NDJSON decoded, built, encoded, appended and fsynced per batch of
+  100 in-process, without HTTP;
+- guide: the guide's §4.1 design (Queue(100), batch 20, aiofiles, ack on enqueue),
+  timed until every event is in its file;
+- single: 1 event per request, 16 in flight: events/s and p99 ack latency;
+- the ingestor's peak RSS during the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import aiohttp
+import msgspec
+import psutil
+
+from ingestor.app import content_redactor
+from ingestor.records import RecordBuilder
+from shared.layout import StorageLayout
+from shared.privacy import UserHasher
+from shared.schemas import LogEventIn
+from shared.settings import Settings
+from tests.events import make_event
+
+SECRET = "bench-user-hash-secret-0123456789"
+
+
+def ndjson_bodies(requests: int, per_request: int, seed: int) -> list[bytes]:
+    """Pre-encoded NDJSON bodies of realistic assistant events (Korean and English text)."""
+    rng = random.Random(seed)
+    bodies = []
+    # About ten messages per session and a few thousand users, as in a real chat service.
+    sessions = max(1, requests * per_request // 10)
+    for _ in range(requests):
+        events = [
+            make_event(
+                rng, message_type="assistant", session_id=f"s-{seed}-{rng.randrange(sessions)}",
+                user_id=f"user-{rng.randrange(5000)}",
+            )
+            for _ in range(per_request)
+        ]
+        bodies.append(b"".join(msgspec.json.encode(e) + b"\n" for e in events))
+    return bodies
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("server exited during start-up")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError as exc:
+            if getattr(exc, "code", None):  # an HTTP error answer still means it is up
+                return
+            time.sleep(0.05)
+    raise TimeoutError(url)
+
+
+class RssSampler:
+    """Samples a process's RSS every 50 ms while a phase runs."""
+
+    def __init__(self, pid: int) -> None:
+        self._proc = psutil.Process(pid)
+        self.peak = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            self.peak = max(self.peak, self._proc.memory_info().rss)
+            await asyncio.sleep(0.05)
+
+    def __enter__(self) -> RssSampler:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._task:
+            self._task.cancel()
+
+
+async def drive(url: str, bodies: Sequence[bytes], in_flight: int) -> tuple[float, list[float]]:
+    """Post every body with ``in_flight`` concurrent requests; return seconds and latencies."""
+    queue: Iterator[bytes] = iter(bodies)
+    latencies: list[float] = []
+    headers = {"Content-Type": "application/x-ndjson"}
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        for body in queue:
+            while True:
+                started = time.perf_counter()
+                async with session.post(url, data=body, headers=headers) as resp:
+                    await resp.read()
+                    if resp.status == 202:
+                        latencies.append(time.perf_counter() - started)
+                        break
+                    if resp.status != 503:
+                        raise RuntimeError(f"unexpected {resp.status}")
+                    await asyncio.sleep(0.01)
+
+    connector = aiohttp.TCPConnector(limit=in_flight)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(session) for _ in range(in_flight)))
+        return time.perf_counter() - started, latencies
+
+
+def ceiling(bodies: Sequence[bytes], directory: Path) -> float:
+    """Events/s of decode + build + encode + append + fsync per batch, no HTTP."""
+    settings = Settings.for_data_dir(directory, user_hash_secret=SECRET)
+    builder = RecordBuilder(
+        StorageLayout.from_settings(settings), UserHasher(SECRET.encode()), 30, content_redactor(settings)
+    )
+    decoder = msgspec.json.Decoder(LogEventIn)
+    fd = os.open(directory / "ceiling.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    events = 0
+    started = time.perf_counter()
+    try:
+        for body in bodies:
+            records = builder.build(decoder.decode_lines(body))
+            os.write(fd, b"".join(r.line for r in records))
+            os.fsync(fd)
+            events += len(records)
+    finally:
+        os.close(fd)
+    return events / (time.perf_counter() - started)
+
+
+async def chatlog_phase(
+    bodies: Sequence[bytes], singles: Sequence[bytes], directory: Path
+) -> dict[str, float]:
+    """The real ingestor in a subprocess: batched and single-event load, and its RSS."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "CHATLOG_DATA_DIR": str(directory),
+        "CHATLOG_INGEST_PORT": str(port),
+        "CHATLOG_INGEST_SOCKET": "",
+        "CHATLOG_USER_HASH_SECRET": SECRET,
+        "CHATLOG_LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "ingestor"], env=env)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_healthy(base + "/healthz", proc)
+        with RssSampler(proc.pid) as rss:
+            await drive(base + "/v1/logs", bodies[:20], 8)  # warm-up
+            seconds, _ = await drive(base + "/v1/logs", bodies[20:], 8)
+            batched_events = sum(b.count(b"\n") for b in bodies[20:])
+            single_seconds, latencies = await drive(base + "/v1/logs", singles, 16)
+        return {
+            "batched_eps": batched_events / seconds,
+            "single_eps": len(singles) / single_seconds,
+            "single_p50_ms": statistics.median(latencies) * 1000,
+            "single_p99_ms": statistics.quantiles(latencies, n=100)[98] * 1000,
+            "rss_mb": rss.peak / 2**20,
+        }
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+async def guide_phase(bodies: Sequence[bytes], directory: Path) -> dict[str, float]:
+    """The guide's design in a subprocess, timed until every event is in its file."""
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bench.guide_design", str(directory), str(port)])
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_healthy(base + "/v1/logs", proc)
+        total = sum(b.count(b"\n") for b in bodies)
+        started = time.perf_counter()
+        ack_seconds, _ = await drive(base + "/v1/logs", [b"[" + b.strip().replace(b"\n", b",") + b"]"
+                                                         for b in bodies], 8)
+        while _lines(directory) < total:
+            await asyncio.sleep(0.02)
+        written = time.perf_counter() - started
+        return {"ack_eps": total / ack_seconds, "written_eps": total / written}
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def _lines(directory: Path) -> int:
+    return sum(p.read_bytes().count(b"\n") for p in directory.glob("*.jsonl"))
+
+
+async def main_async(requests: int, singles: int) -> None:
+    """Run every phase and print the figures and ratios."""
+    bodies = ndjson_bodies(requests + 20, 100, seed=1)
+    single_bodies = ndjson_bodies(singles, 1, seed=2)
+    sizes = [len(line) for line in bodies[0].splitlines()]
+    root = Path(tempfile.mkdtemp(prefix="chatlog-bench-"))
+    try:
+        (root / "ceiling").mkdir()
+        (root / "guide").mkdir()
+        ceil = ceiling(bodies[20:], root / "ceiling")
+        ours = await chatlog_phase(bodies, single_bodies, root / "chatlog")
+        guide = await guide_phase(bodies[20 : 20 + max(20, requests // 4)], root / "guide")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    mean = statistics.mean(sizes)
+    print(f"events: {requests * 100} batched + {singles} single; mean event {mean:.0f} bytes")
+    print(f"{'measure':<48}{'value':>14}")
+    rows = [
+        ("chatlog batched (100/req, 8 in flight, fsynced)", f"{ours['batched_eps']:,.0f} ev/s"),
+        ("in-process ceiling (decode+build+append+fsync)", f"{ceil:,.0f} ev/s"),
+        ("guide design, until written (not durable)", f"{guide['written_eps']:,.0f} ev/s"),
+        ("guide design, acks on enqueue", f"{guide['ack_eps']:,.0f} ev/s"),
+        ("chatlog single (1/req, 16 in flight)", f"{ours['single_eps']:,.0f} ev/s"),
+        ("chatlog single p50 ack latency", f"{ours['single_p50_ms']:.1f} ms"),
+        ("chatlog single p99 ack latency", f"{ours['single_p99_ms']:.1f} ms"),
+        ("ingestor peak RSS", f"{ours['rss_mb']:.0f} MB"),
+    ]
+    for name, value in rows:
+        print(f"{name:<48}{value:>14}")
+    print()
+    print(f"batched / ceiling        = {ours['batched_eps'] / ceil:.2f}   (target >= 0.50)")
+    print(f"batched / guide written  = {ours['batched_eps'] / guide['written_eps']:.1f}x  (target >= 10x)")
+    print(f"single p99               = {ours['single_p99_ms']:.1f} ms (target <= 20 ms)")
+    print(f"peak RSS                 = {ours['rss_mb']:.0f} MB (target <= 150 MB)")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=600, help="batched requests of 100 events")
+    parser.add_argument("--singles", type=int, default=4000, help="single-event requests")
+    args = parser.parse_args(argv)
+    asyncio.run(main_async(args.requests, args.singles))
+
+
+if __name__ == "__main__":
+    main()

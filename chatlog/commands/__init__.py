@@ -1,0 +1,1 @@
+"""Operator subcommands, one module per concern."""

@@ -1,0 +1,90 @@
+"""Scheduled jobs of the ingestor (apscheduler), each logged, measured and never fatal.
+
+A job is an async callable returning a one-line account of what it did. A job that
+raises is logged and counted, and simply runs again at its next time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from ingestor import keys
+
+log = logging.getLogger("chatlog.ingestor.jobs")
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    """One recurring job: its name, its trigger and what it runs."""
+
+    name: str
+    trigger: BaseTrigger
+    run: Callable[[], Awaitable[str]]
+
+
+class JobMetrics:
+    """Per-job run counts, durations and last success time."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.runs = Counter(
+            "chatlog_job_runs", "Scheduled job runs by outcome", ["job", "outcome"], registry=registry
+        )
+        self.seconds = Histogram(
+            "chatlog_job_duration_seconds", "Scheduled job duration", ["job"], registry=registry
+        )
+        self.last_success = Gauge(
+            "chatlog_job_last_success_timestamp_seconds", "Unix time of the last successful run",
+            ["job"], registry=registry,
+        )
+
+
+def guarded(job: ScheduledJob, metrics: JobMetrics) -> Callable[[], Awaitable[None]]:
+    """The job wrapped so that it logs what it did and never propagates a failure."""
+
+    async def run() -> None:
+        started = time.perf_counter()
+        try:
+            account = await job.run()
+        except Exception:
+            metrics.runs.labels(job=job.name, outcome="failed").inc()
+            log.exception("job %s failed; it will run again at its next time", job.name)
+            return
+        finally:
+            metrics.seconds.labels(job=job.name).observe(time.perf_counter() - started)
+        metrics.runs.labels(job=job.name, outcome="ok").inc()
+        metrics.last_success.labels(job=job.name).set_to_current_time()
+        log.info("job %s: %s (%.2fs)", job.name, account, time.perf_counter() - started)
+
+    return run
+
+
+def scheduled_jobs(app: web.Application) -> list[ScheduledJob]:
+    """Every recurring job of the ingestor."""
+    jobs: list[ScheduledJob] = []
+    for factory in app[keys.job_factories_key]:
+        jobs.extend(factory(app))
+    return jobs
+
+
+async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: run the scheduled jobs while the ingestor runs."""
+    metrics = JobMetrics(app[keys.metrics_key].registry)
+    scheduler = AsyncIOScheduler(timezone=app[keys.settings_key].timezone)
+    for job in scheduled_jobs(app):
+        scheduler.add_job(
+            guarded(job, metrics), job.trigger, id=job.name, name=job.name,
+            max_instances=1, coalesce=True, misfire_grace_time=3600,
+        )
+    scheduler.start()
+    try:
+        yield
+    finally:
+        scheduler.shutdown(wait=False)
