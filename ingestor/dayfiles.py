@@ -18,7 +18,7 @@ import gzip
 import os
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -49,6 +49,15 @@ def write_all(fd: int, data: bytes) -> None:
 
 
 @dataclass
+class AppendResult:
+    """What one durable append did: bytes written, and where each day's lines start."""
+
+    bytes_written: int = 0
+    # Per day: the file kind (".jsonl", ".jsonl.zst", ...) and the offset the batch starts at.
+    starts: dict[DayKey, tuple[str, int]] = field(default_factory=dict)
+
+
+@dataclass
 class _OpenDay:
     fd: int
     path: Path
@@ -68,15 +77,15 @@ class DayFileWriter:
         self._zstd = zstandard.ZstdCompressor(level=zstd_level)
         self.lock = threading.RLock()
 
-    def append(self, groups: Mapping[DayKey, Sequence[bytes]]) -> int:
-        """Append each day's lines and fsync them all; return bytes written.
+    def append(self, groups: Mapping[DayKey, Sequence[bytes]]) -> AppendResult:
+        """Append each day's lines and fsync them all.
 
         On any OSError every touched file is cut back to where it was and the error
         is raised: the batch is then not stored at all.
         """
         with self.lock:
             touched: list[tuple[_OpenDay, int]] = []
-            written = 0
+            result = AppendResult()
             try:
                 for key, lines in groups.items():
                     day = self._day(key)
@@ -84,13 +93,14 @@ class DayFileWriter:
                     touched.append((day, before))
                     payload = self._payload(day, lines)
                     write_all(day.fd, payload)
-                    written += len(payload)
+                    result.bytes_written += len(payload)
+                    result.starts[key] = (day.kind, before)
                 for day, _ in touched:
                     os.fsync(day.fd)
             except OSError:
                 self._undo(touched)
                 raise
-            return written
+            return result
 
     def _payload(self, day: _OpenDay, lines: Sequence[bytes]) -> bytes:
         data = b"".join(lines)
@@ -127,7 +137,8 @@ class DayFileWriter:
         path = files.zst or files.gz or self._layout.day_path(stream, d)
         kind = ".jsonl.zst" if files.zst else ".jsonl.gz" if files.gz else ".jsonl"
         created = not path.exists()
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        # Read access too: repair_torn_tail reads the tail of an existing file.
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
         try:
             if created:
                 fsync_dir(directory)

@@ -134,6 +134,7 @@ class LogIndex:
         conn: aiosqlite.Connection,
         layout: StorageLayout,
         observers: Sequence[IndexObserver] = (),
+        lock: asyncio.Lock | None = None,
     ) -> None:
         self._conn = conn
         self._layout = layout
@@ -142,7 +143,8 @@ class LogIndex:
         self._pending = 0
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
+        # Shared by everything that runs transactions on the one writer connection.
+        self.lock = lock or asyncio.Lock()
         self.failures = 0
 
     @property
@@ -175,7 +177,7 @@ class LogIndex:
             await self._flush()
 
     async def _flush(self) -> None:
-        async with self._lock:
+        async with self.lock:
             self._dirty.clear()
             delta, pending = self._delta, self._pending
             if not pending:
@@ -207,7 +209,8 @@ class LogIndex:
         delta.add(records, keep_records=True)
         if lines is not None:
             delta.lines = lines
-        await self._commit(delta)
+        async with self.lock:
+            await self._commit(delta)
 
     async def _commit(self, delta: SessionDelta) -> None:
         await self._conn.execute("BEGIN IMMEDIATE")

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from ingestor.conversations.service import ConversationService
 from ingestor.dayfiles import DayFileWriter
 from ingestor.index import LogIndex
 from ingestor.metrics import IngestMetrics
@@ -25,5 +26,6 @@ builder_key = web.AppKey("builder", RecordBuilder)
 files_key = web.AppKey("files", DayFileWriter)
 writer_key = web.AppKey("writer", GroupCommitWriter)
 index_key = web.AppKey("index", LogIndex)
+conversations_key = web.AppKey("conversations", ConversationService)
 # Each factory returns the ingestor's scheduled jobs of one concern (lifecycle, statistics, ...).
 job_factories_key = web.AppKey("job_factories", list[Callable[[web.Application], list["ScheduledJob"]]])

@@ -11,5 +11,6 @@ from shared.metrics import metrics_handler
 def setup_routes(app: web.Application) -> None:
     """Register every ingest endpoint."""
     app.router.add_post("/v1/logs", views.post_logs)
+    app.router.add_post("/v1/conversations", views.post_conversation)
     app.router.add_get("/healthz", views.healthz)
     app.router.add_get("/metrics", metrics_handler(app[keys.metrics_key].registry))

@@ -6,9 +6,9 @@ from aiohttp import web
 
 from ingestor import keys
 from ingestor.decoding import decode_items
-from shared.errors import TooLarge, Unauthorized, ValidationFailed, json_response
+from shared.errors import BadRequest, TooLarge, Unauthorized, ValidationFailed, json_response
 from shared.privacy import bearer_token, tokens_equal
-from shared.schemas import LogEventIn
+from shared.schemas import ConversationIn, LogEventIn
 
 
 def _over_unix_socket(request: web.Request) -> bool:
@@ -52,6 +52,20 @@ async def post_logs(request: web.Request) -> web.Response:
     if records:
         await request.app[keys.writer_key].submit(records)
     return json_response({"accepted": len(records)}, status=202)
+
+
+async def post_conversation(request: web.Request) -> web.Response:
+    """Judge a whole conversation by the sampling rules; store it durably when kept."""
+    check_ingest_token(request)
+    body = await read_body(request)
+    items = decode_items(body, request.content_type, ConversationIn)
+    if len(items) != 1:
+        raise BadRequest(f"send exactly one conversation object, not {len(items)}")
+    posted = items[0]
+    if not posted.messages:
+        raise ValidationFailed([{"index": 0, "path": "$.messages", "message": "no messages"}])
+    decision = await request.app[keys.conversations_key].save_posted(posted)
+    return json_response({"saved": decision.saved, "reason": decision.reason}, status=202)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ingestor.dayfiles import DayFileWriter, DayKey
@@ -50,6 +50,7 @@ class GroupCommitWriter:
         batch_max_events: int,
         flush_interval_ms: int,
         queue_max_events: int,
+        after_commit: Sequence[Callable[[Sequence[EncodedRecord]], None]] = (),
     ) -> None:
         self._layout = layout
         self._files = files
@@ -59,6 +60,7 @@ class GroupCommitWriter:
         self._batch_max = batch_max_events
         self._interval = flush_interval_ms / 1000
         self._queue_max = queue_max_events
+        self._after_commit = list(after_commit)
         self._pending: deque[_Submission] = deque()
         self._pending_events = 0
         self._wakeup = asyncio.Event()
@@ -152,7 +154,7 @@ class GroupCommitWriter:
                 groups.setdefault((Stream.LOGS, item.day), []).append(item.line)
         started = time.perf_counter()
         try:
-            written = await asyncio.to_thread(self._files.append, groups) if groups else 0
+            written = (await asyncio.to_thread(self._files.append, groups)).bytes_written if groups else 0
         except OSError as exc:
             self._fail(batch, exc)
             return
@@ -172,6 +174,8 @@ class GroupCommitWriter:
         self._metrics.bytes_written.inc(written)
         if fresh:
             self._index.enqueue(fresh)
+            for consumer in self._after_commit:
+                consumer(fresh)
 
     def _fail(self, batch: list[_Submission], exc: OSError) -> None:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)

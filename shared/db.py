@@ -64,6 +64,30 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (stream, day)
     );
     """,
+    # Conversation index: the newest record of each conversation and where it is stored.
+    """
+    CREATE TABLE conversations (
+        conversation_id TEXT PRIMARY KEY,
+        collection_name TEXT NOT NULL,
+        user_hash TEXT,
+        started_at TEXT NOT NULL,
+        last_message_at TEXT NOT NULL,
+        closed_at TEXT NOT NULL,
+        total_turns INTEGER NOT NULL,
+        has_error INTEGER NOT NULL,
+        retention_priority TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        day TEXT NOT NULL,
+        byte_offset INTEGER NOT NULL,
+        byte_length INTEGER NOT NULL
+    );
+    CREATE INDEX conversations_by_time ON conversations (last_message_at DESC, conversation_id DESC);
+    CREATE INDEX conversations_by_collection
+        ON conversations (collection_name, last_message_at DESC, conversation_id DESC);
+    CREATE INDEX conversations_by_user
+        ON conversations (user_hash, last_message_at DESC, conversation_id DESC);
+    CREATE INDEX conversations_by_day ON conversations (day);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

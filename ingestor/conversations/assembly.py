@@ -1,0 +1,147 @@
+"""Assembling conversations from log events, and judging them when they close.
+
+Events are folded in by conversation_id after they are fsynced. A conversation idle
+for CHATLOG_CONVERSATION_IDLE_MINUTES (and every open one at shutdown) is closed:
+the sampling rules decide whether it is kept, and a kept one becomes a guide §3.2
+record. A conversation that continues after it was closed starts again from its
+last record, so the newer record holds the whole conversation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from ingestor.conversations.sampling import ConversationFacts, ConversationSampler, SamplingDecision
+from ingestor.conversations.summary import Summarizer
+from shared.schemas import (
+    ConversationMessage,
+    ConversationMetadata,
+    ConversationRecord,
+    LogRecord,
+    RetrievedDoc,
+)
+
+
+@dataclass
+class OpenConversation:
+    """A conversation still receiving messages."""
+
+    conversation_id: str
+    collection_name: str
+    user_hash: str | None
+    messages: list[ConversationMessage] = field(default_factory=list)
+    min_score: float | None = None
+    # The newest message time: idleness is judged on event time, which survives restarts.
+    last_activity: datetime = field(default_factory=lambda: datetime.min.replace(tzinfo=UTC))
+
+    def add(self, record: LogRecord) -> None:
+        """Append one event as a message."""
+        self.user_hash = record.user_hash or self.user_hash
+        self.messages.append(
+            ConversationMessage(
+                role=record.message_type,
+                content=record.message_content,
+                timestamp=record.created_at,
+                retrieved_docs=list(record.retrieved_docs or ()),
+                error=record.status == "error",
+                is_regeneration=record.is_regeneration,
+            )
+        )
+        self.note_scores(_scores(record))
+        self.last_activity = max(self.last_activity, record.created_at)
+
+    def note_scores(self, scores: Iterable[float]) -> None:
+        """Remember the lowest retrieval score seen."""
+        for score in scores:
+            if self.min_score is None or score < self.min_score:
+                self.min_score = score
+
+    def facts(self) -> ConversationFacts:
+        """What the sampling rules look at."""
+        return ConversationFacts(
+            total_turns=sum(1 for m in self.messages if m.role == "user"),
+            has_error=any(m.error for m in self.messages),
+            has_regeneration=any(m.is_regeneration for m in self.messages),
+            min_retrieval_score=self.min_score,
+        )
+
+
+def _scores(record: LogRecord) -> list[float]:
+    scores: list[float] = []
+    if record.retrieval_info is not None and record.retrieval_info.top_scores:
+        scores.extend(record.retrieval_info.top_scores)
+    scores.extend(doc_scores(record.retrieved_docs or ()))
+    return scores
+
+
+def doc_scores(docs: Sequence[RetrievedDoc]) -> list[float]:
+    """The scores of retrieved documents that have one."""
+    return [d.score for d in docs if d.score is not None]
+
+
+def judge(
+    conversation: OpenConversation, sampler: ConversationSampler, summarizer: Summarizer
+) -> tuple[SamplingDecision, ConversationRecord]:
+    """The sampling decision and the record a closed conversation would be stored as."""
+    facts = conversation.facts()
+    decision = sampler.decide(conversation.conversation_id, facts)
+    messages = sorted(conversation.messages, key=lambda m: m.timestamp)
+    record = ConversationRecord(
+        conversation_id=conversation.conversation_id,
+        collection_name=conversation.collection_name,
+        user_hash=conversation.user_hash,
+        messages=messages,
+        metadata=ConversationMetadata(
+            total_turns=facts.total_turns,
+            is_sampled=decision.is_sampled,
+            retention_priority=decision.retention_priority,
+            summary=summarizer.summarize([(m.role, m.content) for m in messages]),
+        ),
+        started_at=messages[0].timestamp if messages else datetime.now(UTC),
+        last_message_at=messages[-1].timestamp if messages else datetime.now(UTC),
+        closed_at=datetime.now(UTC),
+    )
+    return decision, record
+
+
+class ConversationAssembler:
+    """The open conversations of a running ingestor, keyed by conversation_id."""
+
+    def __init__(self) -> None:
+        self.open: dict[str, OpenConversation] = {}
+
+    def __len__(self) -> int:
+        return len(self.open)
+
+    def add(self, records: Iterable[LogRecord]) -> None:
+        """Fold stored events into their open conversations, opening new ones."""
+        for record in records:
+            conversation = self.open.get(record.conversation_id)
+            if conversation is None:
+                conversation = OpenConversation(
+                    record.conversation_id, record.collection_name, record.user_hash
+                )
+                self.open[record.conversation_id] = conversation
+            conversation.add(record)
+
+    def take_idle(self, before: datetime) -> list[OpenConversation]:
+        """Remove and return every conversation with no activity since ``before``."""
+        idle = [c for c in self.open.values() if c.last_activity < before]
+        for conversation in idle:
+            del self.open[conversation.conversation_id]
+        return idle
+
+    def take_oldest(self, count: int) -> list[OpenConversation]:
+        """Remove and return the ``count`` least recently active conversations."""
+        oldest = sorted(self.open.values(), key=lambda c: c.last_activity)[:count]
+        for conversation in oldest:
+            del self.open[conversation.conversation_id]
+        return oldest
+
+    def take_all(self) -> list[OpenConversation]:
+        """Remove and return every open conversation (shutdown)."""
+        taken = list(self.open.values())
+        self.open.clear()
+        return taken

@@ -1,0 +1,188 @@
+"""The conversation history service of the ingestor: assemble, close, judge, store.
+
+Stored log events are folded into open conversations. A sweep closes those idle for
+CHATLOG_CONVERSATION_IDLE_MINUTES, and shutdown closes them all; each closed
+conversation is judged by the sampling rules and, when kept, stored as a record.
+On start, conversations that were open when the daemon stopped (or crashed) are
+rebuilt from the log day files, so a SIGKILL loses none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+
+from ingestor.conversations.assembly import ConversationAssembler, OpenConversation, doc_scores, judge
+from ingestor.conversations.sampling import ConversationSampler, SamplingDecision
+from ingestor.conversations.store import ConversationStore
+from ingestor.conversations.summary import Summarizer
+from ingestor.records import EncodedRecord
+from shared.layout import StorageLayout, Stream
+from shared.privacy import UserHasher
+from shared.reader import iter_records
+from shared.schemas import ConversationIn, ConversationMessage, ConversationRecord, LogRecord
+
+log = logging.getLogger("chatlog.ingestor.conversations")
+
+
+class ConversationService:
+    """Owns the open conversations of a running ingestor."""
+
+    def __init__(
+        self,
+        layout: StorageLayout,
+        store: ConversationStore,
+        sampler: ConversationSampler,
+        summarizer: Summarizer,
+        hasher: UserHasher,
+        idle: timedelta,
+        redact: Callable[[str], str] | None = None,
+        max_open: int = 50_000,
+    ) -> None:
+        self._layout = layout
+        self._store = store
+        self._sampler = sampler
+        self._summarizer = summarizer
+        self._hasher = hasher
+        self._idle = idle
+        self._redact = redact
+        self._max_open = max_open
+        self._over_capacity = asyncio.Event()
+        self.assembler = ConversationAssembler()
+        self._task: asyncio.Task[None] | None = None
+        self.saved = 0
+        self.dropped = 0
+
+    def observe(self, records: Sequence[EncodedRecord]) -> None:
+        """Fold freshly stored events into their conversations (cheap, synchronous)."""
+        self.assembler.add(item.record for item in records)
+        if len(self.assembler) > self._max_open:
+            self._over_capacity.set()
+
+    async def recover(self) -> int:
+        """Reopen conversations with events newer than their last record; return how many."""
+        today = self._layout.today()
+        paths = [
+            p for d in (today - timedelta(days=1), today)
+            if (p := self._layout.day_files(Stream.LOGS, d).readable) is not None
+        ]
+        records = await asyncio.to_thread(lambda: list(iter_records(paths, LogRecord)))
+        if not records:
+            return 0
+        by_id: dict[str, list[LogRecord]] = {}
+        for record in records:
+            by_id.setdefault(record.conversation_id, []).append(record)
+        previous = await self._store.latest(list(by_id))
+        for cid, events in by_id.items():
+            last = previous.get(cid)
+            if last is not None:
+                events = [e for e in events if e.created_at > last.last_message_at]
+            if events:
+                self.assembler.add(events)
+        if self.assembler.open:
+            log.info("reopened %d conversations from the day files", len(self.assembler.open))
+        return len(self.assembler.open)
+
+    def start(self) -> None:
+        """Start the idle sweep."""
+        self._task = asyncio.create_task(self._sweep_forever(), name="conversation-sweep")
+
+    async def stop(self) -> None:
+        """Stop the sweep and close every open conversation."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._close(self.assembler.take_all())
+
+    async def _sweep_forever(self) -> None:
+        interval = max(1.0, min(60.0, self._idle.total_seconds() / 4))
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._over_capacity.wait(), interval)
+            self._over_capacity.clear()
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("conversation sweep failed; retrying at the next one")
+
+    async def sweep(self, now: datetime | None = None) -> int:
+        """Close every conversation idle since ``now - idle``; return how many closed."""
+        idle = self.assembler.take_idle((now or datetime.now(UTC)) - self._idle)
+        if len(self.assembler) > self._max_open:
+            # Memory stays bounded under a flood: the least recently active close early.
+            idle.extend(self.assembler.take_oldest(len(self.assembler) - self._max_open * 9 // 10))
+        try:
+            await self._close(idle)
+        except Exception:
+            # Put them back: they are judged again at the next sweep, nothing is lost.
+            for conversation in idle:
+                self.assembler.open.setdefault(conversation.conversation_id, conversation)
+            raise
+        return len(idle)
+
+    async def _close(self, conversations: list[OpenConversation]) -> None:
+        if not conversations:
+            return
+        previous = await self._store.latest([c.conversation_id for c in conversations])
+        kept: list[ConversationRecord] = []
+        for conversation in conversations:
+            base = previous.get(conversation.conversation_id)
+            if base is not None:
+                _prepend(conversation, base)
+            decision, record = judge(conversation, self._sampler, self._summarizer)
+            if decision.saved:
+                kept.append(record)
+            else:
+                self.dropped += 1
+        await self._store.save(kept)
+        self.saved += len(kept)
+
+    async def save_posted(self, posted: ConversationIn) -> SamplingDecision:
+        """Judge and (when kept) store a whole conversation posted by a backend."""
+        conversation = self._from_posted(posted)
+        decision, record = judge(conversation, self._sampler, self._summarizer)
+        if decision.saved:
+            await self._store.save([record])
+            self.saved += 1
+        else:
+            self.dropped += 1
+        return decision
+
+    def _from_posted(self, posted: ConversationIn) -> OpenConversation:
+        user_hash = self._hasher.hash(posted.user_id) if posted.user_id is not None else posted.user_hash
+        conversation = OpenConversation(posted.conversation_id, posted.collection_name, user_hash)
+        now = datetime.now(UTC)
+        for message in posted.messages:
+            content = self._redact(message.content) if self._redact else message.content
+            docs = list(message.retrieved_docs or ())
+            timestamp = message.timestamp or now
+            if timestamp.tzinfo is None:
+                timestamp = timestamp.replace(tzinfo=UTC)
+            conversation.messages.append(
+                ConversationMessage(
+                    role=message.role, content=content, timestamp=timestamp, retrieved_docs=docs,
+                    error=bool(message.error), is_regeneration=message.is_regeneration,
+                )
+            )
+            conversation.note_scores(doc_scores(docs))
+            conversation.note_scores(message.retrieval_scores or ())
+        return conversation
+
+
+def _prepend(conversation: OpenConversation, base: ConversationRecord) -> None:
+    """Continue from the last stored record: its messages come first."""
+    newer = [m for m in conversation.messages if m.timestamp > base.last_message_at]
+    conversation.messages = [*base.messages, *newer]
+    conversation.user_hash = conversation.user_hash or base.user_hash
+    conversation.note_scores(s for m in base.messages for s in doc_scores(m.retrieved_docs))
+
+
+def encode_decision(decision: SamplingDecision) -> bytes:
+    """The 202 body of ``POST /v1/conversations``."""
+    return msgspec.json.encode({"saved": decision.saved, "reason": decision.reason})
