@@ -57,6 +57,13 @@ class IngestMetrics:
             "chatlog_ingest_repaired_bytes", "Torn tail bytes removed at start-up", registry=r
         )
         self.healthy.set(1)
+        self.open_conversations = Gauge(
+            "chatlog_conversations_open", "Conversations assembled and not yet closed", registry=r
+        )
+        self.conversations_closed = Counter(
+            "chatlog_conversations_closed", "Closed conversations by outcome (saved or dropped)", ["outcome"],
+            registry=r,
+        )
         self.lifecycle = LifecycleMetrics(r)
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import msgspec
+from prometheus_client import Counter
 
 from ingestor.conversations.assembly import ConversationAssembler, OpenConversation, doc_scores, judge
 from ingestor.conversations.sampling import ConversationSampler, SamplingDecision
@@ -43,6 +44,7 @@ class ConversationService:
         idle: timedelta,
         redact: Callable[[str], str] | None = None,
         max_open: int = 50_000,
+        closed: Counter | None = None,
     ) -> None:
         self._layout = layout
         self._store = store
@@ -52,6 +54,7 @@ class ConversationService:
         self._idle = idle
         self._redact = redact
         self._max_open = max_open
+        self._closed = closed
         self._over_capacity = asyncio.Event()
         self.assembler = ConversationAssembler()
         self._task: asyncio.Task[None] | None = None
@@ -139,9 +142,10 @@ class ConversationService:
             if decision.saved:
                 kept.append(record)
             else:
-                self.dropped += 1
+                self._count(saved=False)
         await self._store.save(kept)
-        self.saved += len(kept)
+        for _ in kept:
+            self._count(saved=True)
 
     async def save_posted(self, posted: ConversationIn) -> SamplingDecision:
         """Judge and (when kept) store a whole conversation posted by a backend."""
@@ -149,10 +153,16 @@ class ConversationService:
         decision, record = judge(conversation, self._sampler, self._summarizer)
         if decision.saved:
             await self._store.save([record])
+        self._count(saved=decision.saved)
+        return decision
+
+    def _count(self, saved: bool) -> None:
+        if saved:
             self.saved += 1
         else:
             self.dropped += 1
-        return decision
+        if self._closed is not None:
+            self._closed.labels(outcome="saved" if saved else "dropped").inc()
 
     def _from_posted(self, posted: ConversationIn) -> OpenConversation:
         user_hash = self._hasher.hash(posted.user_id) if posted.user_id is not None else posted.user_hash
