@@ -153,7 +153,7 @@ def ceiling(bodies: Sequence[bytes], directory: Path) -> float:
 
 
 async def chatlog_phase(
-    bodies: Sequence[bytes], singles: Sequence[bytes], directory: Path
+    bodies: Sequence[bytes], singles: Sequence[bytes], directory: Path, **extra_env: str
 ) -> dict[str, float]:
     """The real ingestor in a subprocess: batched and single-event load, and its RSS."""
     port = _free_port()
@@ -164,6 +164,7 @@ async def chatlog_phase(
         "CHATLOG_INGEST_SOCKET": "",
         "CHATLOG_USER_HASH_SECRET": SECRET,
         "CHATLOG_LOG_LEVEL": "WARNING",
+        **extra_env,
     }
     proc = subprocess.Popen([sys.executable, "-m", "ingestor"], env=env)
     try:
@@ -173,7 +174,7 @@ async def chatlog_phase(
             await drive(base + "/v1/logs", bodies[:20], 8)  # warm-up
             seconds, _ = await drive(base + "/v1/logs", bodies[20:], 8)
             batched_events = sum(b.count(b"\n") for b in bodies[20:])
-            single_seconds, latencies = await drive(base + "/v1/logs", singles, 16)
+            single_seconds, latencies = await drive(base + "/v1/logs", singles, 16) if singles else (1.0, [0.0] * 2)
         return {
             "batched_eps": batched_events / seconds,
             "single_eps": len(singles) / single_seconds,
@@ -222,6 +223,7 @@ async def main_async(requests: int, singles: int) -> None:
         ceil = ceiling(bodies[20:], root / "ceiling")
         ours = await chatlog_phase(bodies, single_bodies, root / "chatlog")
         guide = await guide_phase(bodies[20 : 20 + max(20, requests // 4)], root / "guide")
+        plain = await chatlog_phase(bodies, [], root / "no-redaction", CHATLOG_PII_REDACTION="false")
     finally:
         shutil.rmtree(root, ignore_errors=True)
     mean = statistics.mean(sizes)
@@ -232,6 +234,7 @@ async def main_async(requests: int, singles: int) -> None:
         ("in-process ceiling (decode+build+append+fsync)", f"{ceil:,.0f} ev/s"),
         ("guide design, until written (not durable)", f"{guide['written_eps']:,.0f} ev/s"),
         ("guide design, acks on enqueue", f"{guide['ack_eps']:,.0f} ev/s"),
+        ("chatlog batched, PII redaction off", f"{plain['batched_eps']:,.0f} ev/s"),
         ("chatlog single (1/req, 16 in flight)", f"{ours['single_eps']:,.0f} ev/s"),
         ("chatlog single p50 ack latency", f"{ours['single_p50_ms']:.1f} ms"),
         ("chatlog single p99 ack latency", f"{ours['single_p99_ms']:.1f} ms"),
@@ -243,6 +246,7 @@ async def main_async(requests: int, singles: int) -> None:
     print(f"batched / ceiling        = {ours['batched_eps'] / ceil:.2f}   (target >= 0.50)")
     print(f"batched / guide written  = {ours['batched_eps'] / guide['written_eps']:.1f}x  (target >= 10x)")
     print(f"single p99               = {ours['single_p99_ms']:.1f} ms (target <= 20 ms)")
+    print(f"redaction on / off       = {ours['batched_eps'] / plain['batched_eps']:.2f}   (target >= 0.80)")
     print(f"peak RSS                 = {ours['rss_mb']:.0f} MB (target <= 150 MB)")
 
 
