@@ -180,3 +180,21 @@ async def test_sigkill_loses_no_open_conversation(tmp_path: Path, short_dir: Pat
         assert all(len(r.messages) == 4 for r in kept.values())
     finally:
         proc.stop_quietly()
+
+
+def test_memory_bound_closes_least_recent_first() -> None:
+    """Past the message bound the least recently active conversations are taken first."""
+    from ingestor.conversations.assembly import ConversationAssembler
+    from shared.schemas import LogRecord
+
+    assembler = ConversationAssembler()
+    base = datetime.now(UTC)
+    for i in range(10):
+        for j in range(3):
+            assembler.add([LogRecord(log_id=f"{i}-{j}", session_id=f"c{i}", conversation_id=f"c{i}",
+                                     collection_name="x", message_type="user", message_content="hi",
+                                     created_at=base + timedelta(minutes=i, seconds=j))])
+    assert assembler.messages == 30
+    taken = assembler.take_oldest_until(max_open=100, max_messages=20)
+    assert [c.conversation_id for c in taken] == ["c0", "c1", "c2", "c3"]
+    assert assembler.messages == 18 and len(assembler) == 6

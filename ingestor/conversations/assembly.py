@@ -111,6 +111,7 @@ class ConversationAssembler:
 
     def __init__(self) -> None:
         self.open: dict[str, OpenConversation] = {}
+        self.messages = 0  # held in memory across all open conversations
 
     def __len__(self) -> int:
         return len(self.open)
@@ -125,23 +126,30 @@ class ConversationAssembler:
                 )
                 self.open[record.conversation_id] = conversation
             conversation.add(record)
+            self.messages += 1
 
     def take_idle(self, before: datetime) -> list[OpenConversation]:
         """Remove and return every conversation with no activity since ``before``."""
-        idle = [c for c in self.open.values() if c.last_activity < before]
-        for conversation in idle:
-            del self.open[conversation.conversation_id]
-        return idle
+        return self._remove([c for c in self.open.values() if c.last_activity < before])
 
-    def take_oldest(self, count: int) -> list[OpenConversation]:
-        """Remove and return the ``count`` least recently active conversations."""
-        oldest = sorted(self.open.values(), key=lambda c: c.last_activity)[:count]
-        for conversation in oldest:
+    def _remove(self, conversations: list[OpenConversation]) -> list[OpenConversation]:
+        for conversation in conversations:
             del self.open[conversation.conversation_id]
-        return oldest
+            self.messages -= len(conversation.messages)
+        return conversations
+
+    def take_oldest_until(self, max_open: int, max_messages: int) -> list[OpenConversation]:
+        """Remove the least recently active conversations until both bounds hold."""
+        taken: list[OpenConversation] = []
+        open_count, messages = len(self.open), self.messages
+        for conversation in sorted(self.open.values(), key=lambda c: c.last_activity):
+            if open_count <= max_open and messages <= max_messages:
+                break
+            taken.append(conversation)
+            open_count -= 1
+            messages -= len(conversation.messages)
+        return self._remove(taken)
 
     def take_all(self) -> list[OpenConversation]:
         """Remove and return every open conversation (shutdown)."""
-        taken = list(self.open.values())
-        self.open.clear()
-        return taken
+        return self._remove(list(self.open.values()))

@@ -44,6 +44,7 @@ class ConversationService:
         idle: timedelta,
         redact: Callable[[str], str] | None = None,
         max_open: int = 50_000,
+        max_messages: int = 200_000,
         closed: Counter | None = None,
     ) -> None:
         self._layout = layout
@@ -54,6 +55,7 @@ class ConversationService:
         self._idle = idle
         self._redact = redact
         self._max_open = max_open
+        self._max_messages = max_messages
         self._closed = closed
         self._over_capacity = asyncio.Event()
         self.assembler = ConversationAssembler()
@@ -64,7 +66,7 @@ class ConversationService:
     def observe(self, records: Sequence[EncodedRecord]) -> None:
         """Fold freshly stored events into their conversations (cheap, synchronous)."""
         self.assembler.add(item.record for item in records)
-        if len(self.assembler) > self._max_open:
+        if len(self.assembler) > self._max_open or self.assembler.messages > self._max_messages:
             self._over_capacity.set()
 
     async def recover(self) -> int:
@@ -117,9 +119,10 @@ class ConversationService:
     async def sweep(self, now: datetime | None = None) -> int:
         """Close every conversation idle since ``now - idle``; return how many closed."""
         idle = self.assembler.take_idle((now or datetime.now(UTC)) - self._idle)
-        if len(self.assembler) > self._max_open:
-            # Memory stays bounded under a flood: the least recently active close early.
-            idle.extend(self.assembler.take_oldest(len(self.assembler) - self._max_open * 9 // 10))
+        if len(self.assembler) > self._max_open or self.assembler.messages > self._max_messages:
+            # Memory stays bounded under a flood: the least recently active close early
+            # (a later message reopens them and writes a newer, complete record).
+            idle.extend(self.assembler.take_oldest_until(self._max_open * 9 // 10, self._max_messages * 9 // 10))
         try:
             await self._close(idle)
         except Exception:
