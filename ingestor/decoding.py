@@ -8,6 +8,7 @@ with its index, JSON path and reason.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -36,29 +37,34 @@ def _is_ndjson(content_type: str) -> bool:
     return content_type in {"application/x-ndjson", "application/ndjson", "application/jsonl"}
 
 
-def decode_items(body: bytes, content_type: str, type_: type[T]) -> list[T]:
+ItemCheck = Callable[[int, Any], "dict[str, Any] | None"]
+
+
+def decode_items(body: bytes, content_type: str, type_: type[T], check: ItemCheck | None = None) -> list[T]:
     """Decode a body of one object, an array or NDJSON into ``type_`` items, or raise.
 
     Raises InvalidJson (400) when the body is not JSON/NDJSON and ValidationFailed (422)
-    listing every invalid item when any item breaks the schema.
+    listing every invalid item when any item breaks the schema. ``check`` adds the
+    errors of items that pass the schema but break another rule, so that one 422
+    lists every bad item, whatever is wrong with it.
     """
     if not body.strip():
         raise InvalidJson("empty body: send a JSON object, a JSON array or NDJSON")
     ndjson = _is_ndjson(content_type)
     if not ndjson:
         try:
-            return _decode_json(body, type_)
+            return _decode_json(body, type_, check)
         except _TrailingData:
             # Several JSON lines sent as application/json: read them as NDJSON.
             ndjson = True
-    return _decode_ndjson(body, type_)
+    return _decode_ndjson(body, type_, check)
 
 
 class _TrailingData(Exception):
     pass
 
 
-def _decode_json(body: bytes, type_: type[T]) -> list[T]:
+def _decode_json(body: bytes, type_: type[T], check: ItemCheck | None) -> list[T]:
     stripped = body.lstrip()
     if stripped[:1] == b"[":
         try:
@@ -68,7 +74,7 @@ def _decode_json(body: bytes, type_: type[T]) -> list[T]:
         except msgspec.DecodeError as exc:
             raise InvalidJson(f"body is not valid JSON: {exc}") from None
         raws = msgspec.json.decode(body, type=list[msgspec.Raw])
-        return _decode_each(raws, type_)
+        return _decode_each(raws, type_, check)
     try:
         return [msgspec.json.decode(body, type=type_)]
     except msgspec.ValidationError as exc:
@@ -79,7 +85,7 @@ def _decode_json(body: bytes, type_: type[T]) -> list[T]:
         raise InvalidJson(f"body is not valid JSON: {exc}") from None
 
 
-def _decode_ndjson(body: bytes, type_: type[T]) -> list[T]:
+def _decode_ndjson(body: bytes, type_: type[T], check: ItemCheck | None) -> list[T]:
     try:
         return msgspec.json.Decoder(type_).decode_lines(body)
     except (msgspec.ValidationError, msgspec.DecodeError):
@@ -91,20 +97,24 @@ def _decode_ndjson(body: bytes, type_: type[T]) -> list[T]:
             raws.append(msgspec.json.decode(line, type=msgspec.Raw))
         except msgspec.DecodeError as exc:
             raise InvalidJson(f"line {number + 1} is not valid JSON: {exc}") from None
-    return _decode_each(raws, type_)
+    return _decode_each(raws, type_, check)
 
 
-def _decode_each(raws: list[msgspec.Raw], type_: type[T]) -> list[T]:
+def _decode_each(raws: list[msgspec.Raw], type_: type[T], check: ItemCheck | None) -> list[T]:
     decoder = msgspec.json.Decoder(type_)
     items: list[T] = []
     errors: list[dict[str, Any]] = []
     for index, raw in enumerate(raws):
         try:
-            items.append(decoder.decode(raw))
+            item = decoder.decode(raw)
         except msgspec.ValidationError as exc:
             errors.append(validation_error_entry(index, exc))
+            continue
         except msgspec.DecodeError as exc:
             raise InvalidJson(f"item {index} is not valid JSON: {exc}") from None
+        items.append(item)
+        if check is not None and (problem := check(index, item)) is not None:
+            errors.append(problem)
     if errors:
         raise ValidationFailed(errors)
     return items

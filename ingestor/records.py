@@ -43,6 +43,14 @@ class RecordBuilder:
         self._retention_days = retention_days
         self._redact = redact
 
+    def check_created_at(self, index: int, event: LogEventIn) -> dict[str, Any] | None:
+        """The 422 entry of an event dated out of range, for requests that also break the schema."""
+        if event.created_at is None:
+            return None
+        now = datetime.now(UTC)
+        oldest = self._layout.day_start(self._layout.today() - timedelta(days=self._retention_days))
+        return created_at_problem(index, as_utc(event.created_at), now + timedelta(days=1), oldest)
+
     def build(self, events: Sequence[LogEventIn]) -> list[EncodedRecord]:
         """Records for every event, or ValidationFailed naming every event out of range."""
         now = datetime.now(UTC)

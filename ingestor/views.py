@@ -44,8 +44,9 @@ async def post_logs(request: web.Request) -> web.Response:
     body = await read_body(request)
     metrics = request.app[keys.metrics_key]
     try:
-        events = decode_items(body, request.content_type, LogEventIn)
-        records = request.app[keys.builder_key].build(events)
+        builder = request.app[keys.builder_key]
+        events = decode_items(body, request.content_type, LogEventIn, builder.check_created_at)
+        records = builder.build(events)
     except ValidationFailed as exc:
         metrics.rejected.labels(reason="validation").inc(len(exc.extra["errors"]))
         raise

@@ -103,7 +103,9 @@ class GroupCommitWriter:
             raise Unavailable(
                 f"storage is failing: {self.storage_error}", retry_after=5, code="storage_unavailable"
             )
-        if self._pending_events + len(records) > self._queue_max:
+        # An empty queue always admits one request (bounded by the body limit), so a request
+        # larger than the bound is slow, not refused forever.
+        if self._pending_events and self._pending_events + len(records) > self._queue_max:
             self._metrics.rejected.labels(reason="overloaded").inc(len(records))
             raise Unavailable("ingest queue is full", retry_after=1, code="overloaded")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -111,6 +111,10 @@ async def test_out_of_range_dates_are_422(client: TestClient[Any, Any], config: 
     errors = (await resp.json())["errors"]
     assert [(e["index"], e["path"]) for e in errors] == [(1, "$.created_at"), (2, "$.created_at")]
     assert stored(config) == []
+    broken = make_event(rng, message_type="bot")
+    resp = await client.post("/v1/logs", json=[broken, future])
+    errors = (await resp.json())["errors"]
+    assert [(e["index"], e["path"]) for e in errors] == [(0, "$.message_type"), (1, "$.created_at")]
 
 
 async def test_event_lands_in_its_created_at_day(client: TestClient[Any, Any], config: Settings) -> None:
@@ -167,14 +171,20 @@ async def test_overload_is_503_with_retry_after(aiohttp_client: AiohttpClient, c
     """More events than the queue bound answer 503 with Retry-After and store nothing."""
     import dataclasses
 
-    tiny = dataclasses.replace(config, queue_max_events=5)
+    tiny = dataclasses.replace(config, queue_max_events=5, flush_interval_ms=300)
     client = await aiohttp_client(create_app(tiny))
-    batch = [make_event(random.Random(10)) for _ in range(6)]
-    resp = await client.post("/v1/logs", json=batch)
+    rng = random.Random(10)
+    first = asyncio.create_task(client.post("/v1/logs", json=[make_event(rng) for _ in range(4)]))
+    await asyncio.sleep(0.05)  # the first request now waits in the queue for its group commit
+    resp = await client.post("/v1/logs", json=[make_event(rng) for _ in range(2)])
     assert resp.status == 503
     assert resp.headers["Retry-After"] == "1"
     assert (await resp.json())["error"] == "overloaded"
-    assert stored(tiny) == []
+    assert (await first).status == 202
+    assert len(stored(tiny)) == 4
+    # An empty queue admits even a request larger than the bound: slow, never refused forever.
+    resp = await client.post("/v1/logs", json=[make_event(rng) for _ in range(8)])
+    assert resp.status == 202 and len(stored(tiny)) == 12
 
 
 async def test_no_raw_user_id_on_disk(client: TestClient[Any, Any], config: Settings) -> None:
