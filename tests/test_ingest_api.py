@@ -174,7 +174,7 @@ async def test_overload_is_503_with_retry_after(aiohttp_client: AiohttpClient, c
     tiny = dataclasses.replace(config, queue_max_events=5, flush_interval_ms=300)
     client = await aiohttp_client(create_app(tiny))
     rng = random.Random(10)
-    first = asyncio.create_task(client.post("/v1/logs", json=[make_event(rng) for _ in range(4)]))
+    first = asyncio.get_running_loop().create_task(client.post("/v1/logs", json=[make_event(rng) for _ in range(4)]))
     await asyncio.sleep(0.05)  # the first request now waits in the queue for its group commit
     resp = await client.post("/v1/logs", json=[make_event(rng) for _ in range(2)])
     assert resp.status == 503
