@@ -1,0 +1,286 @@
+"""Integrity checks of every day file and of the database (``chatlog verify`` and a daily job).
+
+Read-only: it works while the ingestor runs. Lines are counted by the one reader
+(``shared.reader``), so the counts are exactly what every reader sees; ``.zst`` files
+are also walked frame by frame to locate damage. The database's ``ingest_offsets`` are
+read before the files: files only grow, so a live ingestor cannot make the database
+look ahead of its files.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import msgspec
+import zstandard
+
+from ingestor.lifecycle.policy import retain_from, today_of
+from shared.db import reader_uri
+from shared.layout import StorageLayout, Stream
+from shared.reader import CHUNK, ReadCounts, iter_lines
+from shared.settings import Settings
+
+# A plain file that changes while it is read is being appended to: read it again.
+_LIVE_RETRIES = 3
+
+
+@dataclass
+class FileCheck:
+    """What one day file holds and what is wrong with it."""
+
+    stream: Stream
+    day: date
+    path: Path
+    bytes: int = 0
+    counts: ReadCounts = field(default_factory=ReadCounts)
+    frames: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def damaged(self) -> bool:
+        """True when a reader skips anything in this file."""
+        return bool(self.problems)
+
+
+@dataclass
+class DatabaseCheck:
+    """What the database check found."""
+
+    exists: bool
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class VerifyReport:
+    """Every day file checked, the database checked, and what is only worth a note."""
+
+    files: list[FileCheck] = field(default_factory=list)
+    database: DatabaseCheck = field(default_factory=lambda: DatabaseCheck(exists=False))
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def damaged(self) -> bool:
+        """True when any file or the database is damaged."""
+        return any(f.damaged for f in self.files) or bool(self.database.problems)
+
+    def totals(self, stream: Stream | None = None) -> ReadCounts:
+        """Summed read counts over all files, or one stream's."""
+        total = ReadCounts()
+        for check in self.files:
+            if stream is None or check.stream is stream:
+                total.add(check.counts)
+        return total
+
+    def account(self) -> str:
+        """The one-line account of the check."""
+        t = self.totals()
+        damaged = sum(f.damaged for f in self.files)
+        db = (
+            "no database yet" if not self.database.exists
+            else "database damaged" if self.database.problems else "database ok"
+        )
+        return (
+            f"checked {len(self.files)} day files: {t.lines} lines, {t.torn} torn, {t.corrupt} corrupt, "
+            f"{damaged} damaged; {db}"
+        )
+
+
+def _zstd_damage(path: Path) -> tuple[int, list[str]]:
+    """Walk the frames of a ``.zst`` file; return how many are whole, and what is wrong."""
+    dctx = zstandard.ZstdDecompressor()
+    frames = 0
+    offset = 0  # input offset where the current frame starts
+    fed = 0
+    dobj = dctx.decompressobj()
+    tail = b""
+    with open(path, "rb") as f:
+        pending = b""
+        while True:
+            data = pending or f.read(CHUNK)
+            pending = b""
+            if not data:
+                break
+            try:
+                out = dobj.decompress(data)
+            except zstandard.ZstdError as exc:
+                size = os.fstat(f.fileno()).st_size
+                return frames, [f"frame {frames + 1} at byte {offset} is damaged ({exc}); "
+                                f"{size - offset} bytes from there on are unreadable"]
+            fed += len(data)
+            if out:
+                tail = (tail + out)[-1:]
+            if dobj.eof:
+                pending = dobj.unused_data
+                frames += 1
+                if tail != b"\n":
+                    return frames, [f"frame {frames} at byte {offset} does not end on a line boundary"]
+                offset += fed - len(pending)
+                fed = 0
+                tail = b""
+                dobj = dctx.decompressobj()
+    if fed:
+        return frames, [f"frame {frames + 1} at byte {offset} is cut short ({fed} bytes): a torn append"]
+    return frames, []
+
+
+def _count_lines(path: Path, counts: ReadCounts) -> None:
+    for line in iter_lines(path, counts):
+        try:
+            value = msgspec.json.decode(line)
+        except msgspec.DecodeError:
+            counts.corrupt += 1
+            continue
+        if not isinstance(value, dict):
+            counts.corrupt += 1
+
+
+def _check_once(check: FileCheck) -> None:
+    path = check.path
+    check.counts = ReadCounts()
+    check.frames, check.problems = 0, []
+    _count_lines(path, check.counts)
+    c = check.counts
+    if path.name.endswith(".zst") and not c.unreadable_files:
+        check.frames, check.problems = _zstd_damage(path)
+    if c.torn and not check.problems:
+        check.problems.append("ends with a torn (unterminated or undecompressable) tail")
+    if c.corrupt:
+        check.problems.append(f"{c.corrupt} lines are not JSON objects")
+    if c.unreadable_files:
+        check.problems.append("cannot be read")
+
+
+def check_day_file(stream: Stream, day: date, path: Path) -> FileCheck:
+    """Decode one day file fully; count lines, torn and corrupt lines; check each ``.zst`` frame."""
+    check = FileCheck(stream, day, path)
+    for _ in range(_LIVE_RETRIES):
+        try:
+            check.bytes = path.stat().st_size
+        except FileNotFoundError:
+            check.counts = ReadCounts(unreadable_files=1)
+            check.problems = ["cannot be read (removed while checked)"]
+            break
+        _check_once(check)
+        if not check.counts.torn:
+            break
+        # A torn tail on a file that grew meanwhile was an append in progress: look again.
+        try:
+            if path.stat().st_size == check.bytes:
+                break
+        except FileNotFoundError:
+            break
+    return check
+
+
+def _check_day(layout: StorageLayout, stream: Stream, day: date) -> FileCheck | None:
+    """Check a day's readable file; a file compressed or deleted meanwhile is looked up again."""
+    check = None
+    for _ in range(_LIVE_RETRIES):
+        path = layout.day_files(stream, day).readable
+        if path is None:
+            return None  # deleted by retention since the listing
+        check = check_day_file(stream, day, path)
+        if not check.counts.unreadable_files or path.exists():
+            return check
+    return check
+
+
+def _offsets(db_path: Path) -> tuple[dict[tuple[str, str], int], list[str]]:
+    try:
+        conn = sqlite3.connect(reader_uri(db_path), uri=True)
+        try:
+            rows = conn.execute("SELECT stream, day, lines FROM ingest_offsets").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return {}, [f"cannot read ingest_offsets: {exc}"]
+    return {(stream, day): lines for stream, day, lines in rows}, []
+
+
+def _integrity(db_path: Path) -> list[str]:
+    try:
+        conn = sqlite3.connect(reader_uri(db_path), uri=True)
+        try:
+            rows = [row[0] for row in conn.execute("PRAGMA integrity_check")]
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return [f"integrity_check failed: {exc}"]
+    return [] if rows == ["ok"] else [f"integrity_check: {row}" for row in rows[:20]]
+
+
+def _compare_offsets(
+    report: VerifyReport, offsets: dict[tuple[str, str], int], settings: Settings, today: date
+) -> None:
+    """Every ``ingest_offsets`` row against the lines of its day file."""
+    lines = {(f.stream.value, f.day.isoformat()): f.counts.lines for f in report.files}
+    tracked = {stream for stream, _ in offsets}
+    db = report.database
+    for (stream_name, day_text), applied in sorted(offsets.items()):
+        try:
+            stream = Stream(stream_name)
+        except ValueError:
+            db.notes.append(f"ingest_offsets names an unknown stream {stream_name!r}")
+            continue
+        have = lines.get((stream_name, day_text), 0)
+        where = f"{stream_name}/{day_text}"
+        if applied > have:
+            if day_text < retain_from(settings, stream, today).isoformat():
+                db.notes.append(f"{where}: offsets row of an expired day (the next retention drops it)")
+            else:
+                db.problems.append(
+                    f"{where}: the database applied {applied} lines but the day file has {have}"
+                )
+        elif applied < have:
+            db.notes.append(f"{where}: {have - applied} lines not yet applied to the database")
+    for key, have in sorted(lines.items()):
+        if key[0] in tracked and key not in offsets and have:
+            db.notes.append(f"{key[0]}/{key[1]}: {have} lines not yet applied to the database")
+
+
+def _leftovers(layout: StorageLayout) -> list[str]:
+    notes = []
+    for stream in Stream:
+        directory = layout.stream_dir(stream)
+        for files in layout.days(stream).values():
+            if files.plain is not None and (files.zst is not None or files.gz is not None):
+                notes.append(f"{files.plain}: leftover of an interrupted compression (ignored by readers)")
+        if directory.is_dir():
+            notes.extend(
+                f"{directory / name}: leftover temporary file" for name in sorted(os.listdir(directory))
+                if name.endswith(".tmp")
+            )
+    return notes
+
+
+def verify_storage(
+    layout: StorageLayout, settings: Settings, *, integrity: bool = True, now: datetime | None = None
+) -> VerifyReport:
+    """Check every readable day file and the database; ``report.damaged`` says if anything is."""
+    started = time.perf_counter()
+    report = VerifyReport()
+    db_path = layout.db_path
+    report.database.exists = db_path.exists()
+    offsets: dict[tuple[str, str], int] = {}
+    if report.database.exists:
+        offsets, problems = _offsets(db_path)
+        report.database.problems.extend(problems)
+    for stream in Stream:
+        for day in layout.days(stream):
+            check = _check_day(layout, stream, day)
+            if check is not None:
+                report.files.append(check)
+    report.notes.extend(_leftovers(layout))
+    if report.database.exists:
+        if integrity:
+            report.database.problems.extend(_integrity(db_path))
+        _compare_offsets(report, offsets, settings, today_of(layout, now))
+    report.seconds = time.perf_counter() - started
+    return report

@@ -1,0 +1,1 @@
+"""Helpers shared by the lifecycle tests, and scripts the tests run as subprocesses."""
