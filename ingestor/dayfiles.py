@@ -144,6 +144,10 @@ class DayFileWriter:
                 fsync_dir(directory)
             elif kind == ".jsonl":
                 repair_torn_tail(fd)
+            elif kind == ".jsonl.zst":
+                # Reopened after a failed append could not be cut back: drop a torn frame
+                # so new frames never land behind garbage.
+                repair_zstd_tail(path)
         except OSError:
             os.close(fd)
             raise

@@ -6,6 +6,7 @@ raises is logged and counted, and simply runs again at its next time.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -28,6 +29,8 @@ class ScheduledJob:
     name: str
     trigger: BaseTrigger
     run: Callable[[], Awaitable[str]]
+    # Frequent housekeeping (e.g. the WAL checkpoint every minute) logs at DEBUG.
+    log_level: int = logging.INFO
 
 
 class JobMetrics:
@@ -46,10 +49,17 @@ class JobMetrics:
         )
 
 
-def guarded(job: ScheduledJob, metrics: JobMetrics) -> Callable[[], Awaitable[None]]:
-    """The job wrapped so that it logs what it did and never propagates a failure."""
+def guarded(
+    job: ScheduledJob, metrics: JobMetrics, running: set[asyncio.Task[None]]
+) -> Callable[[], Awaitable[None]]:
+    """The job wrapped so that it logs what it did, never propagates a failure, and is
+    tracked in ``running`` so that shutdown can wait for it."""
 
     async def run() -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            running.add(task)
+            task.add_done_callback(running.discard)
         started = time.perf_counter()
         try:
             account = await job.run()
@@ -61,7 +71,7 @@ def guarded(job: ScheduledJob, metrics: JobMetrics) -> Callable[[], Awaitable[No
             metrics.seconds.labels(job=job.name).observe(time.perf_counter() - started)
         metrics.runs.labels(job=job.name, outcome="ok").inc()
         metrics.last_success.labels(job=job.name).set_to_current_time()
-        log.info("job %s: %s (%.2fs)", job.name, account, time.perf_counter() - started)
+        log.log(job.log_level, "job %s: %s (%.2fs)", job.name, account, time.perf_counter() - started)
 
     return run
 
@@ -78,9 +88,10 @@ async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: run the scheduled jobs while the ingestor runs."""
     metrics = JobMetrics(app[keys.metrics_key].registry)
     scheduler = AsyncIOScheduler(timezone=app[keys.settings_key].timezone)
+    running: set[asyncio.Task[None]] = set()
     for job in scheduled_jobs(app):
         scheduler.add_job(
-            guarded(job, metrics), job.trigger, id=job.name, name=job.name,
+            guarded(job, metrics, running), job.trigger, id=job.name, name=job.name,
             max_instances=1, coalesce=True, misfire_grace_time=3600,
         )
     scheduler.start()
@@ -88,3 +99,7 @@ async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         scheduler.shutdown(wait=False)
+        # A job still running (a compression in its thread, say) finishes before the
+        # storage it works on is closed: cleanup contexts unwind in reverse order.
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)

@@ -119,7 +119,11 @@ def iter_lines(path: Path, counts: ReadCounts | None = None) -> Iterator[bytes]:
         if rest:
             counts.torn += 1
     except FileNotFoundError:
-        # Compressed or deleted by the lifecycle between listing and opening.
+        compressed = path.with_name(path.name + ".zst")
+        if name.endswith(".jsonl") and compressed.exists():
+            # Compressed between listing and opening: the same lines are in the .zst now.
+            yield from iter_lines(compressed, counts)
+            return
         counts.unreadable_files += 1
     except OSError:
         counts.unreadable_files += 1

@@ -10,6 +10,7 @@ restart never skips a day. Checkpoints run every minute; the integrity check dai
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime, timedelta
 
 from aiohttp import web
@@ -101,7 +102,7 @@ def lifecycle_jobs(app: web.Application) -> list[ScheduledJob]:
         ScheduledJob("lifecycle-compress", IntervalTrigger(hours=1, timezone=tz), compress),
         ScheduledJob("lifecycle-retention", IntervalTrigger(hours=1, timezone=tz), retention),
         ScheduledJob("sqlite-backup", IntervalTrigger(hours=1, timezone=tz), backup),
-        ScheduledJob("sqlite-checkpoint", IntervalTrigger(minutes=1, timezone=tz), checkpoint),
+        ScheduledJob("sqlite-checkpoint", IntervalTrigger(minutes=1, timezone=tz), checkpoint, logging.DEBUG),
         ScheduledJob(
             "storage-verify",
             OrTrigger([
