@@ -4,7 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench install clean
+# Tools the tests drive for real: headless Chromium (dashboard), docker-compose (`config`
+# of the compose file) and promtool (checks /metrics). Installed from Debian when missing.
+SYSTEM_PACKAGES := chromium docker-compose prometheus fonts-nanum
+APT := DEBIAN_FRONTEND=noninteractive apt-get
+
+.PHONY: run test lint typecheck bench install system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +28,16 @@ lint: install
 	$(BIN)/ruff check shared ingestor analytics_api chatlog tests bench
 	$(BIN)/mypy
 
-test: install lint
+system-deps:
+	@missing=""; \
+	for tool in chromium docker-compose promtool; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing from Debian"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+		$$SUDO $(APT) update -qq && $$SUDO $(APT) install -y -qq --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; \
+	fi
+
+test: install system-deps lint
 	$(BIN)/python -m pytest
 
 bench: install

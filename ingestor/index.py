@@ -205,12 +205,15 @@ class LogIndex:
 
         ``lines`` is how far each day file advances; by default one line per record.
         """
+        async with self.lock:
+            await self._apply_unlocked(records, lines)
+
+    async def _apply_unlocked(self, records: Sequence[EncodedRecord], lines: dict[date, int] | None) -> None:
         delta = SessionDelta()
         delta.add(records, keep_records=True)
         if lines is not None:
             delta.lines = lines
-        async with self.lock:
-            await self._commit(delta)
+        await self._commit(delta)
 
     async def _commit(self, delta: SessionDelta) -> None:
         await self._conn.execute("BEGIN IMMEDIATE")
@@ -227,7 +230,11 @@ class LogIndex:
             raise
 
     async def catch_up(self) -> int:
-        """Apply the lines of day files the database has not seen; return how many."""
+        """Apply the lines of day files the database has not seen; return how many.
+
+        Runs at start (nothing else writes yet) or from a failed flush, which holds
+        the lock already: it does not take the lock itself.
+        """
         async with self._conn.execute(
             "SELECT day, lines FROM ingest_offsets WHERE stream = ?", (Stream.LOGS.value,)
         ) as cursor:
@@ -248,7 +255,7 @@ class LogIndex:
                 # Corrupt lines derive nothing but still advance the offset (first chunk).
                 advance = {day: len(chunk) + (lines - len(records) if start == 0 else 0)}
                 if advance[day]:
-                    await self.apply(chunk, advance)
+                    await self._apply_unlocked(chunk, advance)
             total += lines
         if total:
             log.info("applied %d day-file lines the database had not seen", total)
