@@ -24,6 +24,7 @@ from ingestor.metrics import IngestMetrics
 from ingestor.records import RecordBuilder
 from ingestor.recovery import rebuild_window, repair_day_files
 from ingestor.routes import setup_routes
+from ingestor.statistics import StatisticsObserver, statistics_jobs
 from ingestor.writer import GroupCommitWriter
 from shared.db import open_writer
 from shared.errors import error_middleware
@@ -67,7 +68,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.settings_key] = settings
     app[keys.layout_key] = StorageLayout.from_settings(settings)
     app[keys.metrics_key] = IngestMetrics()
-    factories: list[Callable[[web.Application], list[ScheduledJob]]] = [lifecycle_jobs]
+    factories: list[Callable[[web.Application], list[ScheduledJob]]] = [lifecycle_jobs, statistics_jobs]
     app[keys.job_factories_key] = factories
     app.cleanup_ctx.append(_storage)
     app.cleanup_ctx.append(scheduler_context)
@@ -90,7 +91,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         app[keys.files_key] = files
         conn = await open_writer(settings.db_path)
         try:
-            index = LogIndex(conn, layout)
+            index = LogIndex(conn, layout, observers=[StatisticsObserver(settings.timezone)])
             await index.catch_up()
             index.start()
             app[keys.index_key] = index

@@ -88,6 +88,103 @@ MIGRATIONS: tuple[str, ...] = (
         ON conversations (user_hash, last_message_at DESC, conversation_id DESC);
     CREATE INDEX conversations_by_day ON conversations (day);
     """,
+    # Statistics (shared/stats/schema.py documents the tables): hourly per collection,
+    # hourly overall, daily per scope (collection or '' = all), query counts, session
+    # activity and range reach.
+    """
+    CREATE TABLE chat_statistics (
+        collection_name TEXT NOT NULL,
+        date TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        total_queries INTEGER NOT NULL,
+        unique_sessions INTEGER NOT NULL,
+        total_tokens INTEGER NOT NULL,
+        response_time_sum_ms INTEGER NOT NULL,
+        response_time_count INTEGER NOT NULL,
+        error_count INTEGER NOT NULL,
+        regeneration_count INTEGER NOT NULL,
+        message_count INTEGER NOT NULL,
+        first_at_us INTEGER NOT NULL,
+        last_at_us INTEGER NOT NULL,
+        avg_response_time_ms REAL,
+        p50_response_time_ms REAL,
+        p95_response_time_ms REAL,
+        p99_response_time_ms REAL,
+        latency_sketch BLOB,
+        top_queries TEXT NOT NULL,
+        PRIMARY KEY (collection_name, date, hour)
+    );
+    CREATE INDEX chat_statistics_by_time ON chat_statistics (date, hour);
+    CREATE TABLE chat_statistics_overall (
+        date TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        total_queries INTEGER NOT NULL,
+        unique_sessions INTEGER NOT NULL,
+        total_tokens INTEGER NOT NULL,
+        response_time_sum_ms INTEGER NOT NULL,
+        response_time_count INTEGER NOT NULL,
+        error_count INTEGER NOT NULL,
+        regeneration_count INTEGER NOT NULL,
+        message_count INTEGER NOT NULL,
+        first_at_us INTEGER NOT NULL,
+        last_at_us INTEGER NOT NULL,
+        avg_response_time_ms REAL,
+        p50_response_time_ms REAL,
+        p95_response_time_ms REAL,
+        p99_response_time_ms REAL,
+        latency_sketch BLOB,
+        top_queries TEXT NOT NULL,
+        PRIMARY KEY (date, hour)
+    );
+    CREATE TABLE chat_statistics_daily (
+        scope TEXT NOT NULL,
+        date TEXT NOT NULL,
+        total_queries INTEGER NOT NULL,
+        unique_sessions INTEGER NOT NULL,
+        total_tokens INTEGER NOT NULL,
+        response_time_sum_ms INTEGER NOT NULL,
+        response_time_count INTEGER NOT NULL,
+        error_count INTEGER NOT NULL,
+        regeneration_count INTEGER NOT NULL,
+        message_count INTEGER NOT NULL,
+        first_at_us INTEGER NOT NULL,
+        last_at_us INTEGER NOT NULL,
+        avg_response_time_ms REAL,
+        p50_response_time_ms REAL,
+        p95_response_time_ms REAL,
+        p99_response_time_ms REAL,
+        latency_sketch BLOB,
+        top_queries TEXT NOT NULL,
+        PRIMARY KEY (scope, date)
+    );
+    CREATE INDEX chat_statistics_daily_by_date ON chat_statistics_daily (date);
+    CREATE TABLE chat_statistics_queries (
+        collection_name TEXT NOT NULL,
+        date TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        query_key TEXT NOT NULL,
+        sample_text TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (collection_name, date, hour, query_key)
+    ) WITHOUT ROWID;
+    CREATE INDEX chat_statistics_queries_by_hour ON chat_statistics_queries (date, hour, query_key);
+    CREATE INDEX chat_statistics_queries_by_day ON chat_statistics_queries (date, query_key);
+    CREATE TABLE chat_statistics_sessions (
+        session_id TEXT NOT NULL,
+        collection_name TEXT NOT NULL,
+        date TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        PRIMARY KEY (session_id, collection_name, date, hour)
+    ) WITHOUT ROWID;
+    CREATE INDEX chat_statistics_sessions_by_date ON chat_statistics_sessions (date);
+    CREATE TABLE chat_statistics_reach (
+        scope TEXT NOT NULL,
+        date TEXT NOT NULL,
+        prev_date TEXT NOT NULL,
+        sessions INTEGER NOT NULL,
+        PRIMARY KEY (scope, date, prev_date)
+    ) WITHOUT ROWID;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

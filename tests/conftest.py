@@ -43,3 +43,11 @@ def config(tmp_path: Path, short_dir: Path) -> Settings:
 async def client(aiohttp_client: AiohttpClient, config: Settings) -> TestClient[Any, Any]:
     """A client of a real ingestor over TCP."""
     return await aiohttp_client(create_ingestor(config))
+
+
+@pytest.fixture
+async def api_client(aiohttp_client: AiohttpClient, config: Settings) -> TestClient[Any, Any]:
+    """A client of a real analytics API over TCP, reading the same data directory as ``client``."""
+    from analytics_api.app import create_app as create_analytics
+
+    return await aiohttp_client(create_analytics(config))

@@ -1,0 +1,43 @@
+"""The analytics API's application factory: read-only statistics over the ingestor's database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from analytics_api import keys
+from analytics_api.database import ReadOnlyDatabase
+from analytics_api.metrics import AnalyticsMetrics
+from analytics_api.routes import setup_routes
+from shared.errors import error_middleware
+from shared.layout import StorageLayout
+from shared.settings import Settings
+
+# Reads are short; two threads keep both cores busy without queueing behind one slow read.
+READ_WORKERS = 2
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The analytics API: summary, timeline, collections, ``/healthz`` and ``/metrics``.
+
+    It never writes to the data directory: the database is opened read-only, lazily,
+    once the ingestor has created it.
+    """
+    metrics = AnalyticsMetrics()
+    app = web.Application(middlewares=[metrics.middleware(), error_middleware])
+    app[keys.settings_key] = settings
+    app[keys.layout_key] = StorageLayout.from_settings(settings)
+    app[keys.metrics_key] = metrics
+    app.cleanup_ctx.append(_database)
+    setup_routes(app)
+    return app
+
+
+async def _database(app: web.Application) -> AsyncIterator[None]:
+    database = ReadOnlyDatabase(app[keys.settings_key].db_path, workers=READ_WORKERS)
+    app[keys.database_key] = database
+    try:
+        yield
+    finally:
+        database.close()

@@ -1,0 +1,15 @@
+"""Typed application state of the analytics API."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from analytics_api.database import ReadOnlyDatabase
+from analytics_api.metrics import AnalyticsMetrics
+from shared.layout import StorageLayout
+from shared.settings import Settings
+
+settings_key = web.AppKey("settings", Settings)
+layout_key = web.AppKey("layout", StorageLayout)
+metrics_key = web.AppKey("metrics", AnalyticsMetrics)
+database_key = web.AppKey("database", ReadOnlyDatabase)

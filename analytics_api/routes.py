@@ -1,0 +1,28 @@
+"""The analytics API's routes: statistics, admin lookups, the dashboard, health and metrics."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from analytics_api import keys
+from analytics_api.admin import get_conversation, list_conversations
+from analytics_api.collection_list import collections
+from analytics_api.dashboard import setup_dashboard_routes
+from analytics_api.grafana import setup_grafana_routes
+from analytics_api.health import healthz
+from analytics_api.summary import summary
+from analytics_api.timeline import timeline
+from shared.metrics import metrics_handler
+
+
+def setup_routes(app: web.Application) -> None:
+    """Register every analytics endpoint (the Grafana datasource adds its own under /grafana)."""
+    app.router.add_get("/api/analytics/summary", summary)
+    app.router.add_get("/api/analytics/timeline", timeline)
+    app.router.add_get("/api/analytics/collections", collections)
+    app.router.add_get("/api/admin/conversations", list_conversations)
+    app.router.add_get("/api/admin/conversations/{conversation_id}", get_conversation)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_handler(app[keys.metrics_key].registry))
+    setup_grafana_routes(app)
+    setup_dashboard_routes(app)
