@@ -11,7 +11,9 @@ from shared.settings import Settings, SettingsError
 
 def analytics_listener(settings: Settings) -> Listener:
     """The analytics API bound to CHATLOG_API_HOST:CHATLOG_API_PORT."""
-    return Listener(name="analytics", app=create_app(settings), host=settings.api_host, port=settings.api_port)
+    return Listener(
+        name="analytics", app=create_app(settings), host=settings.api_host, port=settings.api_port
+    )
 
 
 def main() -> int:

@@ -18,19 +18,26 @@ class AnalyticsMetrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
-            "chatlog_analytics_requests", "Requests answered, by route and status", ["route", "status"],
+            "chatlog_analytics_requests",
+            "Requests answered, by route and status",
+            ["route", "status"],
             registry=r,
         )
         self.seconds = Histogram(
-            "chatlog_analytics_request_seconds", "Time to answer a request, by route", ["route"],
-            buckets=_LATENCY_BUCKETS, registry=r,
+            "chatlog_analytics_request_seconds",
+            "Time to answer a request, by route",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
         self.admin_auth_failures = Counter(
-            "chatlog_admin_auth_failures", "Admin requests refused for a missing or wrong token",
+            "chatlog_admin_auth_failures",
+            "Admin requests refused for a missing or wrong token",
             registry=r,
         )
         self.database_available = Gauge(
-            "chatlog_analytics_database_available", "1 once the statistics database can be read",
+            "chatlog_analytics_database_available",
+            "1 once the statistics database can be read",
             registry=r,
         )
 

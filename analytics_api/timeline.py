@@ -95,8 +95,14 @@ def points(wanted: list[Bucket], rows: dict[Bucket, tuple[Any, ...]], tz: ZoneIn
         queries, sessions, tokens, avg, p95, errors, regens = row
         out.append(
             Point(
-                _start(bucket, tz), int(queries), int(sessions), int(tokens),
-                round(avg, 2) if avg is not None else None, p95, int(errors), int(regens),
+                _start(bucket, tz),
+                int(queries),
+                int(sessions),
+                int(tokens),
+                round(avg, 2) if avg is not None else None,
+                p95,
+                int(errors),
+                int(regens),
             )
         )
     return out

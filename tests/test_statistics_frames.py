@@ -32,7 +32,13 @@ def test_damaged_line_falls_back_without_changing_the_rows() -> None:
     lines = stored_lines(400)
     day = date(2026, 1, 1)
     fast = aggregate_day(parse_lines(b"".join(lines), SEOUL), day, finalise=False)
-    damaged = [*lines[:100], b'{"log_id": "x", "session_id": 7}\n', *lines[100:200], b"garbage\n", *lines[200:]]
+    damaged = [
+        *lines[:100],
+        b'{"log_id": "x", "session_id": 7}\n',
+        *lines[100:200],
+        b"garbage\n",
+        *lines[200:],
+    ]
     careful = aggregate_day(parse_lines(b"".join(damaged), SEOUL), day, finalise=False)
     assert fast.events == len(lines) and careful == fast
 
@@ -49,8 +55,13 @@ def test_reader_skips_torn_tail_and_counts_lines(tmp_path: Path) -> None:
 
 def test_finalised_day_keeps_bounded_query_rows() -> None:
     """Finalising keeps each hour's top query rows plus the day's top keys; top lists do not change."""
-    base = {"session_id": "s", "conversation_id": "s", "collection_name": "c", "message_type": "user",
-            "created_at": "2026-01-01T03:10:00Z"}
+    base = {
+        "session_id": "s",
+        "conversation_id": "s",
+        "collection_name": "c",
+        "message_type": "user",
+        "created_at": "2026-01-01T03:10:00Z",
+    }
     lines = []
     for i in range(400):
         text = f"popular {i % 5}" if i % 2 else f"rare question {i}"

@@ -81,7 +81,7 @@ async def test_rebuild_reads_compressed_days(aiohttp_client: AiohttpClient, conf
 
 
 async def test_replayed_lines_count_once(aiohttp_client: AiohttpClient, config: Settings) -> None:
-    """Lines written but not applied before a crash are applied once on restart, as a rebuild would count them."""
+    """Lines written but not applied before a crash are applied once on restart, as a rebuild counts them."""
     zoned = await live(aiohttp_client, config, "UTC", count=300)
     layout = StorageLayout.from_settings(zoned)
     today = layout.today()
@@ -128,13 +128,18 @@ def _env(monkeypatch: pytest.MonkeyPatch, config: Settings) -> None:
 
 
 async def test_cli_rebuild_creates_database_and_catches_up(
-    aiohttp_client: AiohttpClient, config: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    aiohttp_client: AiohttpClient,
+    config: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """``chatlog rebuild-stats`` on day files without a database creates it and gives the live rows."""
     zoned = await live(aiohttp_client, config, "Asia/Seoul", count=300)
     expected = snapshot(zoned.db_path)
-    copy = dataclasses.replace(zoned, data_dir=tmp_path / "copy", db_path=tmp_path / "copy" / "chatlog.sqlite3")
+    copy = dataclasses.replace(
+        zoned, data_dir=tmp_path / "copy", db_path=tmp_path / "copy" / "chatlog.sqlite3"
+    )
     shutil.copytree(zoned.data_dir / "data", copy.data_dir / "data")
     _env(monkeypatch, copy)
     first, last = span(copy)

@@ -82,7 +82,9 @@ class _Store:
         self.reach = Counter({k: n for k, n in self.reach.items() if n})
 
     def distinct(self, scope: str, first: str, last: str) -> int:
-        return sum(n for (s, d, prev), n in self.reach.items() if s == scope and first <= d <= last and prev < first)
+        return sum(
+            n for (s, d, prev), n in self.reach.items() if s == scope and first <= d <= last and prev < first
+        )
 
 
 def test_distinct_sessions_over_any_range_are_exact() -> None:

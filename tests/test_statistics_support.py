@@ -25,8 +25,12 @@ from aiohttp.test_utils import TestClient
 from shared.settings import Settings
 
 STAT_TABLES = (
-    "chat_statistics", "chat_statistics_overall", "chat_statistics_daily",
-    "chat_statistics_queries", "chat_statistics_sessions", "chat_statistics_reach",
+    "chat_statistics",
+    "chat_statistics_overall",
+    "chat_statistics_daily",
+    "chat_statistics_queries",
+    "chat_statistics_sessions",
+    "chat_statistics_reach",
 )
 COLLECTIONS = ("hr-docs", "it-helpdesk", "legal-kb")
 # Variants of the same queries: case, spacing, full-width forms (NFKC) and Korean.
@@ -55,8 +59,12 @@ def generate(seed: int, now: datetime, count: int = 900, days: float = 4.0) -> l
         session = f"s-{rng.randrange(max(1, count // 6))}"
         collection = rng.choices(COLLECTIONS, weights)[0]
         events.append(_event(rng, i, session, collection, at))
-    boundary = datetime.combine(now.date() - timedelta(days=1), datetime.min.time(), UTC) + timedelta(hours=15)
-    for i, at in enumerate((boundary - timedelta(milliseconds=1), boundary, boundary + timedelta(minutes=59))):
+    boundary = datetime.combine(now.date() - timedelta(days=1), datetime.min.time(), UTC) + timedelta(
+        hours=15
+    )
+    for i, at in enumerate(
+        (boundary - timedelta(milliseconds=1), boundary, boundary + timedelta(minutes=59))
+    ):
         events.append(_event(rng, count + i, "s-boundary", "legal-kb", at, kind="user"))
         events.append(_event(rng, count + 10 + i, "s-boundary", "legal-kb", at, kind="assistant"))
     rng.shuffle(events)
@@ -103,7 +111,9 @@ def frame(events: list[dict[str, Any]], tz: ZoneInfo) -> pd.DataFrame:
             "response_time_ms": pd.array(
                 [e.get("performance", {}).get("response_time_ms") for e in events], dtype="Int64"
             ),
-            "token_count": pd.array([e.get("performance", {}).get("token_count") for e in events], dtype="Int64"),
+            "token_count": pd.array(
+                [e.get("performance", {}).get("token_count") for e in events], dtype="Int64"
+            ),
             "local_date": local.dt.strftime("%Y-%m-%d"),
             "local_hour": local.dt.hour.astype("int64"),
         }
@@ -137,28 +147,45 @@ def expected_summary(
             FROM events WHERE {scope}""",
         args,
     ).fetchall()
-    times = [r for (r,) in con.execute(
-        f"SELECT response_time_ms FROM events WHERE {scope} AND message_type = 'assistant' "
-        "AND response_time_ms IS NOT NULL", args,
-    ).fetchall()]
-    per_collection = dict(con.execute(
-        f"SELECT collection_name, count(*) FILTER (WHERE message_type = 'user') FROM events WHERE {scope} "
-        "GROUP BY 1", args,
-    ).fetchall())
-    texts = [t for (t,) in con.execute(
-        f"SELECT message_content FROM events WHERE {scope} AND message_type = 'user'", args
-    ).fetchall()]
+    times = [
+        r
+        for (r,) in con.execute(
+            f"SELECT response_time_ms FROM events WHERE {scope} AND message_type = 'assistant' "
+            "AND response_time_ms IS NOT NULL",
+            args,
+        ).fetchall()
+    ]
+    per_collection = dict(
+        con.execute(
+            "SELECT collection_name, count(*) FILTER (WHERE message_type = 'user') FROM events "
+            f"WHERE {scope} GROUP BY 1",
+            args,
+        ).fetchall()
+    )
+    texts = [
+        t
+        for (t,) in con.execute(
+            f"SELECT message_content FROM events WHERE {scope} AND message_type = 'user'", args
+        ).fetchall()
+    ]
     con.close()
     percentiles = [
         float(np.quantile(times, q, method="inverted_cdf")) if times else None for q in (0.5, 0.95, 0.99)
     ]
     return {
-        "total_queries": queries, "unique_sessions": sessions, "total_tokens": int(tokens),
-        "avg_response_time_ms": avg, "p50_response_time_ms": percentiles[0],
-        "p95_response_time_ms": percentiles[1], "p99_response_time_ms": percentiles[2],
-        "error_count": errors, "error_rate": errors / queries if queries else 0.0,
-        "regeneration_count": regens, "regeneration_rate": regens / queries if queries else 0.0,
-        "top_queries": expected_top(texts, top), "collections": per_collection,
+        "total_queries": queries,
+        "unique_sessions": sessions,
+        "total_tokens": int(tokens),
+        "avg_response_time_ms": avg,
+        "p50_response_time_ms": percentiles[0],
+        "p95_response_time_ms": percentiles[1],
+        "p99_response_time_ms": percentiles[2],
+        "error_count": errors,
+        "error_rate": errors / queries if queries else 0.0,
+        "regeneration_count": regens,
+        "regeneration_rate": regens / queries if queries else 0.0,
+        "top_queries": expected_top(texts, top),
+        "collections": per_collection,
     }
 
 
@@ -194,8 +221,15 @@ def expected_buckets(
         args,
     ).fetchall()
     con.close()
-    names = ("total_queries", "unique_sessions", "total_tokens", "avg_response_time_ms",
-             "p95_response_time_ms", "error_count", "regeneration_count")
+    names = (
+        "total_queries",
+        "unique_sessions",
+        "total_tokens",
+        "avg_response_time_ms",
+        "p95_response_time_ms",
+        "error_count",
+        "regeneration_count",
+    )
     return {(d, int(h)): dict(zip(names, values, strict=True)) for d, h, *values in rows}
 
 
@@ -212,7 +246,9 @@ def snapshot(db_path: Path) -> dict[str, list[tuple[Any, ...]]]:
         return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in STAT_TABLES}
 
 
-async def post_all(client: TestClient[Any, Any], events: list[dict[str, Any]], per_request: int = 150) -> None:
+async def post_all(
+    client: TestClient[Any, Any], events: list[dict[str, Any]], per_request: int = 150
+) -> None:
     """Post events in batches; each must be accepted."""
     for start in range(0, len(events), per_request):
         resp = await client.post("/v1/logs", json=events[start : start + per_request])

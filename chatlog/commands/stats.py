@@ -34,10 +34,22 @@ def _date(text: str) -> date:
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     """``--from`` and ``--to``: the inclusive range of days (in CHATLOG_TIMEZONE)."""
-    parser.add_argument("--from", dest="first", type=_date, required=True, metavar="DATE",
-                        help="first day to recompute (YYYY-MM-DD)")
-    parser.add_argument("--to", dest="last", type=_date, required=True, metavar="DATE",
-                        help="last day to recompute (YYYY-MM-DD)")
+    parser.add_argument(
+        "--from",
+        dest="first",
+        type=_date,
+        required=True,
+        metavar="DATE",
+        help="first day to recompute (YYYY-MM-DD)",
+    )
+    parser.add_argument(
+        "--to",
+        dest="last",
+        type=_date,
+        required=True,
+        metavar="DATE",
+        help="last day to recompute (YYYY-MM-DD)",
+    )
 
 
 async def catch_up(settings: Settings, layout: StorageLayout) -> int:

@@ -44,17 +44,28 @@ class DayRows:
 
 def _sums(cols: DayColumns, group: IntArray) -> pd.DataFrame:
     """Additive columns per hourly group."""
-    frame = pd.DataFrame({
-        "group": group, "total_queries": cols.is_user, "total_tokens": cols.tokens,
-        "response_time_sum_ms": cols.response_time_ms, "response_time_count": cols.has_response_time,
-        "error_count": cols.is_error, "regeneration_count": cols.is_regeneration, "at": cols.at_us,
-    })
+    frame = pd.DataFrame(
+        {
+            "group": group,
+            "total_queries": cols.is_user,
+            "total_tokens": cols.tokens,
+            "response_time_sum_ms": cols.response_time_ms,
+            "response_time_count": cols.has_response_time,
+            "error_count": cols.is_error,
+            "regeneration_count": cols.is_regeneration,
+            "at": cols.at_us,
+        }
+    )
     return frame.groupby("group", sort=True).agg(
-        total_queries=("total_queries", "sum"), total_tokens=("total_tokens", "sum"),
+        total_queries=("total_queries", "sum"),
+        total_tokens=("total_tokens", "sum"),
         response_time_sum_ms=("response_time_sum_ms", "sum"),
-        response_time_count=("response_time_count", "sum"), error_count=("error_count", "sum"),
-        regeneration_count=("regeneration_count", "sum"), message_count=("at", "size"),
-        first_at_us=("at", "min"), last_at_us=("at", "max"),
+        response_time_count=("response_time_count", "sum"),
+        error_count=("error_count", "sum"),
+        regeneration_count=("regeneration_count", "sum"),
+        message_count=("at", "size"),
+        first_at_us=("at", "min"),
+        last_at_us=("at", "max"),
     )
 
 
@@ -104,8 +115,13 @@ def _queries(cols: DayColumns, group: IntArray) -> _Queries:
     text_rank = np.asarray([shown_rank[t] for t in shown_of], dtype=np.int64)
     users = np.flatnonzero(cols.text >= 0)
     raw = cols.text[users]
-    frame = pd.DataFrame({"group": group[users], "key": key_code[raw] if len(raw) else raw,
-                          "text": text_rank[raw] if len(raw) else raw})
+    frame = pd.DataFrame(
+        {
+            "group": group[users],
+            "key": key_code[raw] if len(raw) else raw,
+            "text": text_rank[raw] if len(raw) else raw,
+        }
+    )
     empty = [i for i, k in enumerate(keys) if k == ""]
     if empty:
         frame = frame[frame["key"] != empty[0]]
@@ -117,8 +133,11 @@ def _queries(cols: DayColumns, group: IntArray) -> _Queries:
     return _Queries(
         group=np.asarray(index.get_level_values("group"), dtype=np.int64),
         key=np.asarray(index.get_level_values("key"), dtype=np.int64),
-        count=counted["count"].to_numpy(np.int64), text=counted["text"].to_numpy(np.int64),
-        keys=[str(k) for k in keys], key_rank=key_rank, shown=shown,
+        count=counted["count"].to_numpy(np.int64),
+        text=counted["text"].to_numpy(np.int64),
+        keys=[str(k) for k in keys],
+        key_rank=key_rank,
+        shown=shown,
     )
 
 
@@ -144,8 +163,13 @@ def _top(q: _Queries, owner: IntArray, limit: int) -> dict[int, list[TopQuery]]:
     order = np.lexsort((q.key_rank[keys], -counts, owners))
     chosen = order[_ranks(owners, order)[order] < limit]
     out: dict[int, list[TopQuery]] = {}
-    for o, k, n, t in zip(owners[chosen].tolist(), keys[chosen].tolist(), counts[chosen].tolist(),
-                          texts[chosen].tolist(), strict=True):
+    for o, k, n, t in zip(
+        owners[chosen].tolist(),
+        keys[chosen].tolist(),
+        counts[chosen].tolist(),
+        texts[chosen].tolist(),
+        strict=True,
+    ):
         out.setdefault(o, []).append(TopQuery(q.shown[t], n, q.keys[k]))
     return out
 
@@ -154,11 +178,19 @@ def _stats(
     sums: pd.DataFrame, by: IntArray, unique: IntArray, sketches: dict[int, LatencySketch]
 ) -> dict[int, BucketStats]:
     """BucketStats per coarser group ``by`` (one value per hourly group) with exact uniques."""
-    rolled = sums.groupby(by, sort=True).agg({
-        "total_queries": "sum", "total_tokens": "sum", "response_time_sum_ms": "sum",
-        "response_time_count": "sum", "error_count": "sum", "regeneration_count": "sum",
-        "message_count": "sum", "first_at_us": "min", "last_at_us": "max",
-    })
+    rolled = sums.groupby(by, sort=True).agg(
+        {
+            "total_queries": "sum",
+            "total_tokens": "sum",
+            "response_time_sum_ms": "sum",
+            "response_time_count": "sum",
+            "error_count": "sum",
+            "regeneration_count": "sum",
+            "message_count": "sum",
+            "first_at_us": "min",
+            "last_at_us": "max",
+        }
+    )
     out: dict[int, BucketStats] = {}
     for owner, values in zip(rolled.index.tolist(), rolled.to_dict("records"), strict=True):
         stats = BucketStats.from_counts({**values, "unique_sessions": int(unique[owner])})
@@ -212,8 +244,13 @@ def aggregate_day(cols: DayColumns, day: date, finalise: bool) -> DayRows:
             keep[i] = key in everyone_top or (int(q.group[i]) // HOURS, key) in day_top
     rows.queries = [
         (names[g // HOURS], iso, g % HOURS, q.keys[k], q.shown[t], n)
-        for g, k, t, n in zip(q.group[keep].tolist(), q.key[keep].tolist(), q.text[keep].tolist(),
-                              q.count[keep].tolist(), strict=True)
+        for g, k, t, n in zip(
+            q.group[keep].tolist(),
+            q.key[keep].tolist(),
+            q.text[keep].tolist(),
+            q.count[keep].tolist(),
+            strict=True,
+        )
     ]
     place_group, place_session = np.divmod(places, sessions)
     rows.sessions = [

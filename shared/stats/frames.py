@@ -134,15 +134,25 @@ def _slow(data: bytes) -> pa.Table:
         except (msgspec.DecodeError, msgspec.ValidationError):
             continue
         perf = r.performance
-        rows.append({
-            "log_id": r.log_id, "session_id": r.session_id, "conversation_id": r.conversation_id,
-            "collection_name": r.collection_name, "message_type": r.message_type,
-            "message_content": r.message_content, "created_at": epoch_us(r.created_at),
-            "performance": None if perf is None else {
-                "response_time_ms": perf.response_time_ms, "token_count": perf.token_count,
-            },
-            "status": r.status, "is_regeneration": r.is_regeneration,
-        })
+        rows.append(
+            {
+                "log_id": r.log_id,
+                "session_id": r.session_id,
+                "conversation_id": r.conversation_id,
+                "collection_name": r.collection_name,
+                "message_type": r.message_type,
+                "message_content": r.message_content,
+                "created_at": epoch_us(r.created_at),
+                "performance": None
+                if perf is None
+                else {
+                    "response_time_ms": perf.response_time_ms,
+                    "token_count": perf.token_count,
+                },
+                "status": r.status,
+                "is_regeneration": r.is_regeneration,
+            }
+        )
     schema = _SCHEMA.set(_SCHEMA.get_field_index("created_at"), pa.field("created_at", pa.int64()))
     return pa.Table.from_pylist(rows, schema=schema)
 
@@ -187,11 +197,18 @@ def parse_lines(data: bytes, tz: ZoneInfo) -> DayColumns:
     text[users] = user_text
     local = pd.to_datetime(at, unit="us", utc=True).tz_convert(tz)
     return DayColumns(
-        collections=collections, collection=collection, sessions=sessions, session=session,
-        hour=np.asarray(local.hour, dtype=np.int64), at_us=at, is_user=is_user,
+        collections=collections,
+        collection=collection,
+        sessions=sessions,
+        session=session,
+        hour=np.asarray(local.hour, dtype=np.int64),
+        at_us=at,
+        is_user=is_user,
         tokens=np.where(~is_user & (tokens >= 0), tokens, 0),
-        response_time_ms=np.where(has_response, response, 0), has_response_time=has_response,
+        response_time_ms=np.where(has_response, response, 0),
+        has_response_time=has_response,
         is_error=np.asarray(_filled(pc.equal(table.column("status"), "error"), False), dtype=bool),
         is_regeneration=np.asarray(_filled(table.column("is_regeneration"), False), dtype=bool),
-        texts=texts, text=text,
+        texts=texts,
+        text=text,
     )

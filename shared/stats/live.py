@@ -185,8 +185,12 @@ async def apply_live(
         _add(daily, (ALL_SCOPE, day), stats)
     touched: dict[tuple[str, tuple[object, ...]], set[str]] = {}
     for collection, day, hour, query in batch.query_counts:
-        for row in ((HOURLY, (collection, day, hour)), (OVERALL, (day, hour)), (DAILY, (collection, day)),
-                    (DAILY, (ALL_SCOPE, day))):
+        for row in (
+            (HOURLY, (collection, day, hour)),
+            (OVERALL, (day, hour)),
+            (DAILY, (collection, day)),
+            (DAILY, (ALL_SCOPE, day)),
+        ):
             touched.setdefault(row, set()).add(query)
     # Distinct counts never add up across buckets: each grain gets its own exact increment.
     for key, stats in hourly.items():

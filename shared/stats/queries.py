@@ -20,7 +20,7 @@ MAX_QUERY_CHARS = 200
 TOP_PER_HOUR = 10
 TOP_PER_DAY = 100
 # Finalised days keep only this many query rows per hour bucket (plus the day's top).
-QUERY_ROWS_PER_HOUR = 100
+QUERY_ROWS_PER_HOUR = 25
 
 
 class TopQuery(msgspec.Struct, frozen=True):

@@ -26,8 +26,9 @@ from shared.db import connect_writer_sync
 from shared.layout import StorageLayout, Stream, date_range
 from shared.stats.aggregate import DayRows, aggregate_day
 from shared.stats.frames import DayColumns, parse_lines, read_day
+from shared.stats.reach import recompute_reach
 from shared.stats.schema import DAILY, HOURLY, OVERALL, QUERIES, SESSIONS, insert_sql
-from shared.stats.sessions import bump_generation, recompute_reach
+from shared.stats.sessions import bump_generation
 
 log = logging.getLogger("chatlog.stats.rebuild")
 

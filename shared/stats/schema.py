@@ -28,8 +28,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from shared.stats.queries import TopQuery, encode_top
 from shared.stats.sketch import LatencySketch
 
@@ -43,10 +41,22 @@ SESSIONS = "chat_statistics_sessions"
 REACH = "chat_statistics_reach"
 
 METRIC_COLUMNS = (
-    "total_queries", "unique_sessions", "total_tokens", "response_time_sum_ms",
-    "response_time_count", "error_count", "regeneration_count", "message_count",
-    "first_at_us", "last_at_us", "avg_response_time_ms", "p50_response_time_ms",
-    "p95_response_time_ms", "p99_response_time_ms", "latency_sketch", "top_queries",
+    "total_queries",
+    "unique_sessions",
+    "total_tokens",
+    "response_time_sum_ms",
+    "response_time_count",
+    "error_count",
+    "regeneration_count",
+    "message_count",
+    "first_at_us",
+    "last_at_us",
+    "avg_response_time_ms",
+    "p50_response_time_ms",
+    "p95_response_time_ms",
+    "p99_response_time_ms",
+    "latency_sketch",
+    "top_queries",
 )
 KEY_COLUMNS: dict[str, tuple[str, ...]] = {
     HOURLY: ("collection_name", "date", "hour"),
@@ -123,12 +133,21 @@ class BucketStats:
         avg = self.response_time_sum_ms / self.response_time_count if self.response_time_count else None
         p50, p95, p99 = self.sketch.percentiles()
         return (
-            self.total_queries, self.unique_sessions, self.total_tokens, self.response_time_sum_ms,
-            self.response_time_count, self.error_count, self.regeneration_count, self.message_count,
-            self.first_at_us, self.last_at_us, avg, p50, p95, p99, self.sketch.encode(), encode_top(top),
+            self.total_queries,
+            self.unique_sessions,
+            self.total_tokens,
+            self.response_time_sum_ms,
+            self.response_time_count,
+            self.error_count,
+            self.regeneration_count,
+            self.message_count,
+            self.first_at_us,
+            self.last_at_us,
+            avg,
+            p50,
+            p95,
+            p99,
+            self.sketch.encode(),
+            encode_top(top),
         )
 
-
-def sketch_rows(counts: np.ndarray[tuple[int, int], np.dtype[np.int64]]) -> list[LatencySketch]:
-    """One sketch per row of a (groups x BUCKETS) count matrix."""
-    return [LatencySketch(np.array(row, dtype=np.int64)) for row in counts]

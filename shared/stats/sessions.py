@@ -8,8 +8,8 @@ events. From it follow exactly, for any batch of new activity:
   active date, one count under its previous active date in that scope. A late event
   on an earlier date re-links the next date, which the diff below handles.
 
-The rebuild recomputes reach from the same table with one window query
-(``recompute_reach``); both give the same rows.
+The rebuild recomputes reach from the same table (``shared.stats.reach``); both give
+the same rows.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import sqlite3
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
 
 import aiosqlite
 
@@ -27,7 +26,6 @@ from shared.stats.schema import ALL_SCOPE, REACH, SESSIONS
 
 Activity = tuple[str, str, str, int]  # session_id, collection_name, date (ISO), hour
 Place = tuple[str, str, int]  # collection_name, date, hour
-_Place = Place
 _CHUNK = 900
 
 
@@ -57,10 +55,10 @@ def _reach_change(scope: str, old: set[str], new: set[str], into: Counter[tuple[
         into[(scope, day, prev)] -= 1
 
 
-def unique_deltas(existing: Mapping[str, set[_Place]], activity: Mapping[str, set[_Place]]) -> UniqueDeltas:
+def unique_deltas(existing: Mapping[str, set[Place]], activity: Mapping[str, set[Place]]) -> UniqueDeltas:
     """What new activity (places by session) changes, given every stored place of those sessions."""
     deltas = UniqueDeltas()
-    empty: set[_Place] = set()
+    empty: set[Place] = set()
     for session, places in activity.items():
         old = existing.get(session, empty)
         # Most events land where their session already was: nothing changes.
@@ -110,7 +108,7 @@ class PlaceCache:
 
     def __init__(self, capacity: int = 50_000) -> None:
         self._capacity = capacity
-        self._places: OrderedDict[str, set[_Place]] = OrderedDict()
+        self._places: OrderedDict[str, set[Place]] = OrderedDict()
         self._sentinel: Activity | None = None
         self._generation: str | None = None
 
@@ -125,7 +123,8 @@ class PlaceCache:
         if not stale and self._sentinel is not None:
             found = await conn.execute_fetchall(
                 f"SELECT 1 FROM {SESSIONS} WHERE session_id = ? AND collection_name = ? AND date = ? "
-                "AND hour = ?", self._sentinel,
+                "AND hour = ?",
+                self._sentinel,
             )
             stale = not list(found)
         if stale:
@@ -133,9 +132,9 @@ class PlaceCache:
         self._generation = generation
         self._sentinel = None
 
-    def lookup(self, sessions: Iterable[str]) -> tuple[dict[str, set[_Place]], list[str]]:
+    def lookup(self, sessions: Iterable[str]) -> tuple[dict[str, set[Place]], list[str]]:
         """Known places of the cached sessions, and the sessions to read from the database."""
-        known: dict[str, set[_Place]] = {}
+        known: dict[str, set[Place]] = {}
         missing: list[str] = []
         for session in sessions:
             places = self._places.get(session)
@@ -146,7 +145,7 @@ class PlaceCache:
                 self._places.move_to_end(session)
         return known, missing
 
-    def remember(self, places: dict[str, set[_Place]], new_rows: list[Activity]) -> None:
+    def remember(self, places: dict[str, set[Place]], new_rows: list[Activity]) -> None:
         """Take in the sessions of a batch with the rows it inserted."""
         for session, collection, day, hour in new_rows:
             places.setdefault(session, set()).add((collection, day, hour))
@@ -159,8 +158,8 @@ class PlaceCache:
             self._sentinel = new_rows[-1]
 
 
-async def _read_places(conn: aiosqlite.Connection, sessions: list[str]) -> dict[str, set[_Place]]:
-    found: dict[str, set[_Place]] = {session: set() for session in sessions}
+async def _read_places(conn: aiosqlite.Connection, sessions: list[str]) -> dict[str, set[Place]]:
+    found: dict[str, set[Place]] = {session: set() for session in sessions}
     for start in range(0, len(sessions), _CHUNK):
         chunk = sessions[start : start + _CHUNK]
         marks = ", ".join("?" for _ in chunk)
@@ -172,7 +171,7 @@ async def _read_places(conn: aiosqlite.Connection, sessions: list[str]) -> dict[
 
 
 async def apply_sessions(
-    conn: aiosqlite.Connection, activity: Mapping[str, set[_Place]], cache: PlaceCache | None = None
+    conn: aiosqlite.Connection, activity: Mapping[str, set[Place]], cache: PlaceCache | None = None
 ) -> UniqueDeltas:
     """Record new activity (places by session) and update reach in the caller's transaction."""
     cache = cache if cache is not None else PlaceCache(0)
@@ -195,29 +194,3 @@ async def apply_sessions(
         )
     cache.remember(existing, deltas.new_rows)
     return deltas
-
-
-_RECOMPUTE_REACH = f"""
-INSERT INTO {REACH} (scope, date, prev_date, sessions)
-WITH touched AS (
-    SELECT DISTINCT session_id FROM {SESSIONS} WHERE date >= :first
-), days AS (
-    SELECT DISTINCT s.collection_name AS scope, s.session_id, s.date
-    FROM {SESSIONS} s JOIN touched USING (session_id)
-    UNION
-    SELECT DISTINCT '' AS scope, s.session_id, s.date
-    FROM {SESSIONS} s JOIN touched USING (session_id)
-), linked AS (
-    SELECT scope, date,
-           coalesce(lag(date) OVER (PARTITION BY scope, session_id ORDER BY date), '') AS prev_date
-    FROM days
-)
-SELECT scope, date, prev_date, count(*) FROM linked WHERE date >= :first
-GROUP BY scope, date, prev_date
-"""
-
-
-def recompute_reach(conn: sqlite3.Connection, first: date) -> None:
-    """Rewrite every reach row dated ``first`` or later from the activity table (in a transaction)."""
-    conn.execute(f"DELETE FROM {REACH} WHERE date >= ?", (first.isoformat(),))
-    conn.execute(_RECOMPUTE_REACH, {"first": first.isoformat()})
