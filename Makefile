@@ -40,8 +40,12 @@ system-deps:
 test: install system-deps lint
 	$(BIN)/python -m pytest
 
+# Each benchmark compares against its baseline in one run; see the README for the figures.
 bench: install
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.storage
+	$(BIN)/python -m bench.analytics
+	$(BIN)/python -m bench.conversations
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
