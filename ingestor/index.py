@@ -75,10 +75,21 @@ COALESCE_SECONDS = 0.2
 
 
 class IndexObserver(Protocol):
-    """Something else derived from log records in the same transaction (e.g. statistics)."""
+    """Something else derived from log records in the same transaction (e.g. statistics).
 
-    async def apply(self, conn: aiosqlite.Connection, records: Sequence[EncodedRecord]) -> None:
-        """Apply records inside the caller's open transaction."""
+    Like the session delta, it folds each written batch into pending state as it comes
+    (``fold``), hands that state over when a commit starts (``take``), and writes it
+    inside the commit's transaction (``apply``): no records are held between commits.
+    """
+
+    def fold(self, records: Sequence[EncodedRecord]) -> None:
+        """Aggregate records into the pending state."""
+
+    def take(self) -> object:
+        """The pending state, replaced by an empty one."""
+
+    async def apply(self, conn: aiosqlite.Connection, pending: object) -> None:
+        """Write taken state inside the caller's open transaction."""
 
 
 class SessionDelta:
@@ -87,13 +98,10 @@ class SessionDelta:
     def __init__(self) -> None:
         self.rows: dict[str, _SessionRow] = {}
         self.lines: dict[date, int] = {}
-        self.records: list[EncodedRecord] = []
+        self.observed: list[object] = []  # each observer's taken state, in observer order
 
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def add(self, records: Sequence[EncodedRecord], keep_records: bool) -> None:
-        """Fold a batch in; ``keep_records`` when observers need the records themselves."""
+    def add(self, records: Sequence[EncodedRecord]) -> None:
+        """Fold a batch in."""
         rows = self.rows
         lines = self.lines
         for item in records:
@@ -117,8 +125,6 @@ class SessionDelta:
             row.message_count += 1
             if day > row.last_day:
                 row.last_day = day
-        if keep_records:
-            self.records.extend(records)
 
 
 class LogIndex:
@@ -158,7 +164,9 @@ class LogIndex:
 
     def enqueue(self, records: Sequence[EncodedRecord]) -> None:
         """Hand over a batch whose lines are already on disk."""
-        self._delta.add(records, keep_records=bool(self._observers))
+        self._delta.add(records)
+        for observer in self._observers:
+            observer.fold(records)
         self._pending += len(records)
         self._dirty.set()
 
@@ -183,6 +191,7 @@ class LogIndex:
             if not pending:
                 return
             self._delta, self._pending = SessionDelta(), 0
+            delta.observed = [observer.take() for observer in self._observers]
             try:
                 await self._commit(delta)
             except Exception:
@@ -193,6 +202,10 @@ class LogIndex:
     async def _recover(self) -> None:
         with contextlib.suppress(Exception):
             await self._conn.rollback()
+        # Everything pending is in the day files already: catch-up applies it from there.
+        self._delta, self._pending = SessionDelta(), 0
+        for observer in self._observers:
+            observer.take()
         try:
             await self.catch_up()
         except Exception:
@@ -210,7 +223,10 @@ class LogIndex:
 
     async def _apply_unlocked(self, records: Sequence[EncodedRecord], lines: dict[date, int] | None) -> None:
         delta = SessionDelta()
-        delta.add(records, keep_records=True)
+        delta.add(records)
+        for observer in self._observers:
+            observer.fold(records)
+        delta.observed = [observer.take() for observer in self._observers]
         if lines is not None:
             delta.lines = lines
         await self._commit(delta)
@@ -222,8 +238,8 @@ class LogIndex:
             await self._conn.executemany(
                 _OFFSET_ADD, [(Stream.LOGS.value, d.isoformat(), n) for d, n in delta.lines.items()]
             )
-            for observer in self._observers:
-                await observer.apply(self._conn, delta.records)
+            for observer, pending in zip(self._observers, delta.observed, strict=True):
+                await observer.apply(self._conn, pending)
             await self._conn.commit()
         except BaseException:
             await self._conn.rollback()

@@ -20,7 +20,7 @@ from apscheduler.triggers.cron import CronTrigger
 from ingestor import keys
 from ingestor.jobs import ScheduledJob
 from ingestor.records import EncodedRecord
-from shared.stats.live import apply_live
+from shared.stats.live import LiveBatch, apply_batch
 from shared.stats.sessions import PlaceCache
 
 # Shortly after midnight, when yesterday's stragglers have arrived.
@@ -34,10 +34,21 @@ class StatisticsObserver:
     def __init__(self, tz: ZoneInfo) -> None:
         self._tz = tz
         self._places = PlaceCache()
+        self._batch = LiveBatch(tz)
 
-    async def apply(self, conn: aiosqlite.Connection, records: Sequence[EncodedRecord]) -> None:
-        """Fold records into the statistics rows inside the caller's transaction."""
-        await apply_live(conn, ((item.record, item.day) for item in records), self._tz, self._places)
+    def fold(self, records: Sequence[EncodedRecord]) -> None:
+        """Aggregate a written batch into the pending per-hour deltas (no records are kept)."""
+        self._batch.add((item.record, item.day) for item in records)
+
+    def take(self) -> LiveBatch:
+        """The pending deltas, replaced by empty ones."""
+        batch, self._batch = self._batch, LiveBatch(self._tz)
+        return batch
+
+    async def apply(self, conn: aiosqlite.Connection, pending: object) -> None:
+        """Write taken deltas into the statistics rows inside the caller's transaction."""
+        assert isinstance(pending, LiveBatch)
+        await apply_batch(conn, pending, self._places)
 
 
 def statistics_jobs(app: web.Application) -> list[ScheduledJob]:

@@ -29,7 +29,13 @@ class FailsOnce:
     def __init__(self) -> None:
         self.calls = 0
 
-    async def apply(self, conn: aiosqlite.Connection, records: Sequence[EncodedRecord]) -> None:
+    def fold(self, records: Sequence[EncodedRecord]) -> None:
+        pass
+
+    def take(self) -> object:
+        return None
+
+    async def apply(self, conn: aiosqlite.Connection, pending: object) -> None:
         self.calls += 1
         if self.calls == 1:
             raise RuntimeError("observer failed")

@@ -169,6 +169,11 @@ async def apply_live(
     batch = LiveBatch(tz)
     # Pure CPU work goes to a thread so the event loop keeps answering between GIL slices.
     await asyncio.to_thread(batch.add, list(records))
+    return await apply_batch(conn, batch, places)
+
+
+async def apply_batch(conn: aiosqlite.Connection, batch: LiveBatch, places: PlaceCache | None = None) -> int:
+    """Write an already folded batch into every statistics table inside the caller's transaction."""
     if not batch.hours:
         return 0
     uniques = await apply_sessions(conn, batch.activity, places)
