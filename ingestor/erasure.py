@@ -3,7 +3,7 @@
 Each affected day file is rewritten without the user's lines into a temporary file in
 the same folder, fsynced, renamed over the original and the folder fsynced, so a
 crash leaves either the old or the new file, never a mix. Aggregated statistics keep
-their counts: they hold no user data.
+their counts (their top-query texts are not rewritten: a known gap).
 """
 
 from __future__ import annotations
