@@ -20,8 +20,9 @@ from aiohttp import web
 
 from analytics_api import keys
 from analytics_api.summary import query_summary
+from analytics_api.timeline import query_rows
 from shared.errors import BadRequest, json_response
-from shared.stats.schema import ALL_SCOPE, DAILY, HOURLY, OVERALL
+from shared.stats.schema import DAILY
 
 SERIES = {
     "queries": ("total_queries", "Queries"),
@@ -131,16 +132,7 @@ def daily_buckets(first: datetime, last: datetime, tz: ZoneInfo) -> list[tuple[s
 
 def _rows(conn: sqlite3.Connection, collection: str | None, daily: bool, a: str, b: str) -> dict[tuple[str, int], Any]:
     columns = ", ".join(column for column, _ in SERIES.values())
-    if daily:
-        sql = f"SELECT date, -1, {columns} FROM {DAILY} WHERE scope = ? AND date BETWEEN ? AND ?"
-        args: tuple[Any, ...] = (collection if collection is not None else ALL_SCOPE, a, b)
-    elif collection is not None:
-        sql = f"SELECT date, hour, {columns} FROM {HOURLY} WHERE collection_name = ? AND date BETWEEN ? AND ?"
-        args = (collection, a, b)
-    else:
-        sql = f"SELECT date, hour, {columns} FROM {OVERALL} WHERE date BETWEEN ? AND ?"
-        args = (a, b)
-    return {(row[0], row[1]): row[2:] for row in conn.execute(sql, args)}
+    return query_rows(conn, collection, "daily" if daily else "hourly", a, b, columns)
 
 
 def _series(name: str, buckets: list[tuple[str, int, int]], rows: dict[tuple[str, int], Any]) -> list[list[Any]]:

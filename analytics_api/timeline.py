@@ -64,17 +64,17 @@ def buckets(period: str, days: int, now: datetime) -> list[Bucket]:
 
 
 def query_rows(
-    conn: sqlite3.Connection, collection: str | None, period: str, first: str, last: str
+    conn: sqlite3.Connection, collection: str | None, period: str, first: str, last: str, fields: str = _FIELDS
 ) -> dict[Bucket, tuple[Any, ...]]:
-    """The stored rows of the buckets between two dates, by bucket."""
+    """The stored ``fields`` of the buckets between two dates, by bucket."""
     if period == "daily":
-        sql = f"SELECT date, -1, {_FIELDS} FROM {DAILY} WHERE scope = ? AND date BETWEEN ? AND ?"
+        sql = f"SELECT date, -1, {fields} FROM {DAILY} WHERE scope = ? AND date BETWEEN ? AND ?"
         args: tuple[object, ...] = (collection if collection is not None else ALL_SCOPE, first, last)
     elif collection is not None:
-        sql = f"SELECT date, hour, {_FIELDS} FROM {HOURLY} WHERE collection_name = ? AND date BETWEEN ? AND ?"
+        sql = f"SELECT date, hour, {fields} FROM {HOURLY} WHERE collection_name = ? AND date BETWEEN ? AND ?"
         args = (collection, first, last)
     else:
-        sql = f"SELECT date, hour, {_FIELDS} FROM {OVERALL} WHERE date BETWEEN ? AND ?"
+        sql = f"SELECT date, hour, {fields} FROM {OVERALL} WHERE date BETWEEN ? AND ?"
         args = (first, last)
     return {(row[0], row[1]): row[2:] for row in conn.execute(sql, args)}
 
