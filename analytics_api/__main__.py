@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 
 from analytics_api.app import create_app
-from shared.serving import Listener, configure_logging, run
-from shared.settings import Settings, SettingsError
+from shared.serving import Listener, serve_from_env
+from shared.settings import Settings
 
 
 def analytics_listener(settings: Settings) -> Listener:
@@ -17,14 +17,8 @@ def analytics_listener(settings: Settings) -> Listener:
 
 
 def main() -> int:
-    """Run the analytics API until SIGTERM/SIGINT."""
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        print(f"chatlog-analytics: {exc}", file=sys.stderr)
-        return 2
-    configure_logging(settings.log_level)
-    return run([analytics_listener(settings)])
+    """Run until SIGTERM/SIGINT."""
+    return serve_from_env("chatlog-analytics", lambda settings: [analytics_listener(settings)])
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 
 from ingestor.app import create_app
-from shared.serving import Listener, configure_logging, run
-from shared.settings import Settings, SettingsError
+from shared.serving import Listener, serve_from_env
+from shared.settings import Settings
 
 
 def ingest_listener(settings: Settings) -> Listener:
@@ -21,14 +21,8 @@ def ingest_listener(settings: Settings) -> Listener:
 
 
 def main() -> int:
-    """Run the ingestor until SIGTERM/SIGINT."""
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        print(f"chatlog-ingestor: {exc}", file=sys.stderr)
-        return 2
-    configure_logging(settings.log_level)
-    return run([ingest_listener(settings)])
+    """Run until SIGTERM/SIGINT."""
+    return serve_from_env("chatlog-ingestor", lambda settings: [ingest_listener(settings)])
 
 
 if __name__ == "__main__":

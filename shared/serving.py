@@ -14,11 +14,14 @@ import os
 import signal
 import socket
 import stat
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from aiohttp import web
+
+from shared.settings import Settings, SettingsError
 
 log = logging.getLogger("chatlog.serving")
 
@@ -113,6 +116,18 @@ async def serve_until_signalled(listeners: Sequence[Listener]) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
     log.info("stopped cleanly")
+
+
+def serve_from_env(program: str, make_listeners: Callable[[Settings], Sequence[Listener]]) -> int:
+    """A service's ``main``: settings from the environment (2 with a message naming the
+    bad variable), logging, then serve in the foreground until SIGTERM/SIGINT."""
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"{program}: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
+    return run(make_listeners(settings))
 
 
 def run(listeners: Sequence[Listener]) -> int:

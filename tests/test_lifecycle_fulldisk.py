@@ -35,13 +35,13 @@ def small_fs(short_dir: Path) -> Iterator[Path]:
     mount_point = short_dir / "small"
     mount_point.mkdir()
     if shutil.which("mount") is None:
-        pytest.skip("no mount(8) here: the full-disk variant needs a filesystem it can fill")
+        pytest.fail("no mount(8) here: the full-disk test needs a filesystem it can fill (run as root)")
     done = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", str(mount_point)],
         capture_output=True, text=True, check=False,
     )
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a 2 MiB tmpfs (needs root/CAP_SYS_ADMIN): {done.stderr.strip()}")
+        pytest.fail(f"cannot mount a 2 MiB tmpfs (needs root/CAP_SYS_ADMIN): {done.stderr.strip()}")
     try:
         yield mount_point
     finally:
