@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import gzip
 import os
 import threading
@@ -88,7 +89,7 @@ class DayFileWriter:
             result = AppendResult()
             try:
                 for key, lines in groups.items():
-                    day = self._day(key)
+                    day = self._locked_day(key)
                     before = os.fstat(day.fd).st_size
                     touched.append((day, before))
                     payload = self._payload(day, lines)
@@ -100,7 +101,27 @@ class DayFileWriter:
             except OSError:
                 self._undo(touched)
                 raise
+            finally:
+                for day, _ in touched:
+                    with contextlib.suppress(OSError):
+                        fcntl.flock(day.fd, fcntl.LOCK_UN)
             return result
+
+    def _locked_day(self, key: DayKey) -> _OpenDay:
+        """The day's open file, locked against the other process that appends to it.
+
+        Conversation files have two writers (the ingestor for posted conversations and
+        the derived-state process for assembled ones): the lock makes each append, its
+        fsync and its undo whole, and the offsets in ``AppendResult`` true.
+        """
+        day = self._day(key)
+        fcntl.flock(day.fd, fcntl.LOCK_EX)
+        if os.fstat(day.fd).st_nlink == 0:
+            # Replaced meanwhile (compressed): append to what is there now.
+            self._forget(day)
+            day = self._day(key)
+            fcntl.flock(day.fd, fcntl.LOCK_EX)
+        return day
 
     def _payload(self, day: _OpenDay, lines: Sequence[bytes]) -> bytes:
         data = b"".join(lines)

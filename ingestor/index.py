@@ -1,10 +1,10 @@
 """The SQLite side of ingest: chat_sessions, statistics and line offsets, kept current.
 
-Batches arrive here after their lines are fsynced, in the order they were written,
-and are applied in one transaction together with the new line count of each day
-file. On start, ``catch_up`` applies whatever lines of the day files the database
-has not seen (a crash between the fsync and the commit), so every stored event is
-applied exactly once.
+The index follows the log day files (``LogFollower``): it reads the lines written
+since the last pull, folds them into an in-memory delta, and commits the delta every
+COALESCE_SECONDS in one transaction together with the new line count of each day.
+Because offsets and derived rows commit together and the files are the source,
+every stored event is applied exactly once, whatever crashes in between.
 """
 
 from __future__ import annotations
@@ -12,19 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Protocol
 
 import aiosqlite
-import msgspec
 
-from ingestor.records import EncodedRecord
+from ingestor.encoded import EncodedRecord
+from ingestor.follower import FollowedLines, LogFollower
 from shared.layout import StorageLayout, Stream
-from shared.reader import ReadCounts, iter_lines
-from shared.schemas import LogRecord
 
 log = logging.getLogger("chatlog.ingestor.index")
 
@@ -101,14 +98,12 @@ class SessionDelta:
         self.observed: list[object] = []  # each observer's taken state, in observer order
 
     def add(self, records: Sequence[EncodedRecord]) -> None:
-        """Fold a batch in."""
+        """Fold a batch of records in (the lines they advance are counted by the caller)."""
         rows = self.rows
-        lines = self.lines
         for item in records:
             record = item.record
             at = record.created_at
             day = item.day
-            lines[day] = lines.get(day, 0) + 1
             row = rows.get(record.session_id)
             if row is None:
                 rows[record.session_id] = _SessionRow(
@@ -128,11 +123,12 @@ class SessionDelta:
 
 
 class LogIndex:
-    """Applies written batches to SQLite, coalesced, in a task of its own.
+    """Applies the day files' new lines to SQLite, coalesced, in a task of its own.
 
-    Batches are folded into an in-memory delta as they are written (cheap, spread
-    over the load) and the delta is committed every COALESCE_SECONDS in one
-    transaction, so SQLite stays off the ingest path.
+    ``pull`` reads and folds (cheap, spread over the load); the commit task writes
+    every COALESCE_SECONDS. ``consumers`` see each record once, as it is first read
+    (the conversation assembler); a commit that fails is rolled back and its lines
+    re-read from the files without being handed to consumers again.
     """
 
     def __init__(
@@ -140,51 +136,84 @@ class LogIndex:
         conn: aiosqlite.Connection,
         layout: StorageLayout,
         observers: Sequence[IndexObserver] = (),
+        consumers: Sequence[Callable[[Sequence[EncodedRecord]], None]] = (),
         lock: asyncio.Lock | None = None,
     ) -> None:
         self._conn = conn
         self._layout = layout
         self._observers = list(observers)
+        self._consumers = list(consumers)
         self._delta = SessionDelta()
         self._pending = 0
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._follower = LogFollower(layout, {})
+        self._opened = False
         # Shared by everything that runs transactions on the one writer connection.
         self.lock = lock or asyncio.Lock()
         self.failures = 0
+        self.applied_lines = 0  # committed since this index opened
+        self.on_commit: Callable[[], None] | None = None
 
     @property
     def lag_events(self) -> int:
-        """Events written to the files and not yet committed to SQLite."""
+        """Lines read from the files and not yet committed to SQLite."""
         return self._pending
 
+    def lag_bytes(self, days: Sequence[date]) -> int:
+        """Bytes of the given days' plain files not read yet."""
+        return self._follower.lag_bytes(list(days))
+
+    async def open(self) -> dict[date, int]:
+        """Start following from what the database has applied; return those line counts."""
+        applied = await self._applied()
+        self._follower = LogFollower(self._layout, applied)
+        self._opened = True
+        return applied
+
     def start(self) -> None:
-        """Start the apply task."""
+        """Start the commit task."""
         self._task = asyncio.create_task(self._run(), name="log-index")
 
-    def enqueue(self, records: Sequence[EncodedRecord]) -> None:
-        """Hand over a batch whose lines are already on disk."""
+    async def pull(self, days: Sequence[date]) -> bool:
+        """Read and fold the new lines of ``days``; True when some day has more to read."""
+        more = False
+        for day in days:
+            followed = await asyncio.to_thread(self._follower.read, day)
+            more = more or followed.more
+            if followed.lines:
+                self._fold(followed)
+        return more
+
+    def _fold(self, followed: FollowedLines) -> None:
+        records = followed.records
         self._delta.add(records)
+        self._delta.lines[followed.day] = self._delta.lines.get(followed.day, 0) + followed.lines
         for observer in self._observers:
             observer.fold(records)
-        self._pending += len(records)
+        fresh = records[followed.fresh_from :] if followed.fresh_from else records
+        if fresh:
+            for consumer in self._consumers:
+                consumer(fresh)
+        self._pending += followed.lines
         self._dirty.set()
 
     async def drain(self) -> None:
-        """Commit everything handed over, then stop the task."""
+        """Commit everything read, then stop the task."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self._flush()
+        await self.flush()
 
     async def _run(self) -> None:
         while True:
             await self._dirty.wait()
             await asyncio.sleep(COALESCE_SECONDS)
-            await self._flush()
+            await self.flush()
 
-    async def _flush(self) -> None:
+    async def flush(self) -> None:
+        """Commit what has been read; after a failure, go back to the database's offsets."""
         async with self.lock:
             self._dirty.clear()
             delta, pending = self._delta, self._pending
@@ -196,40 +225,38 @@ class LogIndex:
                 await self._commit(delta)
             except Exception:
                 self.failures += 1
-                log.exception("committing %d events to SQLite failed; re-reading the files", pending)
-                await self._recover()
+                log.exception("committing %d lines to SQLite failed; re-reading them from the files", pending)
+                with contextlib.suppress(Exception):
+                    await self._conn.rollback()
+                with contextlib.suppress(Exception):
+                    self._follower.reset(await self._applied())
+                return
+            self.applied_lines += pending
+        if self.on_commit is not None:
+            self.on_commit()
 
-    async def _recover(self) -> None:
-        with contextlib.suppress(Exception):
-            await self._conn.rollback()
-        # Everything pending is in the day files already: catch-up applies it from there.
-        self._delta, self._pending = SessionDelta(), 0
-        for observer in self._observers:
-            observer.take()
-        try:
-            await self.catch_up()
-        except Exception:
-            log.exception("catching up from the day files failed; will retry on next start")
-
-    async def apply(
-        self, records: Sequence[EncodedRecord], lines: dict[date, int] | None = None
-    ) -> None:
-        """Apply records at once, in one transaction (start-up catch-up and tests).
+    async def apply(self, records: Sequence[EncodedRecord], lines: dict[date, int] | None = None) -> None:
+        """Apply records at once, in one transaction, without reading files (tests).
 
         ``lines`` is how far each day file advances; by default one line per record.
         """
         async with self.lock:
-            await self._apply_unlocked(records, lines)
+            delta = SessionDelta()
+            delta.add(records)
+            for item in records:
+                delta.lines[item.day] = delta.lines.get(item.day, 0) + 1
+            for observer in self._observers:
+                observer.fold(records)
+            delta.observed = [observer.take() for observer in self._observers]
+            if lines is not None:
+                delta.lines = lines
+            await self._commit(delta)
 
-    async def _apply_unlocked(self, records: Sequence[EncodedRecord], lines: dict[date, int] | None) -> None:
-        delta = SessionDelta()
-        delta.add(records)
-        for observer in self._observers:
-            observer.fold(records)
-        delta.observed = [observer.take() for observer in self._observers]
-        if lines is not None:
-            delta.lines = lines
-        await self._commit(delta)
+    async def _applied(self) -> dict[date, int]:
+        async with self._conn.execute(
+            "SELECT day, lines FROM ingest_offsets WHERE stream = ?", (Stream.LOGS.value,)
+        ) as cursor:
+            return {date.fromisoformat(day): n async for day, n in cursor}
 
     async def _commit(self, delta: SessionDelta) -> None:
         await self._conn.execute("BEGIN IMMEDIATE")
@@ -246,49 +273,24 @@ class LogIndex:
             raise
 
     async def catch_up(self) -> int:
-        """Apply the lines of day files the database has not seen; return how many.
+        """Apply every day file's lines the database has not seen, committing as it goes; return how many.
 
-        Runs at start (nothing else writes yet) or from a failed flush, which holds
-        the lock already: it does not take the lock itself.
+        Days before the newest applied one were complete long ago: only recent days
+        and days never applied can have a tail to apply.
         """
-        async with self._conn.execute(
-            "SELECT day, lines FROM ingest_offsets WHERE stream = ?", (Stream.LOGS.value,)
-        ) as cursor:
-            applied = {date.fromisoformat(day): n async for day, n in cursor}
+        applied = await self._applied() if self._opened else await self.open()
         newest = max(applied, default=None)
         total = 0
-        for day, files in self._layout.days(Stream.LOGS).items():
-            path = files.readable
-            if path is None:
-                continue
-            # Days before the newest applied one were complete long ago; only recent
-            # days and days never applied can have a tail to apply.
+        for day in sorted(self._layout.days(Stream.LOGS)):
             if day in applied and newest is not None and day < newest - timedelta(days=1):
                 continue
-            records, lines = await asyncio.to_thread(_decode_after, path, applied.get(day, 0), day)
-            for start in range(0, max(len(records), 1), 5000):
-                chunk = records[start : start + 5000]
-                # Corrupt lines derive nothing but still advance the offset (first chunk).
-                advance = {day: len(chunk) + (lines - len(records) if start == 0 else 0)}
-                if advance[day]:
-                    await self._apply_unlocked(chunk, advance)
-            total += lines
+            while True:
+                before = self._pending
+                more = await self.pull([day])
+                total += self._pending - before
+                await self.flush()
+                if not more:
+                    break
         if total:
             log.info("applied %d day-file lines the database had not seen", total)
         return total
-
-
-def _decode_after(path: Path, skip: int, day: date) -> tuple[list[EncodedRecord], int]:
-    """The records after the first ``skip`` lines of a day file, and how many lines that is."""
-    decoder = msgspec.json.Decoder(LogRecord)
-    out: list[EncodedRecord] = []
-    lines = 0
-    for number, line in enumerate(iter_lines(path, ReadCounts())):
-        if number < skip:
-            continue
-        lines += 1
-        try:
-            out.append(EncodedRecord(decoder.decode(line), day, b""))
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            continue
-    return out, lines

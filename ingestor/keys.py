@@ -9,7 +9,7 @@ from aiohttp import web
 
 from ingestor.conversations.service import ConversationService
 from ingestor.dayfiles import DayFileWriter
-from ingestor.index import LogIndex
+from ingestor.derived.process import DerivedStateProcess
 from ingestor.metrics import IngestMetrics
 from ingestor.records import RecordBuilder
 from ingestor.writer import GroupCommitWriter
@@ -25,7 +25,8 @@ metrics_key = web.AppKey("metrics", IngestMetrics)
 builder_key = web.AppKey("builder", RecordBuilder)
 files_key = web.AppKey("files", DayFileWriter)
 writer_key = web.AppKey("writer", GroupCommitWriter)
-index_key = web.AppKey("index", LogIndex)
+derived_key = web.AppKey("derived", DerivedStateProcess)
+# Judges and stores conversations posted whole (assembly from events is the derived process's).
 conversations_key = web.AppKey("conversations", ConversationService)
 # Each factory returns the ingestor's scheduled jobs of one concern (lifecycle, statistics, ...).
 job_factories_key = web.AppKey("job_factories", list[Callable[[web.Application], list["ScheduledJob"]]])

@@ -41,8 +41,13 @@ class IngestMetrics:
             "chatlog_ingest_queue_depth", "Accepted events waiting for the next group commit",
             registry=r,
         )
-        self.index_lag = Gauge(
-            "chatlog_ingest_index_lag_events", "Written events not yet applied to SQLite", registry=r
+        self.derived_lag = Gauge(
+            "chatlog_ingest_derived_lag_bytes",
+            "Bytes of written log lines the derived state (sessions, statistics, conversations) has not read",
+            registry=r,
+        )
+        self.derived_restarts = Counter(
+            "chatlog_ingest_derived_restarts", "Times the derived-state process died and was restarted", registry=r
         )
         self.spool_bytes = Gauge(
             "chatlog_ingest_spool_bytes",

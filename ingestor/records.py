@@ -4,28 +4,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
 
 from ingestor.decoding import as_utc, created_at_problem
+from ingestor.encoded import EncodedRecord
 from shared.errors import ValidationFailed
 from shared.layout import StorageLayout
 from shared.privacy import UserHasher
 from shared.schemas import LogEventIn, LogRecord
 
 _encoder = msgspec.json.Encoder()
-
-
-@dataclass(frozen=True, slots=True)
-class EncodedRecord:
-    """A stored record with its day and its encoded line (``\\n``-terminated)."""
-
-    record: LogRecord
-    day: date
-    line: bytes
 
 
 class RecordBuilder:

@@ -72,10 +72,13 @@ async def post_conversation(request: web.Request) -> web.Response:
 async def healthz(request: web.Request) -> web.Response:
     """200 while the ingestor can store, 503 (with the reason) otherwise."""
     writer = request.app[keys.writer_key]
+    derived = request.app[keys.derived_key]
     body = {
         "status": "ok" if writer.healthy else "unavailable",
         "service": "ingestor",
         "queue_depth": writer.pending_events,
         "storage_error": writer.storage_error,
+        # Statistics and conversations trail the files by this much (they never block storing).
+        "derived": {"running": derived.running, "lag_bytes": derived.lag_bytes, "restarts": derived.restarts},
     }
     return json_response(body, status=200 if writer.healthy else 503)

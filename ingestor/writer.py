@@ -3,9 +3,9 @@
 Handlers ``submit`` their records and await the returned future; it resolves only
 after the records are written and fsynced. A single writer task takes everything
 pending (up to ``batch_max_events``), drops log_ids already stored, appends each day's
-lines in a worker thread, fsyncs, resolves the futures, and hands the batch to the
-SQLite index in order. While one fsync is in flight the next batch gathers, so the
-batch size grows with the load by itself.
+lines in a worker thread, fsyncs, resolves the futures, and tells the derived-state
+process which days grew (it reads the new lines from the files). While one fsync is
+in flight the next batch gathers, so the batch size grows with the load by itself.
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ingestor.dayfiles import DayFileWriter, DayKey
+from ingestor.encoded import EncodedRecord
 from ingestor.idempotency import RecentIdWindow
-from ingestor.index import LogIndex
 from ingestor.metrics import IngestMetrics
-from ingestor.records import EncodedRecord
 from shared.errors import Unavailable
 from shared.layout import StorageLayout, Stream
 
@@ -45,22 +44,22 @@ class GroupCommitWriter:
         layout: StorageLayout,
         files: DayFileWriter,
         window: RecentIdWindow,
-        index: LogIndex,
         metrics: IngestMetrics,
         batch_max_events: int,
         flush_interval_ms: int,
         queue_max_events: int,
         after_commit: Sequence[Callable[[Sequence[EncodedRecord]], None]] = (),
+        behind: Callable[[], bool] = lambda: False,
     ) -> None:
         self._layout = layout
         self._files = files
         self._window = window
-        self._index = index
         self._metrics = metrics
         self._batch_max = batch_max_events
         self._interval = flush_interval_ms / 1000
         self._queue_max = queue_max_events
         self._after_commit = list(after_commit)
+        self._behind = behind
         self._pending: deque[_Submission] = deque()
         self._pending_events = 0
         self._wakeup = asyncio.Event()
@@ -93,7 +92,6 @@ class GroupCommitWriter:
             self._probe.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._probe
-        await self._index.drain()
 
     def submit(self, records: Sequence[EncodedRecord]) -> asyncio.Future[None]:
         """Queue records for the next group commit; raise Unavailable when that cannot be."""
@@ -108,6 +106,10 @@ class GroupCommitWriter:
         if self._pending_events and self._pending_events + len(records) > self._queue_max:
             self._metrics.rejected.labels(reason="overloaded").inc(len(records))
             raise Unavailable("ingest queue is full", retry_after=1, code="overloaded")
+        if self._behind():
+            # Statistics and conversations would fall ever further behind: let them catch up.
+            self._metrics.rejected.labels(reason="overloaded").inc(len(records))
+            raise Unavailable("derived state is catching up", retry_after=1, code="overloaded")
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append(_Submission(records, future))
         self._pending_events += len(records)
@@ -175,7 +177,6 @@ class GroupCommitWriter:
         self._metrics.batches.inc()
         self._metrics.bytes_written.inc(written)
         if fresh:
-            self._index.enqueue(fresh)
             for consumer in self._after_commit:
                 consumer(fresh)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from shared.logs import configure_logging
 from shared.settings import Settings, SettingsError
 
 log = logging.getLogger("chatlog.serving")
@@ -36,16 +37,6 @@ class Listener:
     port: int | None = None
     unix_path: Path | None = None
     unix_mode: int = 0o660
-
-
-def configure_logging(level: str) -> None:
-    """One plain log format for both services (no secrets or raw ids are ever logged)."""
-    logging.basicConfig(
-        level=getattr(logging, level, logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # aiohttp's access log would print every ingest request; keep it at warning.
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
 def remove_stale_socket(path: Path) -> None:

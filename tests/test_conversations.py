@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from ingestor import keys
 from ingestor.app import create_app
 from shared.layout import StorageLayout, Stream
 from shared.reader import iter_records
@@ -22,6 +21,7 @@ from shared.schemas import ConversationRecord
 from shared.settings import Settings
 from tests.conftest import AiohttpClient
 from tests.daemon import IngestorProcess
+from tests.derived import derived_state
 from tests.events import make_event
 
 
@@ -51,14 +51,15 @@ def turns(cid: str, n: int, start: datetime, rng: random.Random, **extra: Any) -
     return events
 
 
-async def test_idle_conversation_is_closed_and_stored(client: TestClient[Any, Any], config: Settings) -> None:
+async def test_idle_conversation_is_closed_and_stored(config: Settings) -> None:
     """A conversation idle past CHATLOG_CONVERSATION_IDLE_MINUTES is judged and written as a §3.2 record."""
     rng = random.Random(1)
     start = datetime.now(UTC) - timedelta(hours=2)
-    assert (await client.post("/v1/logs", json=turns("conv-1", 3, start, rng))).status == 202
-    service = client.app[keys.conversations_key]
-    assert "conv-1" in service.assembler.open
-    assert await service.sweep() == 1
+    async with derived_state(config) as derived:
+        await derived.post(turns("conv-1", 3, start, rng))
+        service = derived.state.conversations
+        assert "conv-1" in service.assembler.open
+        assert await service.sweep() == 1
     (record,) = records(config)
     assert record.conversation_id == "conv-1"
     assert [m.role for m in record.messages] == ["user", "assistant"] * 3
@@ -68,13 +69,14 @@ async def test_idle_conversation_is_closed_and_stored(client: TestClient[Any, An
     assert record.user_hash is None
 
 
-async def test_active_conversation_stays_open(client: TestClient[Any, Any], config: Settings) -> None:
+async def test_active_conversation_stays_open(config: Settings) -> None:
     """A conversation with a message a minute ago is not closed by the sweep."""
     rng = random.Random(2)
     start = datetime.now(UTC) - timedelta(minutes=1)
-    await client.post("/v1/logs", json=turns("conv-live", 1, start, rng))
-    assert await client.app[keys.conversations_key].sweep() == 0
-    assert records(config) == []
+    async with derived_state(config) as derived:
+        await derived.post(turns("conv-live", 1, start, rng))
+        assert await derived.state.conversations.sweep() == 0
+        assert records(config) == []
 
 
 async def test_open_conversations_written_at_shutdown(aiohttp_client: AiohttpClient, config: Settings) -> None:
@@ -104,7 +106,7 @@ async def test_sampling_rules_and_rate(aiohttp_client: AiohttpClient, config: Se
         if event["message_type"] == "assistant" and event["session_id"] in {"plain", "long", "error", "regen"}:
             event["retrieval_info"]["top_scores"] = [0.9, 0.8]
     assert (await client.post("/v1/logs", json=batch)).status == 202
-    await client.app[keys.conversations_key].sweep()
+    await client.close()  # the derived process closes and judges every conversation as it stops
     kept = newest(config)
     assert set(kept) == {"error", "regen", "long", "lowscore"}
     assert kept["error"].metadata.retention_priority == "high"
@@ -114,15 +116,16 @@ async def test_sampling_rules_and_rate(aiohttp_client: AiohttpClient, config: Se
     assert not any(r.metadata.is_sampled for r in kept.values())
 
 
-async def test_continuation_writes_newer_full_record(client: TestClient[Any, Any], config: Settings) -> None:
+async def test_continuation_writes_newer_full_record(config: Settings) -> None:
     """A conversation that continues after being closed gets a newer record holding every message."""
     rng = random.Random(5)
     start = datetime.now(UTC) - timedelta(hours=3)
-    service = client.app[keys.conversations_key]
-    await client.post("/v1/logs", json=turns("c", 1, start, rng))
-    await service.sweep()
-    await client.post("/v1/logs", json=turns("c", 1, start + timedelta(hours=1), rng))
-    await service.sweep()
+    async with derived_state(config) as derived:
+        service = derived.state.conversations
+        await derived.post(turns("c", 1, start, rng))
+        await service.sweep()
+        await derived.post(turns("c", 1, start + timedelta(hours=1), rng))
+        await service.sweep()
     assert len(records(config)) == 2
     latest = newest(config)["c"]
     assert len(latest.messages) == 4 and latest.metadata.total_turns == 2

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import random
 import sqlite3
@@ -12,6 +11,7 @@ import aiosqlite
 import msgspec
 
 from ingestor.dayfiles import DayFileWriter
+from ingestor.follower import LogFollower
 from ingestor.index import LogIndex
 from ingestor.records import EncodedRecord, RecordBuilder
 from shared.db import open_writer
@@ -42,7 +42,7 @@ class FailsOnce:
 
 
 async def test_failed_flush_recovers_from_files(config: Settings) -> None:
-    """After a failed commit the index re-reads the files and every event is applied once."""
+    """After a failed commit the index re-reads the files: every event applied once, consumers fed once."""
     layout = StorageLayout.from_settings(config)
     layout.ensure_dirs()
     builder = RecordBuilder(layout, UserHasher(TEST_SECRET.encode()), 30)
@@ -52,15 +52,43 @@ async def test_failed_flush_recovers_from_files(config: Settings) -> None:
     files.append({(Stream.LOGS, records[0].day): [r.line for r in records]})
     conn = await open_writer(config.db_path)
     observer = FailsOnce()
-    index = LogIndex(conn, layout, observers=[observer])
-    index.start()
+    fed: list[str] = []
+    index = LogIndex(conn, layout, observers=[observer], consumers=[lambda rs: fed.extend(r.record.log_id for r in rs)])
     try:
-        index.enqueue(records)
-        await asyncio.wait_for(index.drain(), timeout=10)
+        await index.open()
+        await index.pull([records[0].day])
+        await index.flush()  # fails, rolls back, goes back to the database's offsets
+        assert index.failures == 1
+        await index.pull([records[0].day])
+        await index.flush()
     finally:
         await conn.close()
         files.close()
-    assert observer.calls >= 2
+    assert observer.calls == 2
+    assert fed == [r.record.log_id for r in records]
     with contextlib.closing(sqlite3.connect(config.db_path)) as db:
         assert db.execute("SELECT message_count FROM chat_sessions").fetchall() == [(5,)]
         assert db.execute("SELECT sum(lines) FROM ingest_offsets").fetchone() == (5,)
+
+
+async def test_follower_reads_only_new_complete_lines(config: Settings) -> None:
+    """A torn tail waits for its end; blank and undecodable lines advance the offset and derive nothing."""
+    layout = StorageLayout.from_settings(config)
+    layout.ensure_dirs()
+    builder = RecordBuilder(layout, UserHasher(TEST_SECRET.encode()), 30)
+    rng = random.Random(2)
+    records = builder.build([msgspec.convert(make_event(rng), LogEventIn) for _ in range(3)])
+    day = records[0].day
+    path = layout.day_path(Stream.LOGS, day)
+    path.write_bytes(records[0].line + b"\n" + b"{not json}\n" + records[1].line + records[2].line[:10])
+    follower = LogFollower(layout, {})
+    first = follower.read(day)
+    assert [r.record.log_id for r in first.records] == [records[0].record.log_id, records[1].record.log_id]
+    assert first.lines == 3  # the blank line is not a line; the bad one is
+    with path.open("ab") as f:
+        f.write(records[2].line[10:])
+    second = follower.read(day)
+    assert [r.record.log_id for r in second.records] == [records[2].record.log_id]
+    assert second.lines == 1
+    resumed = LogFollower(layout, {day: 3})  # a restart resumes after the applied lines
+    assert [r.record.log_id for r in resumed.read(day).records] == [records[2].record.log_id]

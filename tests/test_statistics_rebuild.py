@@ -19,7 +19,7 @@ import zstandard
 
 from chatlog.cli import main as chatlog_main
 from ingestor.app import create_app as create_ingestor
-from ingestor.statistics import statistics_jobs
+from ingestor.finalise import statistics_jobs
 from shared.layout import StorageLayout, Stream
 from shared.settings import Settings
 from shared.stats.rebuild import rebuild

@@ -92,7 +92,8 @@ class AsyncChatlogClient(ClientCore):
                 if remaining is not None and remaining <= 0:
                     return False
                 try:
-                    await asyncio.wait_for(self._progress.wait(), remaining)
+                    async with asyncio.timeout(remaining):
+                        await self._progress.wait()
                 except TimeoutError:
                     return False
             return True
@@ -163,8 +164,10 @@ class AsyncChatlogClient(ClientCore):
                 if action == "stop":
                     return
                 if action == "wait":
+                    # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation.
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wakeup.wait(), wait)
+                        async with asyncio.timeout(wait):
+                            await self._wakeup.wait()
                 elif action == "live":
                     await self._send_live(batch)
                 else:
@@ -215,7 +218,8 @@ class AsyncChatlogClient(ClientCore):
                     action = delivery.send(await self._post(action.lines))
                 else:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._stopping.wait(), action.seconds)
+                        async with asyncio.timeout(action.seconds):
+                            await self._stopping.wait()
                     action = delivery.send(None)
         except StopIteration as stop:
             outcome: Outcome = stop.value

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ingestor.__main__ import ingest_listener
-from shared.serving import Listener, configure_logging, run
+from shared.logs import configure_logging
+from shared.serving import Listener, run
 from shared.settings import Settings
 
 

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import msgspec
+
 from ingestor.conversations.sampling import ConversationFacts, ConversationSampler, SamplingDecision
 from ingestor.conversations.summary import Summarizer
 from shared.schemas import (
@@ -23,23 +25,55 @@ from shared.schemas import (
     RetrievedDoc,
 )
 
+_message_encoder = msgspec.json.Encoder()
+_message_decoder = msgspec.json.Decoder(ConversationMessage)
+
 
 @dataclass
 class OpenConversation:
-    """A conversation still receiving messages."""
+    """A conversation still receiving messages.
+
+    Messages are held encoded (compact JSON, about a third of the objects' memory):
+    thousands of conversations stay open for CHATLOG_CONVERSATION_IDLE_MINUTES, and
+    what the sampling rules need is kept as running facts instead.
+    """
 
     conversation_id: str
     collection_name: str
     user_hash: str | None
-    messages: list[ConversationMessage] = field(default_factory=list)
+    encoded: list[bytes] = field(default_factory=list)
+    user_turns: int = 0
+    has_error: bool = False
+    has_regeneration: bool = False
     min_score: float | None = None
     # The newest message time: idleness is judged on event time, which survives restarts.
     last_activity: datetime = field(default_factory=lambda: datetime.min.replace(tzinfo=UTC))
 
+    def __len__(self) -> int:
+        return len(self.encoded)
+
+    @property
+    def messages(self) -> list[ConversationMessage]:
+        """The messages, decoded, in arrival order."""
+        return [_message_decoder.decode(m) for m in self.encoded]
+
+    def append(self, message: ConversationMessage) -> None:
+        """Add one message and its facts."""
+        self.encoded.append(_message_encoder.encode(message))
+        self.user_turns += message.role == "user"
+        self.has_error = self.has_error or message.error
+        self.has_regeneration = self.has_regeneration or message.is_regeneration
+
+    def replace_messages(self, messages: Iterable[ConversationMessage]) -> None:
+        """Hold exactly these messages (continuing from a stored record)."""
+        self.encoded, self.user_turns, self.has_error, self.has_regeneration = [], 0, False, False
+        for message in messages:
+            self.append(message)
+
     def add(self, record: LogRecord) -> None:
         """Append one event as a message."""
         self.user_hash = record.user_hash or self.user_hash
-        self.messages.append(
+        self.append(
             ConversationMessage(
                 role=record.message_type,
                 content=record.message_content,
@@ -61,9 +95,9 @@ class OpenConversation:
     def facts(self) -> ConversationFacts:
         """What the sampling rules look at."""
         return ConversationFacts(
-            total_turns=sum(1 for m in self.messages if m.role == "user"),
-            has_error=any(m.error for m in self.messages),
-            has_regeneration=any(m.is_regeneration for m in self.messages),
+            total_turns=self.user_turns,
+            has_error=self.has_error,
+            has_regeneration=self.has_regeneration,
             min_retrieval_score=self.min_score,
         )
 
@@ -135,7 +169,7 @@ class ConversationAssembler:
     def _remove(self, conversations: list[OpenConversation]) -> list[OpenConversation]:
         for conversation in conversations:
             del self.open[conversation.conversation_id]
-            self.messages -= len(conversation.messages)
+            self.messages -= len(conversation)
         return conversations
 
     def take_oldest_until(self, max_open: int, max_messages: int) -> list[OpenConversation]:
@@ -147,7 +181,7 @@ class ConversationAssembler:
                 break
             taken.append(conversation)
             open_count -= 1
-            messages -= len(conversation.messages)
+            messages -= len(conversation)
         return self._remove(taken)
 
     def take_all(self) -> list[OpenConversation]:

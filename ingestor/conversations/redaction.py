@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from shared.settings import Settings
+
 # Every default rule needs an '@' or at least this many digits to match (the
 # shortest is a Seoul number, 02-123-4567, with nine), so text with neither can
 # skip all of them; that is most chat messages.
@@ -235,3 +237,10 @@ class _Step(NamedTuple):
             return placeholder
 
         return cls(rule.pattern, replace)
+
+
+def content_redactor(settings: Settings) -> Callable[[str], str] | None:
+    """The PII redaction applied to message text before storage, unless turned off."""
+    if not settings.pii_redaction:
+        return None
+    return PiiRedactor.default(settings.pii_extra_patterns).redact

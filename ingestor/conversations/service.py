@@ -11,22 +11,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
+import aiosqlite
 import msgspec
-from prometheus_client import Counter
 
 from ingestor.conversations.assembly import ConversationAssembler, OpenConversation, doc_scores, judge
+from ingestor.conversations.redaction import content_redactor
 from ingestor.conversations.sampling import ConversationSampler, SamplingDecision
 from ingestor.conversations.store import ConversationStore
-from ingestor.conversations.summary import Summarizer
-from ingestor.records import EncodedRecord
+from ingestor.conversations.summary import ExtractiveSummarizer, Summarizer
+from ingestor.dayfiles import DayFileWriter
+from ingestor.encoded import EncodedRecord
 from shared.layout import StorageLayout, Stream
-from shared.privacy import UserHasher
-from shared.reader import iter_records
+from shared.privacy import UserHasher, user_hasher
+from shared.reader import iter_lines
 from shared.schemas import ConversationIn, ConversationMessage, ConversationRecord, LogRecord
+from shared.settings import Settings
 
 log = logging.getLogger("chatlog.ingestor.conversations")
 
@@ -45,7 +50,7 @@ class ConversationService:
         redact: Callable[[str], str] | None = None,
         max_open: int = 50_000,
         max_messages: int = 200_000,
-        closed: Counter | None = None,
+        on_closed: Callable[[bool], None] | None = None,
     ) -> None:
         self._layout = layout
         self._store = store
@@ -56,7 +61,7 @@ class ConversationService:
         self._redact = redact
         self._max_open = max_open
         self._max_messages = max_messages
-        self._closed = closed
+        self._on_closed = on_closed
         self._over_capacity = asyncio.Event()
         self.assembler = ConversationAssembler()
         self._task: asyncio.Task[None] | None = None
@@ -69,14 +74,18 @@ class ConversationService:
         if len(self.assembler) > self._max_open or self.assembler.messages > self._max_messages:
             self._over_capacity.set()
 
-    async def recover(self) -> int:
-        """Reopen conversations with events newer than their last record; return how many."""
+    async def recover(self, applied: Mapping[date, int]) -> int:
+        """Reopen conversations with events newer than their last record; return how many.
+
+        Only the first ``applied`` lines of yesterday's and today's files are read: the
+        lines after them reach the assembler as the index follows the files.
+        """
         today = self._layout.today()
-        paths = [
-            p for d in (today - timedelta(days=1), today)
-            if (p := self._layout.day_files(Stream.LOGS, d).readable) is not None
-        ]
-        records = await asyncio.to_thread(lambda: list(iter_records(paths, LogRecord)))
+        days = [(d, p) for d in (today - timedelta(days=1), today)
+                if (p := self._layout.day_files(Stream.LOGS, d).readable) is not None]
+        records = await asyncio.to_thread(
+            lambda: [r for d, p in days for r in _first_records(p, applied.get(d, 0))]
+        )
         if not records:
             return 0
         by_id: dict[str, list[LogRecord]] = {}
@@ -108,8 +117,10 @@ class ConversationService:
     async def _sweep_forever(self) -> None:
         interval = max(1.0, min(60.0, self._idle.total_seconds() / 4))
         while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow stop()'s cancellation.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._over_capacity.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await self._over_capacity.wait()
             self._over_capacity.clear()
             try:
                 await self.sweep()
@@ -164,8 +175,8 @@ class ConversationService:
             self.saved += 1
         else:
             self.dropped += 1
-        if self._closed is not None:
-            self._closed.labels(outcome="saved" if saved else "dropped").inc()
+        if self._on_closed is not None:
+            self._on_closed(saved)
 
     def _from_posted(self, posted: ConversationIn) -> OpenConversation:
         user_hash = self._hasher.hash(posted.user_id) if posted.user_id is not None else posted.user_hash
@@ -177,7 +188,7 @@ class ConversationService:
             timestamp = message.timestamp or now
             if timestamp.tzinfo is None:
                 timestamp = timestamp.replace(tzinfo=UTC)
-            conversation.messages.append(
+            conversation.append(
                 ConversationMessage(
                     role=message.role, content=content, timestamp=timestamp, retrieved_docs=docs,
                     error=bool(message.error), is_regeneration=message.is_regeneration,
@@ -188,10 +199,41 @@ class ConversationService:
         return conversation
 
 
+def conversation_service(
+    settings: Settings,
+    layout: StorageLayout,
+    files: DayFileWriter,
+    conn: aiosqlite.Connection,
+    lock: asyncio.Lock,
+    on_closed: Callable[[bool], None] | None = None,
+) -> ConversationService:
+    """The conversation history service of ``settings`` over one writer connection."""
+    return ConversationService(
+        layout,
+        ConversationStore(layout, files, conn, lock),
+        ConversationSampler(settings.conversation_sample_rate),
+        ExtractiveSummarizer(),
+        user_hasher(settings),
+        timedelta(minutes=settings.conversation_idle_minutes),
+        redact=content_redactor(settings),
+        on_closed=on_closed,
+    )
+
+
+def _first_records(path: Path, lines: int) -> list[LogRecord]:
+    """The records of the first ``lines`` lines of a day file."""
+    decoder = msgspec.json.Decoder(LogRecord)
+    out: list[LogRecord] = []
+    for line in itertools.islice(iter_lines(path), lines):
+        with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
+            out.append(decoder.decode(line))
+    return out
+
+
 def _prepend(conversation: OpenConversation, base: ConversationRecord) -> None:
     """Continue from the last stored record: its messages come first."""
     newer = [m for m in conversation.messages if m.timestamp > base.last_message_at]
-    conversation.messages = [*base.messages, *newer]
+    conversation.replace_messages([*base.messages, *newer])
     conversation.user_hash = conversation.user_hash or base.user_hash
     conversation.note_scores(s for m in base.messages for s in doc_scores(m.retrieved_docs))
 

@@ -1,0 +1,1 @@
+"""Derived state (sessions, statistics, conversations), kept current from the day files in a process of its own."""

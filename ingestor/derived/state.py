@@ -1,0 +1,134 @@
+"""Everything derived from the log day files, as one unit: sessions, statistics, conversations.
+
+It follows the day files rather than receiving records from the writer, so it runs
+in its own process (``ingestor.derived.process``) and the ingest path never pays for
+it; tests run the same object in-process. On start it reopens the conversations that
+were open, applies the lines the database has not seen, then follows the files:
+woken by the writer's notices, and every FOLLOW_TICK_SECONDS regardless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from datetime import date, timedelta
+
+import aiosqlite
+
+from ingestor.conversations.service import ConversationService, conversation_service
+from ingestor.dayfiles import DayFileWriter
+from ingestor.derived.status import DerivedStatus
+from ingestor.index import LogIndex
+from ingestor.statistics import StatisticsObserver
+from shared.db import open_writer
+from shared.layout import StorageLayout
+from shared.settings import Settings
+
+log = logging.getLogger("chatlog.ingestor.derived")
+
+FOLLOW_TICK_SECONDS = 1.0
+
+
+class DerivedState:
+    """The derived side of one data directory; one instance at a time writes it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._layout = StorageLayout.from_settings(settings)
+        self._woken: set[date] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._conn: aiosqlite.Connection | None = None
+        self._files = DayFileWriter(self._layout, settings.zstd_level)
+        self._index: LogIndex | None = None
+        self._conversations: ConversationService | None = None
+
+    @property
+    def index(self) -> LogIndex:
+        """The SQLite index (after ``start``)."""
+        assert self._index is not None
+        return self._index
+
+    @property
+    def conversations(self) -> ConversationService:
+        """The conversation assembler and store (after ``start``)."""
+        assert self._conversations is not None
+        return self._conversations
+
+    async def start(self) -> None:
+        """Reopen conversations, apply what the database has not seen, and follow the files."""
+        self._conn = conn = await open_writer(self._settings.db_path)
+        lock = asyncio.Lock()
+        conversations = conversation_service(self._settings, self._layout, self._files, conn, lock)
+        self._conversations = conversations
+        index = LogIndex(
+            conn, self._layout, observers=[StatisticsObserver(self._settings.timezone)],
+            consumers=[conversations.observe], lock=lock,
+        )
+        self._index = index
+        applied = await index.open()
+        await conversations.recover(applied)
+        await index.catch_up()
+        index.start()
+        conversations.start()
+        self._task = asyncio.create_task(self._follow(), name="derived-follow")
+
+    def wake(self, days: Iterable[date]) -> None:
+        """New lines were written to these days' files."""
+        self._woken.update(days)
+        self._wake.set()
+
+    def _recent(self) -> set[date]:
+        today = self._layout.today()
+        # Events may be dated up to a day ahead, and yesterday still gets stragglers.
+        return {today - timedelta(days=1), today, today + timedelta(days=1)}
+
+    async def pull(self) -> None:
+        """Read and fold every new line of the woken and recent days (committing when far behind)."""
+        days, self._woken = sorted(self._woken | self._recent()), set()
+        self._wake.clear()
+        while await self.index.pull(days):
+            await self.index.flush()
+
+    async def _follow(self) -> None:
+        while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the stop's
+            # cancellation when the event is set at the same moment, and stop hangs.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(FOLLOW_TICK_SECONDS):
+                    await self._wake.wait()
+            try:
+                await self.pull()
+            except Exception:
+                log.exception("following the day files failed; retrying")
+                await asyncio.sleep(FOLLOW_TICK_SECONDS)
+
+    def status(self) -> DerivedStatus:
+        """Lag, progress and conversation counts now."""
+        conversations = self.conversations
+        return DerivedStatus(
+            lag_bytes=self.index.lag_bytes(sorted(self._recent() | self._woken)),
+            applied_lines=self.index.applied_lines,
+            open_conversations=len(conversations.assembler),
+            saved=conversations.saved,
+            dropped=conversations.dropped,
+        )
+
+    async def stop(self) -> None:
+        """Apply every line written so far, close every open conversation, release everything."""
+        try:
+            if self._task is not None:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            if self._index is not None:
+                await self.pull()
+                await self._index.drain()
+            if self._conversations is not None:
+                await self._conversations.stop()
+        finally:
+            if self._conn is not None:
+                await self._conn.close()
+            self._files.close()

@@ -1,0 +1,15 @@
+"""One log format for every chatlog process (no secrets or raw ids are ever logged)."""
+
+from __future__ import annotations
+
+import logging
+
+
+def configure_logging(level: str) -> None:
+    """One plain log format for both services (no secrets or raw ids are ever logged)."""
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # aiohttp's access log would print every ingest request; keep it at warning.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

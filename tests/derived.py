@@ -1,0 +1,57 @@
+"""The derived state run in-process, fed by events written straight into real day files."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import msgspec
+
+from ingestor.dayfiles import DayFileWriter, DayKey
+from ingestor.derived.state import DerivedState
+from ingestor.records import EncodedRecord, RecordBuilder
+from shared.layout import StorageLayout, Stream
+from shared.privacy import UserHasher
+from shared.schemas import LogEventIn
+from shared.settings import Settings
+
+
+class DerivedHarness:
+    """Writes events as the ingestor would, then lets the derived state read them."""
+
+    def __init__(self, config: Settings, state: DerivedState) -> None:
+        layout = StorageLayout.from_settings(config)
+        self.state = state
+        self.builder = RecordBuilder(layout, UserHasher(config.user_hash_secret.encode()), config.log_retention_days)
+        self.files = DayFileWriter(layout)
+
+    def write(self, events: list[dict[str, Any]]) -> list[EncodedRecord]:
+        """Append events to their day files (fsynced), without telling the derived state."""
+        records = self.builder.build([msgspec.convert(e, LogEventIn) for e in events])
+        groups: dict[DayKey, list[bytes]] = {}
+        for r in records:
+            groups.setdefault((Stream.LOGS, r.day), []).append(r.line)
+        self.files.append(groups)
+        return records
+
+    async def post(self, events: list[dict[str, Any]]) -> list[EncodedRecord]:
+        """Write events and have the derived state read and fold them."""
+        records = self.write(events)
+        self.state.wake({r.day for r in records})
+        await self.state.pull()
+        return records
+
+
+@asynccontextmanager
+async def derived_state(config: Settings) -> AsyncIterator[DerivedHarness]:
+    """A started DerivedState over ``config``'s data directory, stopped in order at the end."""
+    StorageLayout.from_settings(config).ensure_dirs()
+    state = DerivedState(config)
+    await state.start()
+    harness = DerivedHarness(config, state)
+    try:
+        yield harness
+    finally:
+        harness.files.close()
+        await state.stop()
