@@ -52,12 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chatlog", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(command.module)
-        except ModuleNotFoundError as exc:
-            if exc.name != command.module:
-                raise
-            continue
+        module = importlib.import_module(command.module)
         sub_parser = sub.add_parser(command.name, help=command.help, description=command.help)
         module.add_arguments(command.name, sub_parser)
         sub_parser.set_defaults(handler=module.main)
