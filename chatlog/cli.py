@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from shared.settings import Settings, SettingsError
 
@@ -45,6 +46,14 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
 
 class CommandError(Exception):
     """A subcommand failed; the message is shown to the operator."""
+
+
+def date_argument(text: str) -> date:
+    """An argparse type: a YYYY-MM-DD date, or a clear error naming the bad text."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

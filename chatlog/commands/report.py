@@ -18,7 +18,7 @@ from datetime import date, timedelta
 import msgspec
 
 from analytics_api.summary import Summary, query_summary
-from chatlog.cli import CommandError
+from chatlog.cli import CommandError, date_argument
 from shared.db import reader_uri
 from shared.settings import Settings
 
@@ -50,17 +50,12 @@ class UsageReport(msgspec.Struct):
     flagged: list[FlaggedConversation]
 
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
-
-
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     """The range (default: the last 7 days), a collection, how many queries, and the format."""
-    parser.add_argument("--from", dest="first", type=_date, metavar="DATE", help="first day (default: 7 days ago)")
-    parser.add_argument("--to", dest="last", type=_date, metavar="DATE", help="last day (default: today)")
+    parser.add_argument(
+        "--from", dest="first", type=date_argument, metavar="DATE", help="first day (default: 7 days ago)"
+    )
+    parser.add_argument("--to", dest="last", type=date_argument, metavar="DATE", help="last day (default: today)")
     parser.add_argument("--collection", help="only this collection")
     parser.add_argument("--top", type=int, default=20, help="how many frequent queries to list (1-100)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")

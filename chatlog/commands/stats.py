@@ -15,7 +15,7 @@ import sqlite3
 import sys
 from datetime import date
 
-from chatlog.cli import CommandError
+from chatlog.cli import CommandError, date_argument
 from ingestor.index import LogIndex
 from ingestor.statistics import StatisticsObserver
 from shared.db import open_writer
@@ -25,19 +25,12 @@ from shared.settings import Settings
 from shared.stats.rebuild import RebuildReport, rebuild
 
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
-
-
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     """``--from`` and ``--to``: the inclusive range of days (in CHATLOG_TIMEZONE)."""
     parser.add_argument(
         "--from",
         dest="first",
-        type=_date,
+        type=date_argument,
         required=True,
         metavar="DATE",
         help="first day to recompute (YYYY-MM-DD)",
@@ -45,7 +38,7 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--to",
         dest="last",
-        type=_date,
+        type=date_argument,
         required=True,
         metavar="DATE",
         help="last day to recompute (YYYY-MM-DD)",
