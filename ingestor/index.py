@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -69,6 +70,8 @@ class _SessionRow:
 
 
 COALESCE_SECONDS = 0.2
+# A day file changed this recently is read at start even when it is old (see catch_up).
+TOUCHED_SECONDS = 2 * 86400
 
 
 class IndexObserver(Protocol):
@@ -275,15 +278,22 @@ class LogIndex:
     async def catch_up(self) -> int:
         """Apply every day file's lines the database has not seen, committing as it goes; return how many.
 
-        Days before the newest applied one were complete long ago: only recent days
-        and days never applied can have a tail to apply.
+        Reading every old day would make each start slow, so a day is read when it is
+        recent, never applied, or its file changed in the last TOUCHED_SECONDS (a late
+        event written while the derived state was down).
         """
         applied = await self._applied() if self._opened else await self.open()
         newest = max(applied, default=None)
+        touched_since = time.time() - TOUCHED_SECONDS
         total = 0
-        for day in sorted(self._layout.days(Stream.LOGS)):
-            if day in applied and newest is not None and day < newest - timedelta(days=1):
+        for day, files in sorted(self._layout.days(Stream.LOGS).items()):
+            path = files.readable
+            if path is None:
                 continue
+            if day in applied and newest is not None and day < newest - timedelta(days=1):
+                with contextlib.suppress(OSError):
+                    if path.stat().st_mtime < touched_since:
+                        continue
             while True:
                 before = self._pending
                 more = await self.pull([day])

@@ -6,6 +6,7 @@ import contextlib
 import random
 import sqlite3
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 import aiosqlite
 import msgspec
@@ -20,6 +21,7 @@ from shared.privacy import UserHasher
 from shared.schemas import LogEventIn
 from shared.settings import Settings
 from tests.conftest import TEST_SECRET
+from tests.derived import derived_state
 from tests.events import make_event
 
 
@@ -92,3 +94,18 @@ async def test_follower_reads_only_new_complete_lines(config: Settings) -> None:
     assert second.lines == 1
     resumed = LogFollower(layout, {day: 3})  # a restart resumes after the applied lines
     assert [r.record.log_id for r in resumed.read(day).records] == [records[2].record.log_id]
+
+
+async def test_late_event_written_while_derived_state_was_down_is_applied(config: Settings) -> None:
+    """An old day's file that grew while nothing followed it is read at the next start (exactly once)."""
+    rng = random.Random(3)
+    old = datetime.now(UTC) - timedelta(days=5)
+    async with derived_state(config) as derived:
+        await derived.post([make_event(rng, created_at=old), make_event(rng)])
+    async with derived_state(config) as derived:
+        derived.write([make_event(rng, created_at=old)])  # written while nothing followed the files
+    async with derived_state(config):
+        pass
+    with contextlib.closing(sqlite3.connect(config.db_path)) as db:
+        assert db.execute("SELECT sum(lines) FROM ingest_offsets").fetchone() == (3,)
+        assert db.execute("SELECT sum(message_count) FROM chat_sessions").fetchone() == (3,)
