@@ -7,10 +7,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import msgspec
+import pytest
 
 from shared.schemas import LogRecord
-from shared.stats.aggregate import aggregate_day
-from shared.stats.frames import parse_lines, read_day
+from shared.stats.aggregate import DayRows, aggregate_day
+from shared.stats.frames import DayColumns, parse_lines, read_columns, read_day
 from shared.stats.queries import QUERY_ROWS_PER_HOUR, TOP_PER_DAY
 from tests.test_statistics_support import generate
 
@@ -87,3 +88,42 @@ def test_day_without_user_messages_or_timings() -> None:
     untimed = [line.replace(b'"response_time_ms":', b'"retrieval_time_ms":') for line in lines]
     rows = aggregate_day(parse_lines(b"".join(untimed), SEOUL), date(2026, 1, 1), finalise=True)
     assert all(r[-2] is None and r[-6] is None for r in rows.daily)  # no sketch, no average
+
+
+def _rows(columns: DayColumns) -> DayRows:
+    return aggregate_day(columns, date(2026, 1, 1), finalise=False)
+
+
+def test_lines_the_replay_rejects_are_skipped_exactly(tmp_path: Path) -> None:
+    """Blank, padded and split lines and two events on one line count as the replay counts them."""
+    lines = stored_lines(300)
+    split = lines[10].index(b",") + 1
+    doubled = lines[11].rstrip(b"\n") + lines[11]
+    cases = {
+        # A value split over two lines and two events on one line: their counts cancel out.
+        "split and doubled": ([lines[10][:split] + b"\n", lines[10][split:], doubled], []),
+        "blank and whitespace": ([b"\n", b"   \n", lines[10].rstrip(b"\n") + b"garbage\n", lines[11]], [lines[11]]),
+        "padded": ([b"  " + lines[10], lines[11]], lines[10:12]),
+    }
+    for name, (middle, kept) in cases.items():
+        path = tmp_path / f"{name}.jsonl"
+        path.write_bytes(b"".join([*lines[:10], *middle, *lines[12:]]))
+        rebuilt = _rows(read_columns(path, read_day(path).lines, SEOUL))
+        assert rebuilt == _rows(parse_lines(b"".join([*lines[:10], *kept, *lines[12:]]), SEOUL)), name
+
+
+def test_first_lines_of_a_growing_file(tmp_path: Path) -> None:
+    """Only the first N (applied) lines count, in the fast path and when a blank line forces the careful one."""
+    lines = stored_lines(9000, seed=22)
+    path = tmp_path / "2026-01-01.jsonl"
+    path.write_bytes(b"".join(lines))
+    expected = _rows(parse_lines(b"".join(lines[:7000]), SEOUL))
+    assert _rows(read_columns(path, 7000, SEOUL)) == expected
+    path.write_bytes(b"".join([*lines[:5000], b"\n", *lines[5000:]]))
+    assert _rows(read_columns(path, 7000, SEOUL)) == expected
+
+
+def test_missing_day_file_raises(tmp_path: Path) -> None:
+    """A day file that is gone is an error, not an empty day (the rebuild then keeps its rows)."""
+    with pytest.raises(FileNotFoundError):
+        read_columns(tmp_path / "2026-01-01.jsonl", 10, SEOUL)

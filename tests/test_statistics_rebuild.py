@@ -20,9 +20,10 @@ import zstandard
 from chatlog.cli import main as chatlog_main
 from ingestor.app import create_app as create_ingestor
 from ingestor.finalise import statistics_jobs
+from shared.db import connect_writer_sync
 from shared.layout import StorageLayout, Stream
 from shared.settings import Settings
-from shared.stats.rebuild import rebuild
+from shared.stats.rebuild import rebuild, rebuild_day
 from tests.conftest import TEST_SECRET, AiohttpClient
 from tests.test_statistics_support import applied, generate, post_all, snapshot
 
@@ -201,3 +202,49 @@ async def test_finalise_job_rebuilds_yesterday(aiohttp_client: AiohttpClient, co
         r for r in before["chat_statistics"] if r[1] == yesterday
     ]
     assert after == before
+
+
+async def test_worker_processes_give_the_same_rows(aiohttp_client: AiohttpClient, config: Settings) -> None:
+    """Days computed in forked or spawned worker processes give exactly the rows of the in-process path."""
+    zoned = await live(aiohttp_client, config, "Asia/Seoul")
+    before = snapshot(zoned.db_path)
+    first, last = span(zoned)
+    layout = StorageLayout.from_settings(zoned)
+    assert rebuild(zoned.db_path, layout, first, last, workers=1).workers == 1
+    assert snapshot(zoned.db_path) == before
+    # From the event loop's thread nothing else runs, so workers are forked; from a worker
+    # thread (as the ingestor's daily job calls it) they are spawned.
+    assert rebuild(zoned.db_path, layout, first, last, workers=2).workers == 2
+    assert snapshot(zoned.db_path) == before
+    spawned = await asyncio.to_thread(rebuild, zoned.db_path, layout, first, last, False, 2)
+    assert spawned.workers == 2 and spawned.days == (last - first).days + 1
+    assert snapshot(zoned.db_path) == before
+
+
+async def test_reach_relinked_around_days_without_files(aiohttp_client: AiohttpClient, config: Settings) -> None:
+    """Relinking from the rebuilt days' activity reads back a middle day without a file, and partial ranges."""
+    zoned = await live(aiohttp_client, config, "UTC")
+    before = snapshot(zoned.db_path)
+    first, last = span(zoned)
+    layout = StorageLayout.from_settings(zoned)
+    middle = first + timedelta(days=2)
+    for path in layout.days(Stream.LOGS)[middle].all:
+        path.unlink()
+    report = rebuild(zoned.db_path, layout, first, last, workers=2)
+    assert report.missing == [middle]
+    assert snapshot(zoned.db_path) == before
+    rebuild(zoned.db_path, layout, first + timedelta(days=1), last, workers=2)
+    assert snapshot(zoned.db_path) == before
+
+
+async def test_day_file_gone_during_rebuild_keeps_rows(aiohttp_client: AiohttpClient, config: Settings) -> None:
+    """A day file that disappears after the range was listed keeps its rows instead of being read as empty."""
+    zoned = await live(aiohttp_client, config, "UTC", count=200)
+    before = snapshot(zoned.db_path)
+    first, _ = span(zoned)
+    layout = StorageLayout.from_settings(zoned)
+    (path,) = layout.days(Stream.LOGS)[first].all
+    path.unlink()
+    with contextlib.closing(connect_writer_sync(zoned.db_path)) as conn:
+        assert rebuild_day(conn, zoned.timezone, first, path, finalise=True) is None
+    assert snapshot(zoned.db_path) == before

@@ -1,55 +1,32 @@
 """Day files to columns, fast: the first N lines of a day file as the arrays statistics need.
 
-The fast path hands the whole (decompressed, complete-lines) day to pyarrow's
-multi-threaded JSON reader with an explicit schema of just the needed fields, and
-dictionary-encodes the strings there, so no per-row Python object is ever made. A
-day with a damaged line falls back to decoding line by line as ``LogRecord`` (what
-the ingestor's replay does), so both paths skip exactly the same lines.
+``read_columns`` reads the file once and hands it to msgspec a chunk at a time
+(``decode``), counting lines as it goes, so no per-row Python object outlives its
+chunk and the file is scanned for line ends only where it is decoded. A day with a
+damaged line (or a blank one, which the reader does not count as a line) is read
+again the careful way: ``read_day`` normalises it as the reader does and every line
+is decoded on its own as ``LogRecord``, exactly as the ingestor's replay does.
 """
 
 from __future__ import annotations
 
-import io
+import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import msgspec
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.json as pj
 
 from shared.reader import ReadCounts, read_bytes
-from shared.schemas import LogRecord
-from shared.stats.live import epoch_us
-
-_SCHEMA = pa.schema(
-    [
-        ("log_id", pa.string()),
-        ("session_id", pa.string()),
-        ("conversation_id", pa.string()),
-        ("collection_name", pa.string()),
-        ("message_type", pa.string()),
-        ("message_content", pa.string()),
-        ("created_at", pa.string()),
-        ("performance", pa.struct([("response_time_ms", pa.int64()), ("token_count", pa.int64())])),
-        ("status", pa.string()),
-        ("is_regeneration", pa.bool_()),
-    ]
-)
-_PARSE = pj.ParseOptions(explicit_schema=_SCHEMA, unexpected_field_behavior="ignore")
-_READ = pj.ReadOptions(block_size=8 << 20)
-_REQUIRED = ("log_id", "session_id", "conversation_id", "collection_name", "message_content", "created_at")
+from shared.stats.decode import DECODE_ERRORS, Chunk, Damaged, decode_careful, decode_fast
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
-
-
-class _Invalid(ValueError):
-    """The fast path met a line it cannot vouch for."""
+log = logging.getLogger("chatlog.stats.rebuild")
 
 
 @dataclass
@@ -65,8 +42,8 @@ class DayLines:
             return self.data
         if n <= 0:
             return b""
-        newlines = np.flatnonzero(np.frombuffer(self.data, dtype=np.uint8) == 10)
-        return self.data[: int(newlines[n - 1]) + 1]
+        ends = np.flatnonzero(np.frombuffer(self.data, dtype=np.uint8) == 10)
+        return self.data[: int(ends[n - 1]) + 1]
 
 
 @dataclass
@@ -75,7 +52,7 @@ class DayColumns:
 
     collections: list[str]
     collection: IntArray
-    sessions: list[str]
+    sessions: pa.StringArray  # kept in Arrow: cheap to send between processes
     session: IntArray
     hour: IntArray
     at_us: IntArray
@@ -92,109 +69,67 @@ class DayColumns:
         return len(self.collection)
 
 
-def read_day(path: Path) -> DayLines:
-    """The complete, non-empty lines of a plain or compressed day file (a torn tail is left out)."""
+def _gone(path: Path) -> bool:
+    return not path.exists() and not path.with_name(path.name + ".zst").exists()
+
+
+def complete_bytes(path: Path) -> bytes:
+    """The decompressed bytes of a day file up to its last line end (a torn tail is left out).
+
+    Raises FileNotFoundError when the file is gone (expired since it was listed), and
+    OSError when it cannot be read, instead of reading the day as empty.
+    """
     if path.name.endswith(".jsonl"):
         try:
             data = path.read_bytes()
         except FileNotFoundError:
-            data = b""
-        data = data[: data.rfind(b"\n") + 1]
-        if b"\n\n" in data or data.startswith(b"\n"):
-            # Blank lines are not lines to the reader; normalise so counts agree with it.
-            data = read_bytes(path)
-    else:
+            pass  # compressed since it was listed: the reader finds the lines in the .zst
+        else:
+            cut = data.rfind(b"\n") + 1
+            return data if cut == len(data) else data[:cut]
+    counts = ReadCounts()
+    data = read_bytes(path, counts)
+    if counts.unreadable_files:
+        if _gone(path):
+            raise FileNotFoundError(f"{path} is gone")
+        raise OSError(f"{path} cannot be read")
+    return data
+
+
+def read_day(path: Path) -> DayLines:
+    """The complete, non-empty lines of a plain or compressed day file, as the reader counts them."""
+    data = complete_bytes(path)
+    if data.startswith(b"\n") or b"\n\n" in data:
+        # Blank lines are not lines to the reader; normalise so counts agree with it.
         data = read_bytes(path, ReadCounts())
     return DayLines(data, data.count(b"\n"))
 
 
-def _fast(data: bytes) -> pa.Table:
-    table = pj.read_json(io.BytesIO(data), read_options=_READ, parse_options=_PARSE)
-    for name in _REQUIRED:
-        if table.column(name).null_count:
-            raise _Invalid(name)
-    kinds = pc.is_in(table.column("message_type"), value_set=pa.array(["user", "assistant"]))
-    if not pc.all(kinds).as_py():
-        raise _Invalid("message_type")
-    status = pc.fill_null(table.column("status"), "ok")
-    if not pc.all(pc.is_in(status, value_set=pa.array(["ok", "error"]))).as_py():
-        raise _Invalid("status")
-    return table
+def _encoded(chunks: list[pa.Array]) -> tuple[IntArray, pa.Array]:
+    """Dense codes and the distinct values they index (in first-seen order)."""
+    if not chunks:
+        return np.zeros(0, dtype=np.int64), pa.array([], pa.string())
+    encoded = pa.concat_arrays(chunks).dictionary_encode()
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary
 
 
-def _slow(data: bytes) -> pa.Table:
-    """The same table from the lines that decode as ``LogRecord`` (damaged days only)."""
-    decoder = msgspec.json.Decoder(LogRecord)
-    rows: list[dict[str, object]] = []
-    for line in data.split(b"\n"):
-        if not line:
-            continue
-        try:
-            r = decoder.decode(line)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            continue
-        perf = r.performance
-        rows.append(
-            {
-                "log_id": r.log_id,
-                "session_id": r.session_id,
-                "conversation_id": r.conversation_id,
-                "collection_name": r.collection_name,
-                "message_type": r.message_type,
-                "message_content": r.message_content,
-                "created_at": epoch_us(r.created_at),
-                "performance": None
-                if perf is None
-                else {
-                    "response_time_ms": perf.response_time_ms,
-                    "token_count": perf.token_count,
-                },
-                "status": r.status,
-                "is_regeneration": r.is_regeneration,
-            }
-        )
-    schema = _SCHEMA.set(_SCHEMA.get_field_index("created_at"), pa.field("created_at", pa.int64()))
-    return pa.Table.from_pylist(rows, schema=schema)
+def _codes(chunks: list[pa.Array]) -> tuple[IntArray, list[str]]:
+    codes, names = _encoded(chunks)
+    return codes, names.to_pylist()
 
 
-def _codes(column: pa.ChunkedArray | pa.Array) -> tuple[IntArray, list[str]]:
-    """Dense codes and the distinct names they index (in first-seen order)."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks() if column.num_chunks else pa.array([], pa.string())
-    encoded = pc.dictionary_encode(column)
-    names = encoded.dictionary.to_pylist()
-    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), names
+def _joined(arrays: list[npt.NDArray[np.generic]], dtype: type) -> npt.NDArray[np.generic]:
+    return np.concatenate(arrays) if arrays else np.zeros(0, dtype=dtype)
 
 
-def _filled(array: pa.ChunkedArray | pa.Array, value: object) -> npt.NDArray[np.generic]:
-    return np.asarray(pc.fill_null(array, value).to_numpy(zero_copy_only=False))
-
-
-def parse_lines(data: bytes, tz: ZoneInfo) -> DayColumns:
-    """The statistics columns of some complete log lines."""
-    table: pa.Table | None = None
-    if data:
-        try:
-            table = _fast(data)
-        except (pa.ArrowInvalid, _Invalid):
-            table = None
-    if table is None:
-        table = _slow(data)
-        at = table.column("created_at").to_numpy().astype(np.int64)
-    else:
-        at = pc.cast(pc.cast(table.column("created_at"), pa.timestamp("us", tz="UTC")), pa.int64()).to_numpy()
-        at = np.asarray(at, dtype=np.int64)
-    is_user = np.asarray(_filled(pc.equal(table.column("message_type"), "user"), False), dtype=bool)
-    perf = table.column("performance")
-    response = np.asarray(_filled(pc.struct_field(perf, "response_time_ms"), -1), dtype=np.int64)
-    tokens = np.asarray(_filled(pc.struct_field(perf, "token_count"), -1), dtype=np.int64)
-    has_response = ~is_user & (response >= 0)
-    collection, collections = _codes(table.column("collection_name"))
-    session, sessions = _codes(table.column("session_id"))
-    users = np.flatnonzero(is_user)
+def _columns(chunks: list[Chunk], tz: ZoneInfo) -> DayColumns:
+    at = np.asarray(_joined([c.at_us for c in chunks], np.int64), dtype=np.int64)
+    is_user = np.asarray(_joined([c.is_user for c in chunks], bool), dtype=bool)
+    collection, collections = _codes([c.collection for c in chunks])
+    session, sessions = _encoded([c.session for c in chunks])
     text = np.full(len(at), -1, dtype=np.int64)
-    user_text, texts = _codes(pc.take(table.column("message_content"), pa.array(users)))
-    text[users] = user_text
+    user_text, texts = _codes([c.texts for c in chunks])
+    text[is_user] = user_text
     local = pd.to_datetime(at, unit="us", utc=True).tz_convert(tz)
     return DayColumns(
         collections=collections,
@@ -204,11 +139,32 @@ def parse_lines(data: bytes, tz: ZoneInfo) -> DayColumns:
         hour=np.asarray(local.hour, dtype=np.int64),
         at_us=at,
         is_user=is_user,
-        tokens=np.where(~is_user & (tokens >= 0), tokens, 0),
-        response_time_ms=np.where(has_response, response, 0),
-        has_response_time=has_response,
-        is_error=np.asarray(_filled(pc.equal(table.column("status"), "error"), False), dtype=bool),
-        is_regeneration=np.asarray(_filled(table.column("is_regeneration"), False), dtype=bool),
+        tokens=np.asarray(_joined([c.tokens for c in chunks], np.int64), dtype=np.int64),
+        response_time_ms=np.asarray(_joined([c.response_time_ms for c in chunks], np.int64), dtype=np.int64),
+        has_response_time=np.asarray(_joined([c.has_response_time for c in chunks], bool), dtype=bool),
+        is_error=np.asarray(_joined([c.is_error for c in chunks], bool), dtype=bool),
+        is_regeneration=np.asarray(_joined([c.is_regeneration for c in chunks], bool), dtype=bool),
         texts=texts,
         text=text,
     )
+
+
+def parse_lines(data: bytes, tz: ZoneInfo) -> DayColumns:
+    """The statistics columns of some complete log lines."""
+    try:
+        chunks, _ = decode_fast(data, sys.maxsize)
+    except (*DECODE_ERRORS, Damaged):
+        chunks = decode_careful(data)
+    return _columns(chunks, tz)
+
+
+def read_columns(path: Path, applied: int, tz: ZoneInfo) -> DayColumns:
+    """The columns of the first ``applied`` lines of a day file."""
+    try:
+        chunks, lines = decode_fast(complete_bytes(path), applied)
+    except (*DECODE_ERRORS, Damaged):
+        day = read_day(path)
+        chunks, lines = decode_careful(day.first(applied)), day.lines
+    if applied > lines:
+        log.warning("%s: %d lines applied but only %d readable; using those", path, applied, lines)
+    return _columns(chunks, tz)
