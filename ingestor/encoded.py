@@ -15,3 +15,7 @@ class EncodedRecord:
     record: LogRecord
     day: date
     line: bytes
+    # Where the line sits in its plain day file, when it was read from one (-1: unknown).
+    number: int = -1
+    offset: int = -1
+    length: int = 0

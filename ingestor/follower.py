@@ -28,7 +28,7 @@ from shared.reader import ReadCounts, iter_lines
 from shared.schemas import LogRecord
 
 # Bytes read per day per pull: bounds memory and the size of one commit when far behind.
-PULL_BYTES = 4 << 20
+PULL_BYTES = 1 << 20
 
 _decoder = msgspec.json.Decoder(LogRecord)
 _many = msgspec.json.Decoder(list[LogRecord])
@@ -109,16 +109,23 @@ class LogFollower:
         out = FollowedLines(day)
         if path is None:
             return out
+        offsets: list[int] = []
         if path.name.endswith(".jsonl"):
             try:
-                raw = self._read_plain(path, position, out)
+                raw = self._read_plain(path, position, out, offsets)
             except FileNotFoundError:
                 return out  # compressed or removed meanwhile: the next pull sees what is there
         else:
             raw = self._read_compressed(path, position)
         first_line = position.lines
         decoded = decode_lines(raw)
-        out.records = [EncodedRecord(r, day, b"") for r in decoded if r is not None]
+        if offsets:
+            out.records = [
+                EncodedRecord(r, day, b"", first_line + i, offsets[i], len(raw[i]))
+                for i, r in enumerate(decoded) if r is not None
+            ]
+        else:
+            out.records = [EncodedRecord(r, day, b"") for r in decoded if r is not None]
         out.lines = len(raw)
         position.lines += len(raw)
         # Records before the fed mark were handed to consumers before a failed commit.
@@ -128,7 +135,7 @@ class LogFollower:
         position.fed = max(position.fed, position.lines)
         return out
 
-    def _read_plain(self, path: Path, position: _Position, out: FollowedLines) -> list[bytes]:
+    def _read_plain(self, path: Path, position: _Position, out: FollowedLines, offsets: list[int]) -> list[bytes]:
         with open(path, "rb") as f:
             stat = os.fstat(f.fileno())
             if position.offset is None or position.inode != stat.st_ino:
@@ -142,8 +149,15 @@ class LogFollower:
         if cut < 0:
             return []  # only a line being written (or torn): wait for its end
         out.more = position.offset + len(data) < stat.st_size
+        lines: list[bytes] = []
+        at = position.offset
+        for line in data[:cut].split(b"\n"):
+            if line:
+                lines.append(line)
+                offsets.append(at)
+            at += len(line) + 1
         position.offset += cut + 1
-        return [line for line in data[:cut].split(b"\n") if line]
+        return lines
 
     def _read_compressed(self, path: Path, position: _Position) -> list[bytes]:
         size = path.stat().st_size

@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from ingestor.conversations.redaction import content_redactor
 from ingestor.dayfiles import DayFileWriter, DayKey
 from ingestor.derived.state import DerivedState
 from ingestor.records import EncodedRecord, RecordBuilder
@@ -18,12 +19,15 @@ from shared.settings import Settings
 
 
 class DerivedHarness:
-    """Writes events as the ingestor would, then lets the derived state read them."""
+    """Writes events as the ingestor would (user ids hashed, PII redacted), then lets the derived state read them."""
 
     def __init__(self, config: Settings, state: DerivedState) -> None:
         layout = StorageLayout.from_settings(config)
         self.state = state
-        self.builder = RecordBuilder(layout, UserHasher(config.user_hash_secret.encode()), config.log_retention_days)
+        self.builder = RecordBuilder(
+            layout, UserHasher(config.user_hash_secret.encode()), config.log_retention_days,
+            redact=content_redactor(config),
+        )
         self.files = DayFileWriter(layout)
 
     def write(self, events: list[dict[str, Any]]) -> list[EncodedRecord]:

@@ -201,3 +201,30 @@ def test_memory_bound_closes_least_recent_first() -> None:
     taken = assembler.take_oldest_until(max_open=100, max_messages=20)
     assert [c.conversation_id for c in taken] == ["c0", "c1", "c2", "c3"]
     assert assembler.messages == 18 and len(assembler) == 6
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+async def test_closed_conversation_reads_its_messages_back_from_the_day_files(
+    config: Settings, compressed: bool
+) -> None:
+    """Open conversations hold only their lines' places; the record has every message, even after compression."""
+    from ingestor.conversations.places import is_place
+    from ingestor.lifecycle.compression import compress_day
+
+    rng = random.Random(7)
+    start = datetime.now(UTC) - timedelta(hours=2)
+    events = turns("placed", 2, start, rng)
+    events[0]["message_content"] = "제 번호는 010-1234-5678 입니다"
+    async with derived_state(config) as derived:
+        written = await derived.post(events + turns("other", 1, start, rng))
+        conversation = derived.state.conversations.assembler.open["placed"]
+        assert all(is_place(item) and len(item) < 32 for item in conversation.held)  # places, not text
+        if compressed:
+            layout = StorageLayout.from_settings(config)
+            assert compress_day(layout, Stream.LOGS, written[0].day, level=3) is not None
+        assert await derived.state.conversations.sweep() == 2
+    record = newest(config)["placed"]
+    expected = [r.record.message_content for r in written if r.record.conversation_id == "placed"]
+    assert [m.content for m in record.messages] == expected
+    assert "[PHONE]" in record.messages[0].content
+    assert [m.role for m in record.messages] == ["user", "assistant"] * 2

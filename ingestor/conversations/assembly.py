@@ -15,8 +15,11 @@ from datetime import UTC, datetime
 
 import msgspec
 
+from ingestor.conversations.places import pack_place, resolve
 from ingestor.conversations.sampling import ConversationFacts, ConversationSampler, SamplingDecision
 from ingestor.conversations.summary import Summarizer
+from ingestor.encoded import EncodedRecord
+from shared.layout import StorageLayout
 from shared.schemas import (
     ConversationMessage,
     ConversationMetadata,
@@ -26,63 +29,75 @@ from shared.schemas import (
 )
 
 _message_encoder = msgspec.json.Encoder()
-_message_decoder = msgspec.json.Decoder(ConversationMessage)
+
+
+def message_of(record: LogRecord) -> ConversationMessage:
+    """The conversation message of one stored event."""
+    return ConversationMessage(
+        role=record.message_type,
+        content=record.message_content,
+        timestamp=record.created_at,
+        retrieved_docs=list(record.retrieved_docs or ()),
+        error=record.status == "error",
+        is_regeneration=record.is_regeneration,
+    )
 
 
 @dataclass
 class OpenConversation:
     """A conversation still receiving messages.
 
-    Messages are held encoded (compact JSON, about a third of the objects' memory):
-    thousands of conversations stay open for CHATLOG_CONVERSATION_IDLE_MINUTES, and
-    what the sampling rules need is kept as running facts instead.
+    Each message is held as the place of its event's line in the day files when it
+    came from one (``places``), or encoded; what the sampling rules need is kept as
+    running facts. ``source`` is the storage the places point into.
     """
 
     conversation_id: str
     collection_name: str
     user_hash: str | None
-    encoded: list[bytes] = field(default_factory=list)
+    held: list[bytes] = field(default_factory=list)
     user_turns: int = 0
     has_error: bool = False
     has_regeneration: bool = False
     min_score: float | None = None
     # The newest message time: idleness is judged on event time, which survives restarts.
     last_activity: datetime = field(default_factory=lambda: datetime.min.replace(tzinfo=UTC))
+    source: StorageLayout | None = None
 
     def __len__(self) -> int:
-        return len(self.encoded)
+        return len(self.held)
 
     @property
     def messages(self) -> list[ConversationMessage]:
-        """The messages, decoded, in arrival order."""
-        return [_message_decoder.decode(m) for m in self.encoded]
+        """The messages in arrival order (lines are read back from the day files)."""
+        if self.source is None:
+            return [msgspec.json.decode(m, type=ConversationMessage) for m in self.held]
+        return resolve(self.source, self.conversation_id, self.held, message_of)
+
+    def _note(self, role: str, error: bool, regeneration: bool) -> None:
+        self.user_turns += role == "user"
+        self.has_error = self.has_error or error
+        self.has_regeneration = self.has_regeneration or regeneration
 
     def append(self, message: ConversationMessage) -> None:
-        """Add one message and its facts."""
-        self.encoded.append(_message_encoder.encode(message))
-        self.user_turns += message.role == "user"
-        self.has_error = self.has_error or message.error
-        self.has_regeneration = self.has_regeneration or message.is_regeneration
+        """Add one message, held encoded, and its facts."""
+        self.held.append(_message_encoder.encode(message))
+        self._note(message.role, message.error, message.is_regeneration)
 
     def replace_messages(self, messages: Iterable[ConversationMessage]) -> None:
         """Hold exactly these messages (continuing from a stored record)."""
-        self.encoded, self.user_turns, self.has_error, self.has_regeneration = [], 0, False, False
+        self.held, self.user_turns, self.has_error, self.has_regeneration = [], 0, False, False
         for message in messages:
             self.append(message)
 
-    def add(self, record: LogRecord) -> None:
-        """Append one event as a message."""
+    def add(self, record: LogRecord, place: bytes | None = None) -> None:
+        """Append one event as a message: by its line's place when given, else encoded."""
         self.user_hash = record.user_hash or self.user_hash
-        self.append(
-            ConversationMessage(
-                role=record.message_type,
-                content=record.message_content,
-                timestamp=record.created_at,
-                retrieved_docs=list(record.retrieved_docs or ()),
-                error=record.status == "error",
-                is_regeneration=record.is_regeneration,
-            )
-        )
+        if place is not None and self.source is not None:
+            self.held.append(place)
+            self._note(record.message_type, record.status == "error", record.is_regeneration)
+        else:
+            self.append(message_of(record))
         self.note_scores(_scores(record))
         self.last_activity = max(self.last_activity, record.created_at)
 
@@ -143,9 +158,10 @@ def judge(
 class ConversationAssembler:
     """The open conversations of a running ingestor, keyed by conversation_id."""
 
-    def __init__(self) -> None:
+    def __init__(self, source: StorageLayout | None = None) -> None:
         self.open: dict[str, OpenConversation] = {}
         self.messages = 0  # held in memory across all open conversations
+        self._source = source
 
     def __len__(self) -> int:
         return len(self.open)
@@ -153,14 +169,24 @@ class ConversationAssembler:
     def add(self, records: Iterable[LogRecord]) -> None:
         """Fold stored events into their open conversations, opening new ones."""
         for record in records:
-            conversation = self.open.get(record.conversation_id)
-            if conversation is None:
-                conversation = OpenConversation(
-                    record.conversation_id, record.collection_name, record.user_hash
-                )
-                self.open[record.conversation_id] = conversation
-            conversation.add(record)
+            self._conversation(record).add(record)
             self.messages += 1
+
+    def add_read(self, items: Iterable[EncodedRecord]) -> None:
+        """Fold events read from the day files, holding their lines' places where known."""
+        for item in items:
+            place = pack_place(item.day, item.number, item.offset, item.length) if item.offset >= 0 else None
+            self._conversation(item.record).add(item.record, place)
+            self.messages += 1
+
+    def _conversation(self, record: LogRecord) -> OpenConversation:
+        conversation = self.open.get(record.conversation_id)
+        if conversation is None:
+            conversation = OpenConversation(
+                record.conversation_id, record.collection_name, record.user_hash, source=self._source
+            )
+            self.open[record.conversation_id] = conversation
+        return conversation
 
     def take_idle(self, before: datetime) -> list[OpenConversation]:
         """Remove and return every conversation with no activity since ``before``."""

@@ -63,14 +63,14 @@ class ConversationService:
         self._max_messages = max_messages
         self._on_closed = on_closed
         self._over_capacity = asyncio.Event()
-        self.assembler = ConversationAssembler()
+        self.assembler = ConversationAssembler(layout)
         self._task: asyncio.Task[None] | None = None
         self.saved = 0
         self.dropped = 0
 
     def observe(self, records: Sequence[EncodedRecord]) -> None:
         """Fold freshly stored events into their conversations (cheap, synchronous)."""
-        self.assembler.add(item.record for item in records)
+        self.assembler.add_read(records)
         if len(self.assembler) > self._max_open or self.assembler.messages > self._max_messages:
             self._over_capacity.set()
 
