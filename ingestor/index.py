@@ -152,6 +152,7 @@ class LogIndex:
         self._task: asyncio.Task[None] | None = None
         self._follower = LogFollower(layout, {})
         self._opened = False
+        self._stopping = False
         # Shared by everything that runs transactions on the one writer connection.
         self.lock = lock or asyncio.Lock()
         self.failures = 0
@@ -202,16 +203,22 @@ class LogIndex:
         self._dirty.set()
 
     async def drain(self) -> None:
-        """Commit everything read, then stop the task."""
+        """Commit everything read, then stop the task.
+
+        The task is asked to stop, not cancelled: a cancelled commit would drop the
+        delta it had taken while the follower's positions stay advanced.
+        """
+        self._stopping = True
+        self._dirty.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
         await self.flush()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             await self._dirty.wait()
+            if self._stopping:
+                return
             await asyncio.sleep(COALESCE_SECONDS)
             await self.flush()
 
@@ -262,8 +269,9 @@ class LogIndex:
             return {date.fromisoformat(day): n async for day, n in cursor}
 
     async def _commit(self, delta: SessionDelta) -> None:
-        await self._conn.execute("BEGIN IMMEDIATE")
         try:
+            # Inside the try: a failure (or cancellation) after BEGIN ran must still roll back.
+            await self._conn.execute("BEGIN IMMEDIATE")
             await self._conn.executemany(_SESSION_UPSERT, [r.as_params() for r in delta.rows.values()])
             await self._conn.executemany(
                 _OFFSET_ADD, [(Stream.LOGS.value, d.isoformat(), n) for d, n in delta.lines.items()]

@@ -65,6 +65,7 @@ class ConversationService:
         self._over_capacity = asyncio.Event()
         self.assembler = ConversationAssembler(layout)
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.saved = 0
         self.dropped = 0
 
@@ -108,20 +109,23 @@ class ConversationService:
 
     async def stop(self) -> None:
         """Stop the sweep and close every open conversation."""
+        # Asked to stop, not cancelled: a cancelled sweep would lose the conversations it took.
+        self._stopping = True
+        self._over_capacity.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
         await self._close(self.assembler.take_all())
 
     async def _sweep_forever(self) -> None:
         interval = max(1.0, min(60.0, self._idle.total_seconds() / 4))
-        while True:
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow stop()'s cancellation.
+        while not self._stopping:
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(interval):
                     await self._over_capacity.wait()
             self._over_capacity.clear()
+            if self._stopping:
+                return
             try:
                 await self.sweep()
             except Exception:

@@ -73,8 +73,8 @@ class ConversationStore:
             offset = start + relative if kind == ".jsonl" else -1
             rows.append(_row(record, key[1], offset, length))
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
             try:
+                await self._conn.execute("BEGIN IMMEDIATE")
                 await self._conn.executemany(_UPSERT, rows)
                 await self._conn.commit()
             except BaseException:
