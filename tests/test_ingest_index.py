@@ -44,6 +44,18 @@ class FailsOnce:
             raise RuntimeError("observer failed")
 
 
+def written(config: Settings, n: int, seed: int) -> tuple[StorageLayout, list[EncodedRecord], DayFileWriter]:
+    """``n`` events of one session appended (fsynced) to today's log file, and the open writer."""
+    layout = StorageLayout.from_settings(config)
+    layout.ensure_dirs()
+    builder = RecordBuilder(layout, UserHasher(TEST_SECRET.encode()), 30)
+    rng = random.Random(seed)
+    records = builder.build([msgspec.convert(make_event(rng, session_id="s1"), LogEventIn) for _ in range(n)])
+    files = DayFileWriter(layout)
+    files.append({(Stream.LOGS, records[0].day): [r.line for r in records]})
+    return layout, records, files
+
+
 class HoldsCommit:
     """An observer that holds the commit's transaction open until released (a slow disk would)."""
 
@@ -64,13 +76,7 @@ class HoldsCommit:
 
 async def test_drain_during_a_commit_waits_for_it(config: Settings) -> None:
     """Stopping while a commit is in flight lets it finish: its lines are neither lost nor applied twice."""
-    layout = StorageLayout.from_settings(config)
-    layout.ensure_dirs()
-    builder = RecordBuilder(layout, UserHasher(TEST_SECRET.encode()), 30)
-    rng = random.Random(12)
-    records = builder.build([msgspec.convert(make_event(rng, session_id="s1"), LogEventIn) for _ in range(50)])
-    files = DayFileWriter(layout)
-    files.append({(Stream.LOGS, records[0].day): [r.line for r in records]})
+    layout, records, files = written(config, 50, seed=12)
     conn = await open_writer(config.db_path)
     observer = HoldsCommit()
     index = LogIndex(conn, layout, observers=[observer])
@@ -93,13 +99,7 @@ async def test_drain_during_a_commit_waits_for_it(config: Settings) -> None:
 
 async def test_failed_flush_recovers_from_files(config: Settings) -> None:
     """After a failed commit the index re-reads the files: every event applied once, consumers fed once."""
-    layout = StorageLayout.from_settings(config)
-    layout.ensure_dirs()
-    builder = RecordBuilder(layout, UserHasher(TEST_SECRET.encode()), 30)
-    rng = random.Random(1)
-    records = builder.build([msgspec.convert(make_event(rng, session_id="s1"), LogEventIn) for _ in range(5)])
-    files = DayFileWriter(layout)
-    files.append({(Stream.LOGS, records[0].day): [r.line for r in records]})
+    layout, records, files = written(config, 5, seed=1)
     conn = await open_writer(config.db_path)
     observer = FailsOnce()
     fed: list[str] = []
