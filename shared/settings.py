@@ -163,8 +163,9 @@ SETTINGS: tuple[Setting, ...] = (
             _int_in(1024, 1 << 30)),
     Setting("batch_max_events", "4096",
             "most events written and fsynced together in one group commit", _int_in(1, 1_000_000)),
-    Setting("flush_interval_ms", "2",
-            "how long the writer waits for more events before a group commit", _int_in(0, 10_000)),
+    Setting("flush_interval_ms", "0",
+            "extra wait for more events before a group commit (0: none; the next batch gathers "
+            "while the current fsync runs)", _int_in(0, 10_000)),
     Setting("queue_max_events", "65536",
             "accepted-but-unwritten events above which ingest answers 503", _int_in(1, 10_000_000)),
     Setting("idempotency_window", "200000",
@@ -203,7 +204,7 @@ class Settings:
     conversation_idle_minutes: int = 30
     max_body_bytes: int = 5 * 1024 * 1024
     batch_max_events: int = 4096
-    flush_interval_ms: int = 2
+    flush_interval_ms: int = 0
     queue_max_events: int = 65536
     idempotency_window: int = 200_000
     zstd_level: int = 6

@@ -89,11 +89,16 @@ class DerivedState:
         return {today - timedelta(days=1), today, today + timedelta(days=1)}
 
     async def pull(self) -> None:
-        """Read and fold every new line of the woken and recent days (committing when far behind)."""
+        """Read and fold every new line of the woken and recent days.
+
+        Commits are left to the index's own task (every COALESCE_SECONDS): the folded
+        state is per session and per hour, not per event, so it stays small however far
+        behind this is, and fewer, larger commits write less to SQLite's WAL.
+        """
         days, self._woken = sorted(self._woken | self._recent()), set()
         self._wake.clear()
         while await self.index.pull(days):
-            await self.index.flush()
+            pass
 
     async def _follow(self) -> None:
         while not self._stopping:
