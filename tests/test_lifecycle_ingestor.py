@@ -34,7 +34,8 @@ async def test_late_event_for_a_compressed_day_lands_and_is_read(
 ) -> None:
     """After the compression job, a late event for that day is appended as a frame and read back."""
     rng = random.Random(21)
-    when = datetime.now(UTC) - timedelta(days=10)
+    # Noon, so that the late event an hour later is still on the same day whatever the time now.
+    when = (datetime.now(UTC) - timedelta(days=10)).replace(hour=12, minute=0, second=0, microsecond=0)
     first = [make_event(rng, created_at=when + timedelta(seconds=i)) for i in range(20)]
     assert (await client.post("/v1/logs", json=first)).status == 202
     jobs = _jobs(client)
