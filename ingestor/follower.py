@@ -52,6 +52,7 @@ class FollowedLines:
     lines: int = 0
     fresh_from: int = 0  # records[fresh_from:] were never handed to consumers
     more: bool = False  # stopped at PULL_BYTES: call again
+    size: int | None = None  # bytes of the file its lines so far cover (the whole file if compressed)
 
 
 def decode_lines(lines: list[bytes]) -> list[LogRecord | None]:
@@ -81,6 +82,13 @@ class LogFollower:
         """Lines of ``day`` read so far (the database has them once the pending commit lands)."""
         position = self._days.get(day)
         return position.lines if position else 0
+
+    def covered(self, day: date) -> int | None:
+        """Bytes of the day's file the lines read so far cover (a compressed file: all of it)."""
+        position = self._days.get(day)
+        if position is None:
+            return None
+        return position.offset if position.offset is not None else position.compressed_size
 
     def reset(self, applied: dict[date, int]) -> None:
         """Go back to what the database holds (after a failed commit); consumers are not re-fed."""
@@ -117,6 +125,7 @@ class LogFollower:
                 return out  # compressed or removed meanwhile: the next pull sees what is there
         else:
             raw = self._read_compressed(path, position)
+        out.size = self.covered(day)
         first_line = position.lines
         decoded = decode_lines(raw)
         if offsets:

@@ -12,10 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Protocol
 
 import aiosqlite
@@ -40,8 +39,9 @@ ON CONFLICT (session_id) DO UPDATE SET
 """
 
 _OFFSET_ADD = """
-INSERT INTO ingest_offsets (stream, day, lines) VALUES (?, ?, ?)
-ON CONFLICT (stream, day) DO UPDATE SET lines = ingest_offsets.lines + excluded.lines
+INSERT INTO ingest_offsets (stream, day, lines, size) VALUES (?, ?, ?, ?)
+ON CONFLICT (stream, day) DO UPDATE SET
+    lines = ingest_offsets.lines + excluded.lines, size = coalesce(excluded.size, ingest_offsets.size)
 """
 
 
@@ -70,8 +70,6 @@ class _SessionRow:
 
 
 COALESCE_SECONDS = 0.2
-# A day file changed this recently is read at start even when it is old (see catch_up).
-TOUCHED_SECONDS = 2 * 86400
 
 
 class IndexObserver(Protocol):
@@ -98,6 +96,7 @@ class SessionDelta:
     def __init__(self) -> None:
         self.rows: dict[str, _SessionRow] = {}
         self.lines: dict[date, int] = {}
+        self.sizes: dict[date, int | None] = {}  # file bytes the day's lines cover, after this delta
         self.observed: list[object] = []  # each observer's taken state, in observer order
 
     def add(self, records: Sequence[EncodedRecord]) -> None:
@@ -193,6 +192,7 @@ class LogIndex:
         records = followed.records
         self._delta.add(records)
         self._delta.lines[followed.day] = self._delta.lines.get(followed.day, 0) + followed.lines
+        self._delta.sizes[followed.day] = followed.size
         for observer in self._observers:
             observer.fold(records)
         fresh = records[followed.fresh_from :] if followed.fresh_from else records
@@ -262,6 +262,12 @@ class LogIndex:
                 delta.lines = lines
             await self._commit(delta)
 
+    async def _sizes(self) -> dict[date, int | None]:
+        async with self._conn.execute(
+            "SELECT day, size FROM ingest_offsets WHERE stream = ?", (Stream.LOGS.value,)
+        ) as cursor:
+            return {date.fromisoformat(day): size async for day, size in cursor}
+
     async def _applied(self) -> dict[date, int]:
         async with self._conn.execute(
             "SELECT day, lines FROM ingest_offsets WHERE stream = ?", (Stream.LOGS.value,)
@@ -274,7 +280,8 @@ class LogIndex:
             await self._conn.execute("BEGIN IMMEDIATE")
             await self._conn.executemany(_SESSION_UPSERT, [r.as_params() for r in delta.rows.values()])
             await self._conn.executemany(
-                _OFFSET_ADD, [(Stream.LOGS.value, d.isoformat(), n) for d, n in delta.lines.items()]
+                _OFFSET_ADD,
+                [(Stream.LOGS.value, d.isoformat(), n, delta.sizes.get(d)) for d, n in delta.lines.items()],
             )
             for observer, pending in zip(self._observers, delta.observed, strict=True):
                 await observer.apply(self._conn, pending)
@@ -286,21 +293,23 @@ class LogIndex:
     async def catch_up(self) -> int:
         """Apply every day file's lines the database has not seen, committing as it goes; return how many.
 
-        Reading every old day would make each start slow, so a day is read when it is
-        recent, never applied, or its file changed in the last TOUCHED_SECONDS (a late
-        event written while the derived state was down).
+        A day whose file still has the size recorded with its applied lines has nothing
+        new and is not read, so a start does not read every old day. Any other day
+        (recent, never applied, grown by a late event, compressed, rewritten) is read on
+        from its applied lines, and its size recorded.
         """
-        applied = await self._applied() if self._opened else await self.open()
-        newest = max(applied, default=None)
-        touched_since = time.time() - TOUCHED_SECONDS
+        if not self._opened:
+            await self.open()
+        sizes = await self._sizes()
         total = 0
         for day, files in sorted(self._layout.days(Stream.LOGS).items()):
             path = files.readable
             if path is None:
                 continue
-            if day in applied and newest is not None and day < newest - timedelta(days=1):
+            recorded = sizes.get(day)
+            if recorded is not None:
                 with contextlib.suppress(OSError):
-                    if path.stat().st_mtime < touched_since:
+                    if path.stat().st_size == recorded:
                         continue
             while True:
                 before = self._pending
@@ -309,6 +318,13 @@ class LogIndex:
                 await self.flush()
                 if not more:
                     break
+            covered = self._follower.covered(day)
+            if covered is not None and covered != recorded:
+                async with self.lock:
+                    await self._conn.execute(
+                        "UPDATE ingest_offsets SET size = ? WHERE stream = ? AND day = ?",
+                        (covered, Stream.LOGS.value, day.isoformat()),
+                    )
         if total:
             log.info("applied %d day-file lines the database had not seen", total)
         return total

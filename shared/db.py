@@ -185,6 +185,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (scope, date, prev_date)
     ) WITHOUT ROWID;
     """,
+    # The size of the day file the applied lines were read from, when they reach its end:
+    # a start-up skips an old day whose file still has that size (nothing new to apply).
+    """
+    ALTER TABLE ingest_offsets ADD COLUMN size INTEGER;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -154,9 +154,15 @@ async def test_late_event_written_while_derived_state_was_down_is_applied(config
         derived.write([make_event(rng, created_at=old)])  # written while nothing followed the files
     async with derived_state(config):
         pass
+    layout = StorageLayout.from_settings(config)
     with contextlib.closing(sqlite3.connect(config.db_path)) as db:
         assert db.execute("SELECT sum(lines) FROM ingest_offsets").fetchone() == (3,)
         assert db.execute("SELECT sum(message_count) FROM chat_sessions").fetchone() == (3,)
+        # Each day's size is recorded with its lines: an unchanged old day is not read at the next start.
+        sizes = dict(db.execute("SELECT day, size FROM ingest_offsets").fetchall())
+    assert sizes == {
+        d.isoformat(): f.readable.stat().st_size for d, f in layout.days(Stream.LOGS).items() if f.readable
+    }
 
 
 async def test_stopping_mid_commit_keeps_every_line_counted_once(config: Settings) -> None:

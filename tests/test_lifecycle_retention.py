@@ -30,7 +30,7 @@ def _populate(settings: Settings) -> tuple[StorageLayout, sqlite3.Connection]:
         write_day(layout, Stream.LOGS, day, day_events(day, 3, seed=day.toordinal()))
         write_day(layout, Stream.CONVERSATIONS, day, day_events(day, 1, seed=day.toordinal()))
         text = day.isoformat()
-        conn.execute("INSERT INTO ingest_offsets VALUES ('data', ?, 3)", (text,))
+        conn.execute("INSERT INTO ingest_offsets (stream, day, lines) VALUES ('data', ?, 3)", (text,))
         conn.execute(
             "INSERT INTO chat_sessions VALUES (?, ?, 'hr-docs', NULL, ?, ?, 3, ?)",
             (f"s-{text}", f"c-{text}", f"{text}T00:00:00Z", f"{text}T00:00:01Z", text),

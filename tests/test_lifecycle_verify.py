@@ -109,7 +109,7 @@ def test_database_damage_and_offsets_ahead_of_files_fail(
     day = layout.today() - timedelta(days=2)
     write_day(layout, Stream.LOGS, day, day_events(day, 5, seed=1))
     conn = connect_writer_sync(config.db_path)
-    conn.execute("INSERT INTO ingest_offsets VALUES ('data', ?, 4)", (day.isoformat(),))
+    conn.execute("INSERT INTO ingest_offsets (stream, day, lines) VALUES ('data', ?, 4)", (day.isoformat(),))
     assert chatlog(["verify"]) == 0
     assert "1 lines not yet applied" in capsys.readouterr().out
     conn.execute("UPDATE ingest_offsets SET lines = 7")
