@@ -158,11 +158,6 @@ class LogIndex:
         self.applied_lines = 0  # committed since this index opened
         self.on_commit: Callable[[], None] | None = None
 
-    @property
-    def lag_events(self) -> int:
-        """Lines read from the files and not yet committed to SQLite."""
-        return self._pending
-
     def lag_bytes(self, days: Sequence[date]) -> int:
         """Bytes of the given days' plain files not read yet."""
         return self._follower.lag_bytes(list(days))
@@ -262,17 +257,15 @@ class LogIndex:
                 delta.lines = lines
             await self._commit(delta)
 
-    async def _sizes(self) -> dict[date, int | None]:
+    async def _offsets(self) -> dict[date, tuple[int, int | None]]:
+        """Per day: the lines applied, and the file size they were recorded with."""
         async with self._conn.execute(
-            "SELECT day, size FROM ingest_offsets WHERE stream = ?", (Stream.LOGS.value,)
+            "SELECT day, lines, size FROM ingest_offsets WHERE stream = ?", (Stream.LOGS.value,)
         ) as cursor:
-            return {date.fromisoformat(day): size async for day, size in cursor}
+            return {date.fromisoformat(day): (n, size) async for day, n, size in cursor}
 
     async def _applied(self) -> dict[date, int]:
-        async with self._conn.execute(
-            "SELECT day, lines FROM ingest_offsets WHERE stream = ?", (Stream.LOGS.value,)
-        ) as cursor:
-            return {date.fromisoformat(day): n async for day, n in cursor}
+        return {day: lines for day, (lines, _) in (await self._offsets()).items()}
 
     async def _commit(self, delta: SessionDelta) -> None:
         try:
@@ -300,7 +293,7 @@ class LogIndex:
         """
         if not self._opened:
             await self.open()
-        sizes = await self._sizes()
+        sizes = {day: size for day, (_, size) in (await self._offsets()).items()}
         total = 0
         for day, files in sorted(self._layout.days(Stream.LOGS).items()):
             path = files.readable

@@ -6,7 +6,7 @@ import shutil
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiohttp import web
@@ -14,6 +14,9 @@ from aiohttp.test_utils import TestClient
 
 from ingestor.app import create_app as create_ingestor
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from tests.daemon import IngestorProcess
 
 TEST_SECRET = "test-user-hash-secret-0123456789"
 AiohttpClient = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
@@ -37,6 +40,16 @@ def config(tmp_path: Path, short_dir: Path) -> Settings:
         ingest_port=0,
         api_port=0,
     )
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, short_dir: Path) -> Iterator[IngestorProcess]:
+    """A real ingestor process on a fresh data directory (killed at teardown, with its child)."""
+    from tests.daemon import IngestorProcess
+
+    proc = IngestorProcess(tmp_path / "data", short_dir / "ingest.sock")
+    yield proc
+    proc.stop_quietly()
 
 
 @pytest.fixture

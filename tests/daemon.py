@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -9,6 +10,8 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+
+import psutil
 
 from tests.conftest import TEST_SECRET
 
@@ -82,9 +85,13 @@ class IngestorProcess:
         return code, err
 
     def stop_quietly(self) -> None:
-        """Kill if still running (test teardown)."""
+        """Kill if still running, with its derived-state process (test teardown)."""
         if self.proc is not None and self.proc.poll() is None:
+            children = psutil.Process(self.proc.pid).children(recursive=True)
             self.proc.kill()
             self.proc.wait(10)
+            for child in children:
+                with contextlib.suppress(psutil.Error):
+                    child.kill()
         if self.proc is not None and self.proc.stderr and not self.proc.stderr.closed:
             self.proc.stderr.close()

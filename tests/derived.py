@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -45,6 +50,22 @@ class DerivedHarness:
         self.state.wake({r.day for r in records})
         await self.state.pull()
         return records
+
+
+def totals(data_dir: Path) -> tuple[int, int]:
+    """Lines the derived state has applied, and messages counted in chat_sessions."""
+    with contextlib.closing(sqlite3.connect(data_dir / "chatlog.sqlite3")) as conn:
+        (applied,) = conn.execute("SELECT coalesce(sum(lines), 0) FROM ingest_offsets").fetchone()
+        (messages,) = conn.execute("SELECT coalesce(sum(message_count), 0) FROM chat_sessions").fetchone()
+    return int(applied), int(messages)
+
+
+async def until(predicate: Callable[[], bool], seconds: float = 30.0) -> None:
+    """Poll until ``predicate()`` is true (the derived process applies lines within a second or so)."""
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.1)
 
 
 @asynccontextmanager

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
-import sqlite3
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -20,20 +15,9 @@ from ingestor import keys
 from ingestor.derived.process import DERIVED_LAG_LIMIT_BYTES
 from ingestor.derived.status import DerivedStatus
 from tests.daemon import IngestorProcess
+from tests.derived import totals, until
 from tests.events import make_event
 from tests.test_ingest_process import _load, read_back
-
-
-@pytest.fixture
-def daemon(tmp_path: Path, short_dir: Path) -> Iterator[IngestorProcess]:
-    """A real ingestor process on a fresh data directory (killed at teardown, with its child)."""
-    proc = IngestorProcess(tmp_path / "data", short_dir / "ingest.sock")
-    yield proc
-    children = psutil.Process(proc.proc.pid).children() if proc.proc and proc.proc.poll() is None else []
-    proc.stop_quietly()
-    for child in children:
-        with contextlib.suppress(psutil.Error):
-            child.kill()
 
 
 def derived_child(daemon: IngestorProcess) -> psutil.Process:
@@ -48,22 +32,6 @@ async def health(url: str) -> dict[str, Any]:
     async with aiohttp.ClientSession() as session, session.get(url + "/healthz") as resp:
         body: dict[str, Any] = await resp.json()
         return body
-
-
-def totals(data_dir: Path) -> tuple[int, int]:
-    """Lines applied and messages counted in chat_sessions."""
-    with contextlib.closing(sqlite3.connect(data_dir / "chatlog.sqlite3")) as conn:
-        (applied,) = conn.execute("SELECT coalesce(sum(lines), 0) FROM ingest_offsets").fetchone()
-        (messages,) = conn.execute("SELECT coalesce(sum(message_count), 0) FROM chat_sessions").fetchone()
-    return applied, messages
-
-
-async def until(predicate: Any, seconds: float = 30.0) -> None:
-    """Poll until ``predicate()`` is true."""
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.1)
 
 
 @pytest.mark.slow

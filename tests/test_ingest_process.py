@@ -8,7 +8,6 @@ import contextlib
 import random
 import signal
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -22,14 +21,6 @@ from tests.daemon import IngestorProcess
 from tests.events import make_event
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def daemon(tmp_path: Path, short_dir: Path) -> Iterator[IngestorProcess]:
-    """A real ingestor process on a fresh data directory (killed at teardown)."""
-    proc = IngestorProcess(tmp_path / "data", short_dir / "ingest.sock")
-    yield proc
-    proc.stop_quietly()
 
 
 def read_back(data_dir: Path) -> tuple[list[LogRecord], ReadCounts]:

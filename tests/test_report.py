@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
-import sqlite3
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +13,7 @@ from aiohttp.test_utils import TestClient
 
 from chatlog.cli import main as chatlog_main
 from shared.settings import Settings
+from tests.derived import totals, until
 from tests.events import make_event
 
 
@@ -23,16 +21,6 @@ def _env(monkeypatch: pytest.MonkeyPatch, config: Settings) -> None:
     monkeypatch.setenv("CHATLOG_DATA_DIR", str(config.data_dir))
     monkeypatch.setenv("CHATLOG_TIMEZONE", str(config.timezone))
     monkeypatch.setenv("CHATLOG_USER_HASH_SECRET", config.user_hash_secret)
-
-
-async def _applied(config: Settings, lines: int) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        with contextlib.closing(sqlite3.connect(config.db_path)) as conn:
-            if conn.execute("SELECT coalesce(sum(lines), 0) FROM ingest_offsets").fetchone()[0] >= lines:
-                return
-        await asyncio.sleep(0.1)
-    raise AssertionError("statistics did not catch up")
 
 
 async def test_report_lists_usage_faq_and_flagged(
@@ -48,7 +36,7 @@ async def test_report_lists_usage_faq_and_flagged(
         {"role": "user", "content": "q", "timestamp": now},
         {"role": "assistant", "content": "a", "timestamp": now, "error": True}]}
     assert (await client.post("/v1/conversations", json=posted)).status == 202
-    await _applied(config, 5)
+    await until(lambda: totals(config.data_dir)[0] >= 5, seconds=15)
     _env(monkeypatch, config)
     assert await asyncio.to_thread(chatlog_main, ["report", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)

@@ -70,8 +70,6 @@ class OpenConversation:
     @property
     def messages(self) -> list[ConversationMessage]:
         """The messages in arrival order (lines are read back from the day files)."""
-        if self.source is None:
-            return [msgspec.json.decode(m, type=ConversationMessage) for m in self.held]
         return resolve(self.source, self.conversation_id, self.held, message_of)
 
     def _note(self, role: str, error: bool, regeneration: bool) -> None:

@@ -42,12 +42,15 @@ def is_place(held: bytes) -> bool:
 
 
 def resolve(
-    layout: StorageLayout,
+    layout: StorageLayout | None,
     conversation_id: str,
     held: Sequence[bytes],
     message_of: Callable[[LogRecord], ConversationMessage],
 ) -> list[ConversationMessage]:
-    """The messages, in order; a line that cannot be read any more (retention) is left out."""
+    """The messages, in order; a line that cannot be read any more (retention) is left out.
+
+    ``layout`` may be None when nothing is held as a place (an assembler without storage).
+    """
     out: list[ConversationMessage | None] = [None] * len(held)
     by_day: dict[date, list[tuple[int, int, int, int]]] = {}
     for index, item in enumerate(held):
@@ -56,7 +59,10 @@ def resolve(
             by_day.setdefault(date.fromordinal(ordinal), []).append((index, number, offset, length))
         else:
             out[index] = _messages.decode(item)
+    if by_day and layout is None:
+        raise ValueError("message places held without the storage they point into")
     for day, places in by_day.items():
+        assert layout is not None  # checked above; tells the type checker
         for index, record in _read_day(layout, day, places, conversation_id):
             out[index] = message_of(record)
     missing = sum(1 for m in out if m is None)

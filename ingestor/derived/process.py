@@ -134,7 +134,7 @@ class DerivedStateProcess:
         if proc is not None and proc.returncode is None and proc.stdin is not None:
             proc.stdin.close()
             try:
-                await asyncio.wait_for(asyncio.shield(self._wait_exit(proc)), STOP_TIMEOUT_SECONDS)
+                await asyncio.wait_for(asyncio.shield(proc.wait()), STOP_TIMEOUT_SECONDS)
             except TimeoutError:
                 # Everything it had not applied is in the files: the next start applies it.
                 log.error("the derived-state process did not stop in %.0f s; killing it", STOP_TIMEOUT_SECONDS)
@@ -144,6 +144,3 @@ class DerivedStateProcess:
             # It reads the last status line, or is waiting to restart a dead process: not for long.
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 await asyncio.wait_for(self._supervisor, 5.0)
-
-    async def _wait_exit(self, proc: asyncio.subprocess.Process) -> None:
-        await proc.wait()
