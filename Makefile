@@ -7,7 +7,9 @@ STAMP := $(VENV)/.installed
 # Tools the tests drive for real: headless Chromium (dashboard), docker-compose (`config`
 # of the compose file) and promtool (checks /metrics). Installed from Debian when missing.
 SYSTEM_PACKAGES := chromium docker-compose prometheus fonts-nanum
-APT := DEBIAN_FRONTEND=noninteractive apt-get
+# `env` carries the assignment: with SUDO empty, a bare `VAR=value cmd` after an empty
+# expansion is no longer an assignment but a command name, and the shell fails on it.
+APT := env DEBIAN_FRONTEND=noninteractive apt-get
 
 .PHONY: run test lint typecheck bench install system-deps clean
 
@@ -31,6 +33,7 @@ lint: install
 system-deps:
 	@missing=""; \
 	for tool in chromium docker-compose promtool; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	[ -d /usr/share/fonts/truetype/nanum ] || missing="$$missing fonts-nanum"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing from Debian"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \

@@ -14,7 +14,7 @@ import os
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -125,7 +125,7 @@ async def figure(page: Page, element_id: str) -> dict[str, str]:
     """A dashboard figure: its text and its raw value."""
     result: dict[str, str] = await page.evaluate(
         f"(() => {{ const e = document.getElementById({json.dumps(element_id)});"
-        " return {text: e.textContent, value: e.dataset.value}; })()"
+        " return {text: e.textContent, value: e.dataset.value, total: e.dataset.total}; })()"
     )
     return result
 
@@ -139,10 +139,18 @@ async def load_dashboard(page: Page, site: Site) -> None:
 async def assert_figures_match(page: Page, summary: dict[str, Any]) -> None:
     """The cards and the top-queries table show exactly the summary's figures."""
     queries, latency, users = [await figure(page, name) for name in ("card-queries", "card-latency", "card-users")]
-    assert queries == {"text": f"{summary['total_queries']:,}", "value": str(summary["total_queries"])}
+    days = (date.fromisoformat(summary["date_to"]) - date.fromisoformat(summary["date_from"])).days + 1
+    per_day = summary["total_queries"] / days
+    # The "daily queries" card shows queries per day in big type, the range total beside it.
+    assert float(queries["value"]) == pytest.approx(per_day)
+    if days == 1:
+        assert queries["text"] == f"{summary['total_queries']:,}"
+    else:
+        assert float(queries["text"].replace(",", "")) == pytest.approx(per_day, abs=0.051)
+    assert queries["total"] == str(summary["total_queries"])
     assert float(latency["value"]) == pytest.approx(summary["avg_response_time_ms"])
     assert latency["text"] == f"{int(summary['avg_response_time_ms'] + 0.5):,} ms"
-    assert users == {"text": f"{summary['unique_sessions']:,}", "value": str(summary["unique_sessions"])}
+    assert (users["text"], users["value"]) == (f"{summary['unique_sessions']:,}", str(summary["unique_sessions"]))
     rows: list[list[str]] = await page.evaluate(
         "[...document.querySelectorAll('#top-queries tbody tr:not(.empty)')]"
         ".map((r) => [r.querySelector('.query').textContent, r.dataset.count])"
@@ -241,13 +249,13 @@ async def test_dashboard_refreshes_itself_with_new_events(site: Site, browser: B
     """An open dashboard shows newly ingested events without a reload (it polls every 5 seconds)."""
     page = await browser.new_page()
     await load_dashboard(page, site)
-    before = int((await figure(page, "card-queries"))["value"])
+    before = int((await figure(page, "card-queries"))["total"])
     (ingestor,) = await start([Listener("ingestor", create_ingestor(site.settings), host="127.0.0.1", port=0)])
     try:
         fresh = [make_event(random.Random(n), collection_name="legal-kb") for n in range(3)]
         async with site.http.post(f"http://127.0.0.1:{port_of(ingestor)}/v1/logs", json=fresh) as response:
             assert response.status == 202, await response.text()
-        await page.wait_for(f"document.getElementById('card-queries').dataset.value === '{before + 3}'", seconds=20)
+        await page.wait_for(f"document.getElementById('card-queries').dataset.total === '{before + 3}'", seconds=20)
     finally:
         await ingestor.cleanup()
     assert page.errors == [] and page.network_errors == []

@@ -164,13 +164,17 @@ function setFigure(node, text, value) {
 }
 
 function renderCards(s) {
+  // The card says "daily": its big figure is per day (the day itself, or the range's
+  // mean per day); the range total is the small print.
   const days = daysBetween(s.date_from, s.date_to) + 1;
-  setFigure(ui.queries, fmtInt(s.total_queries), s.total_queries);
+  const perDay = s.total_queries / days;
+  setFigure(ui.queries, days === 1 ? fmtInt(s.total_queries) : fmtDecimal(perDay), perDay);
+  ui.queries.dataset.total = String(s.total_queries);
   replaceChildren(
     ui.queriesSub,
     bilingual(
-      days === 1 ? `${s.date_from} 하루` : `${days}일 합계 · 하루 평균 ${fmtDecimal(s.total_queries / days)}`,
-      days === 1 ? "one day" : `${days}-day total`,
+      days === 1 ? `${s.date_from} 하루` : `하루 평균 · ${days}일 합계 ${fmtInt(s.total_queries)}`,
+      days === 1 ? "one day" : `mean per day · ${days}-day total`,
     ),
   );
   setFigure(ui.latency, fmtMs(s.avg_response_time_ms), s.avg_response_time_ms);
