@@ -10,8 +10,8 @@ import msgspec
 from aiohttp import web
 
 from analytics_api import keys
+from chat_statistics.tables import DAILY
 from shared.errors import json_response
-from shared.stats.schema import DAILY
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

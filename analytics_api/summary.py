@@ -14,10 +14,10 @@ import msgspec
 from aiohttp import web
 
 from analytics_api import keys, params
+from chat_statistics.sketch import LatencySketch
+from chat_statistics.tables import ALL_SCOPE, DAILY, REACH
+from chat_statistics.top_queries import decode_top, merge_top
 from shared.errors import BadParameter, json_response
-from shared.stats.queries import decode_top, merge_top
-from shared.stats.schema import ALL_SCOPE, DAILY, REACH
-from shared.stats.sketch import LatencySketch
 
 DEFAULT_DAYS = 7
 DEFAULT_TOP = 10

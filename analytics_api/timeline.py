@@ -17,8 +17,8 @@ import msgspec
 from aiohttp import web
 
 from analytics_api import keys, params
+from chat_statistics.tables import ALL_SCOPE, DAILY, HOURLY, OVERALL
 from shared.errors import json_response
-from shared.stats.schema import ALL_SCOPE, DAILY, HOURLY, OVERALL
 
 PERIODS = ("daily", "hourly")
 DEFAULT_DAYS = 7

@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
-from shared.schemas import LogRecord
-from shared.stats.queries import TOP_PER_DAY, TOP_PER_HOUR, decode_top, display_text, query_key
-from shared.stats.schema import (
+from chat_statistics.live_top import updated_top
+from chat_statistics.sessions import Place, PlaceCache, apply_sessions
+from chat_statistics.sketch import LatencySketch
+from chat_statistics.tables import (
     ALL_SCOPE,
     DAILY,
     HOURLY,
@@ -28,9 +29,8 @@ from shared.stats.schema import (
     insert_sql,
     select_sql,
 )
-from shared.stats.sessions import Place, PlaceCache, apply_sessions
-from shared.stats.sketch import LatencySketch
-from shared.stats.toplists import updated_top
+from chat_statistics.top_queries import TOP_PER_DAY, TOP_PER_HOUR, decode_top, display_text, query_key
+from shared.wire import LogRecord
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)

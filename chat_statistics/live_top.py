@@ -13,8 +13,8 @@ from collections.abc import Collection, Sequence
 
 import aiosqlite
 
-from shared.stats.queries import TopQuery, ranked
-from shared.stats.schema import ALL_SCOPE, DAILY, HOURLY, OVERALL, QUERIES
+from chat_statistics.tables import ALL_SCOPE, DAILY, HOURLY, OVERALL, QUERIES
+from chat_statistics.top_queries import TopQuery, ranked
 
 _CHUNK = 900
 

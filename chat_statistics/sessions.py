@@ -8,7 +8,7 @@ events. From it follow exactly, for any batch of new activity:
   active date, one count under its previous active date in that scope. A late event
   on an earlier date re-links the next date, which the diff below handles.
 
-The rebuild recomputes reach from the same table (``shared.stats.reach``); both give
+The rebuild recomputes reach from the same table (``chat_statistics.rebuild.reach``); both give
 the same rows.
 """
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import aiosqlite
 
-from shared.stats.schema import ALL_SCOPE, REACH, SESSIONS
+from chat_statistics.tables import ALL_SCOPE, REACH, SESSIONS
 
 Activity = tuple[str, str, str, int]  # session_id, collection_name, date (ISO), hour
 Place = tuple[str, str, int]  # collection_name, date, hour

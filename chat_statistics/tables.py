@@ -28,8 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.stats.queries import TopQuery, encode_top
-from shared.stats.sketch import LatencySketch
+from chat_statistics.sketch import LatencySketch
+from chat_statistics.top_queries import TopQuery, encode_top
 
 # The DDL is the statistics entry of shared.db.MIGRATIONS (append-only).
 ALL_SCOPE = ""

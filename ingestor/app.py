@@ -8,18 +8,18 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from ingestor import keys
-from ingestor.conversations.redaction import content_redactor
 from ingestor.conversations.service import conversation_service
 from ingestor.dayfiles import DayFileWriter
 from ingestor.derived.process import DerivedStateProcess
-from ingestor.finalise import statistics_jobs
 from ingestor.idempotency import RecentIdWindow
-from ingestor.jobs import ScheduledJob, scheduler_context
 from ingestor.lifecycle.jobs import lifecycle_jobs
 from ingestor.metrics import IngestMetrics
 from ingestor.records import RecordBuilder
 from ingestor.recovery import rebuild_window, repair_day_files
+from ingestor.redaction import content_redactor
 from ingestor.routes import setup_routes
+from ingestor.scheduler import ScheduledJob, scheduler_context
+from ingestor.statistics_jobs import statistics_jobs
 from ingestor.writer import GroupCommitWriter
 from shared.db import open_writer
 from shared.errors import error_middleware

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from shared.schemas import LogRecord
+from shared.wire import LogRecord
 
 
 @dataclass(frozen=True, slots=True)

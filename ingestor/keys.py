@@ -17,7 +17,7 @@ from shared.layout import StorageLayout
 from shared.settings import Settings
 
 if TYPE_CHECKING:
-    from ingestor.jobs import ScheduledJob
+    from ingestor.scheduler import ScheduledJob
 
 settings_key = web.AppKey("settings", Settings)
 layout_key = web.AppKey("layout", StorageLayout)

@@ -14,7 +14,7 @@ from ingestor.encoded import EncodedRecord
 from shared.errors import ValidationFailed
 from shared.layout import StorageLayout
 from shared.privacy import UserHasher
-from shared.schemas import LogEventIn, LogRecord
+from shared.wire import LogEventIn, LogRecord
 
 _encoder = msgspec.json.Encoder()
 

@@ -9,7 +9,7 @@ from aiohttp import web
 from apscheduler.triggers.cron import CronTrigger
 
 from ingestor import keys
-from ingestor.jobs import ScheduledJob
+from ingestor.scheduler import ScheduledJob
 
 # Shortly after midnight, when yesterday's stragglers have arrived.
 FINALISE_HOUR = 0
@@ -23,7 +23,7 @@ def statistics_jobs(app: web.Application) -> list[ScheduledJob]:
 
     async def finalise() -> str:
         # Imported here: pandas is only needed once a day, not at start-up.
-        from shared.stats.rebuild import rebuild
+        from chat_statistics.rebuild.run import rebuild
 
         yesterday = layout.today() - timedelta(days=1)
         report = await asyncio.to_thread(rebuild, settings.db_path, layout, yesterday, yesterday)

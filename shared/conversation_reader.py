@@ -15,7 +15,7 @@ import msgspec
 
 from shared.layout import StorageLayout, Stream
 from shared.reader import iter_lines
-from shared.schemas import ConversationRecord
+from shared.wire import ConversationRecord
 
 _decoder = msgspec.json.Decoder(ConversationRecord)
 

@@ -20,12 +20,12 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shared.stats.arrays import unique_sorted
-from shared.stats.frames import DayColumns, IntArray
-from shared.stats.queries import QUERY_ROWS_PER_HOUR, TOP_PER_DAY, TOP_PER_HOUR, TopQuery
-from shared.stats.schema import ALL_SCOPE, BucketStats
-from shared.stats.sketch import BUCKETS, LatencySketch, bucket_of
-from shared.stats.topqueries import HOURS, DayQueries, count_queries, kept_rows, top_lists
+from chat_statistics.rebuild.arrays import unique_sorted
+from chat_statistics.rebuild.frames import DayColumns, IntArray
+from chat_statistics.rebuild.query_counts import HOURS, DayQueries, count_queries, kept_rows, top_lists
+from chat_statistics.sketch import BUCKETS, LatencySketch, bucket_of
+from chat_statistics.tables import ALL_SCOPE, BucketStats
+from chat_statistics.top_queries import QUERY_ROWS_PER_HOUR, TOP_PER_DAY, TOP_PER_HOUR, TopQuery
 
 Row = tuple[object, ...]
 _EXACT = 2**53  # float64 bincount sums are exact below this

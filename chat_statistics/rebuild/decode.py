@@ -24,8 +24,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shared.schemas import LogRecord, MessageType, Performance, Status
-from shared.stats.live import epoch_us
+from chat_statistics.live import epoch_us
+from shared.wire import LogRecord, MessageType, Performance, Status
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]

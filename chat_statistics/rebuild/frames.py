@@ -21,8 +21,8 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
+from chat_statistics.rebuild.decode import DECODE_ERRORS, Chunk, Damaged, decode_careful, decode_fast
 from shared.reader import ReadCounts, read_bytes
-from shared.stats.decode import DECODE_ERRORS, Chunk, Damaged, decode_careful, decode_fast
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]

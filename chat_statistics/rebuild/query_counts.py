@@ -16,9 +16,9 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from shared.stats.arrays import run_starts, unique_inverse
-from shared.stats.frames import DayColumns, IntArray
-from shared.stats.queries import TopQuery, display_text, query_key
+from chat_statistics.rebuild.arrays import run_starts, unique_inverse
+from chat_statistics.rebuild.frames import DayColumns, IntArray
+from chat_statistics.top_queries import TopQuery, display_text, query_key
 
 HOURS = 24
 

@@ -19,9 +19,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from chat_statistics.rebuild.arrays import unique_counts, unique_sorted
+from chat_statistics.tables import ALL_SCOPE, REACH, SESSIONS
 from shared.layout import date_range
-from shared.stats.arrays import unique_counts, unique_sorted
-from shared.stats.schema import ALL_SCOPE, REACH, SESSIONS
 
 IntArray = npt.NDArray[np.int64]
 _ALL = f"SELECT session_id, collection_name, date FROM {SESSIONS}"

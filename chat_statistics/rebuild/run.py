@@ -27,13 +27,13 @@ from zoneinfo import ZoneInfo
 
 from tqdm import tqdm
 
+from chat_statistics.rebuild.aggregate import DayRows
+from chat_statistics.rebuild.reach import DayActivity, SessionCodes, recompute_reach
+from chat_statistics.rebuild.workers import day_rows, executor
+from chat_statistics.sessions import bump_generation
+from chat_statistics.tables import DAILY, HOURLY, OVERALL, QUERIES, SESSIONS, insert_sql
 from shared.db import connect_writer_sync
 from shared.layout import StorageLayout, Stream, date_range
-from shared.stats.aggregate import DayRows
-from shared.stats.reach import DayActivity, SessionCodes, recompute_reach
-from shared.stats.schema import DAILY, HOURLY, OVERALL, QUERIES, SESSIONS, insert_sql
-from shared.stats.sessions import bump_generation
-from shared.stats.workers import day_rows, executor
 
 log = logging.getLogger("chatlog.stats.rebuild")
 

@@ -18,8 +18,8 @@ from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from shared.stats.aggregate import DayRows, aggregate_day
-from shared.stats.frames import read_columns
+from chat_statistics.rebuild.aggregate import DayRows, aggregate_day
+from chat_statistics.rebuild.frames import read_columns
 
 # Fewer days than this are not worth starting processes for (the daily job does one).
 POOL_MIN_DAYS = 3

@@ -15,14 +15,14 @@ import sqlite3
 import sys
 from datetime import date
 
+from chat_statistics.rebuild.run import RebuildReport, rebuild
 from chatlog.cli import CommandError, date_argument
-from ingestor.index import LogIndex
-from ingestor.statistics import StatisticsObserver
+from ingestor.derived.applier import LogIndex
+from ingestor.derived.statistics import StatisticsObserver
 from shared.db import open_writer
 from shared.layout import StorageLayout
 from shared.locking import DataDirLocked, writer_lock
 from shared.settings import Settings
-from shared.stats.rebuild import RebuildReport, rebuild
 
 
 def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from chatlog.client._core import ClientStats, new_conversation_id
-from chatlog.client._sync import ChatlogClient
+from chatlog_client._core import ClientStats, new_conversation_id
+from chatlog_client._sync import ChatlogClient
 
 if TYPE_CHECKING:
-    from chatlog.client._async import AsyncChatlogClient
+    from chatlog_client._async import AsyncChatlogClient
 
 __all__ = ["AsyncChatlogClient", "ChatlogClient", "ClientStats", "new_conversation_id"]
 
@@ -23,7 +23,7 @@ __all__ = ["AsyncChatlogClient", "ChatlogClient", "ClientStats", "new_conversati
 def __getattr__(name: str) -> object:
     # The asyncio client needs aiohttp; import it only when asked for.
     if name == "AsyncChatlogClient":
-        from chatlog.client._async import AsyncChatlogClient
+        from chatlog_client._async import AsyncChatlogClient
 
         return AsyncChatlogClient
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,8 +12,8 @@ from types import TracebackType
 
 import aiohttp
 
-from chatlog.client._core import DEFAULT_SPOOL, DEFAULT_URL, ClientCore
-from chatlog.client._delivery import Delivery, Outcome, Post, Reply, parse_retry_after
+from chatlog_client._core import DEFAULT_SPOOL, DEFAULT_URL, ClientCore
+from chatlog_client._delivery import Delivery, Outcome, Post, Reply, parse_retry_after
 
 log = logging.getLogger("chatlog.client")
 

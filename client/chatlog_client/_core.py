@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from chatlog.client._delivery import MAX_ATTEMPTS, Delivery, Outcome, backoff, deliver
-from chatlog.client._spool import Spool, SpoolChunk, corrupt_entry, unencodable_entry, utc_now
+from chatlog_client._delivery import MAX_ATTEMPTS, Delivery, Outcome, backoff, deliver
+from chatlog_client._spool import Spool, SpoolChunk, corrupt_entry, unencodable_entry, utc_now
 
 log = logging.getLogger("chatlog.client")
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from chatlog.client._spool import rejected_entry
+from chatlog_client._spool import rejected_entry
 
 MAX_ATTEMPTS = 4  # per batch while the daemon answers; one attempt per probe after a failure
 BASE_DELAY = 0.2  # first retry backoff; doubles per attempt

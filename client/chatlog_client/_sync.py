@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from chatlog.client._core import DEFAULT_SPOOL, DEFAULT_URL, ClientCore
-from chatlog.client._delivery import Delivery, Outcome, Post, Reply, parse_retry_after
+from chatlog_client._core import DEFAULT_SPOOL, DEFAULT_URL, ClientCore
+from chatlog_client._delivery import Delivery, Outcome, Post, Reply, parse_retry_after
 
 log = logging.getLogger("chatlog.client")
 _UNREACHABLE = (ConnectionRefusedError, FileNotFoundError, socket.gaierror)

@@ -20,7 +20,7 @@ from ingestor.conversations.sampling import ConversationFacts, ConversationSampl
 from ingestor.conversations.summary import Summarizer
 from ingestor.encoded import EncodedRecord
 from shared.layout import StorageLayout
-from shared.schemas import (
+from shared.wire import (
     ConversationMessage,
     ConversationMetadata,
     ConversationRecord,

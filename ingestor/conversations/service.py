@@ -21,17 +21,17 @@ import aiosqlite
 import msgspec
 
 from ingestor.conversations.assembly import ConversationAssembler, OpenConversation, doc_scores, judge
-from ingestor.conversations.redaction import content_redactor
 from ingestor.conversations.sampling import ConversationSampler, SamplingDecision
 from ingestor.conversations.store import ConversationStore
 from ingestor.conversations.summary import ExtractiveSummarizer, Summarizer
 from ingestor.dayfiles import DayFileWriter
 from ingestor.encoded import EncodedRecord
+from ingestor.redaction import content_redactor
 from shared.layout import StorageLayout, Stream
 from shared.privacy import UserHasher, user_hasher
 from shared.reader import iter_lines
-from shared.schemas import ConversationIn, ConversationMessage, ConversationRecord, LogRecord
 from shared.settings import Settings
+from shared.wire import ConversationIn, ConversationMessage, ConversationRecord, LogRecord
 
 log = logging.getLogger("chatlog.ingestor.conversations")
 

@@ -19,8 +19,8 @@ from typing import Protocol
 
 import aiosqlite
 
+from ingestor.derived.follower import FollowedLines, LogFollower
 from ingestor.encoded import EncodedRecord
-from ingestor.follower import FollowedLines, LogFollower
 from shared.layout import StorageLayout, Stream
 
 log = logging.getLogger("chatlog.ingestor.index")

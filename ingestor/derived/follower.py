@@ -25,7 +25,7 @@ import msgspec
 from ingestor.encoded import EncodedRecord
 from shared.layout import StorageLayout, Stream
 from shared.reader import ReadCounts, iter_lines
-from shared.schemas import LogRecord
+from shared.wire import LogRecord
 
 # Bytes read per day per pull: bounds memory and the size of one commit when far behind.
 PULL_BYTES = 1 << 20

@@ -20,9 +20,9 @@ import aiosqlite
 
 from ingestor.conversations.service import ConversationService, conversation_service
 from ingestor.dayfiles import DayFileWriter
+from ingestor.derived.applier import LogIndex
+from ingestor.derived.statistics import StatisticsObserver
 from ingestor.derived.status import DerivedStatus
-from ingestor.index import LogIndex
-from ingestor.statistics import StatisticsObserver
 from shared.db import open_writer
 from shared.layout import StorageLayout
 from shared.settings import Settings

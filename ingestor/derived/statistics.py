@@ -4,7 +4,7 @@ The observer runs inside ``LogIndex``'s transaction, so a batch's statistics com
 together with the line offsets that say it was applied: every stored event is
 counted once, including events replayed after a crash. Retried events never reach
 it (the writer drops known log_ids before writing). The daily finalise is in
-``ingestor.finalise``.
+``ingestor.statistics_jobs``.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
+from chat_statistics.live import LiveBatch, apply_batch
+from chat_statistics.sessions import PlaceCache
 from ingestor.encoded import EncodedRecord
-from shared.stats.live import LiveBatch, apply_batch
-from shared.stats.sessions import PlaceCache
 
 
 class StatisticsObserver:

@@ -19,7 +19,7 @@ from ingestor.app import create_app as create_ingestor
 from shared.errors import Unavailable
 from shared.settings import Settings
 from tests.conftest import AiohttpClient
-from tests.test_statistics_support import (
+from tests.support.statistics_oracle import (
     applied,
     close_to,
     expected_buckets,

@@ -26,13 +26,13 @@ from analytics_api.app import create_app as create_analytics
 from ingestor.app import create_app as create_ingestor
 from shared.serving import Listener, start
 from shared.settings import Settings
-from tests.browser import Browser, Page
-from tests.events import COLLECTIONS, QUESTIONS, make_event
+from tests.support.browser import Browser, Page
+from tests.support.events import COLLECTIONS, QUESTIONS, make_event
 
 ADMIN_TOKEN = "admin-token-for-browser-tests"
 XSS = '<img src=x onerror="window.__xss = 1"><script>window.__xss = 2</script> 출장비 정산'
 TRANSCRIPT_ID = "conv-transcript"
-DOCS_DIR = Path(__file__).resolve().parents[1] / "docs"
+DOCS_DIR = Path(__file__).resolve().parents[2] / "docs"
 SCREENSHOTS = os.environ.get("CHATLOG_SCREENSHOTS") == "1"
 
 

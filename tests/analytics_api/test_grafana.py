@@ -14,7 +14,7 @@ from analytics_api.app import create_app as create_analytics
 from ingestor.app import create_app as create_ingestor
 from shared.settings import Settings
 from tests.conftest import AiohttpClient
-from tests.events import make_event
+from tests.support.events import make_event
 
 NOW = datetime.now(UTC).replace(minute=30, second=0, microsecond=0)
 

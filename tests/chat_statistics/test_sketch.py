@@ -8,9 +8,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from shared.stats.queries import TopQuery, decode_top, display_text, encode_top, merge_top, query_key
-from shared.stats.sessions import unique_deltas
-from shared.stats.sketch import ALPHA, EDGES, LatencySketch
+from chat_statistics.sessions import unique_deltas
+from chat_statistics.sketch import ALPHA, EDGES, LatencySketch
+from chat_statistics.top_queries import TopQuery, decode_top, display_text, encode_top, merge_top, query_key
 
 
 @pytest.mark.parametrize("size", [1, 7, 100, 5000, 100_000])

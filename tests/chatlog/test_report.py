@@ -13,8 +13,8 @@ from aiohttp.test_utils import TestClient
 
 from chatlog.cli import main as chatlog_main
 from shared.settings import Settings
-from tests.derived import totals, until
-from tests.events import make_event
+from tests.support.derived import totals, until
+from tests.support.events import make_event
 
 
 def _env(monkeypatch: pytest.MonkeyPatch, config: Settings) -> None:

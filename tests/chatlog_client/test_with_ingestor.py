@@ -1,4 +1,4 @@
-"""The chat backend's client (chatlog.client) against a real ingestor on real sockets."""
+"""The chat backend's client (chatlog_client) against a real ingestor on real sockets."""
 
 from __future__ import annotations
 
@@ -20,14 +20,14 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from chatlog.client import AsyncChatlogClient, ChatlogClient, new_conversation_id
+from chatlog_client import AsyncChatlogClient, ChatlogClient, new_conversation_id
 from ingestor.app import create_app
 from shared.layout import StorageLayout, Stream
 from shared.reader import iter_records
-from shared.schemas import LogRecord
 from shared.serving import Listener, start
 from shared.settings import Settings
-from tests.events import make_event
+from shared.wire import LogRecord
+from tests.support.events import make_event
 
 
 def free_port() -> int:

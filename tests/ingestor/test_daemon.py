@@ -15,10 +15,10 @@ import pytest
 
 from shared.layout import StorageLayout, Stream
 from shared.reader import ReadCounts, iter_records
-from shared.schemas import LogRecord
 from shared.settings import Settings
-from tests.daemon import IngestorProcess
-from tests.events import make_event
+from shared.wire import LogRecord
+from tests.support.daemon import IngestorProcess
+from tests.support.events import make_event
 
 pytestmark = pytest.mark.slow
 

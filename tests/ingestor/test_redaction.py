@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from ingestor.conversations.redaction import (
+from ingestor.redaction import (
     PiiRedactor,
     RedactionRule,
     is_plausible_rrn,

@@ -16,10 +16,10 @@ from aiohttp.test_utils import TestClient
 from ingestor.app import create_app
 from shared.layout import StorageLayout, Stream
 from shared.reader import iter_records
-from shared.schemas import LogRecord
 from shared.settings import Settings
+from shared.wire import LogRecord
 from tests.conftest import AiohttpClient
-from tests.events import make_event
+from tests.support.events import make_event
 
 
 def stored(config: Settings) -> list[LogRecord]:

@@ -8,7 +8,7 @@ import pytest
 
 from shared.settings import Settings, SettingsError, settings_table_markdown
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_defaults_match_the_contract() -> None:

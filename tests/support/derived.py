@@ -13,14 +13,14 @@ from typing import Any
 
 import msgspec
 
-from ingestor.conversations.redaction import content_redactor
 from ingestor.dayfiles import DayFileWriter, DayKey
 from ingestor.derived.state import DerivedState
 from ingestor.records import EncodedRecord, RecordBuilder
+from ingestor.redaction import content_redactor
 from shared.layout import StorageLayout, Stream
 from shared.privacy import UserHasher
-from shared.schemas import LogEventIn
 from shared.settings import Settings
+from shared.wire import LogEventIn
 
 
 class DerivedHarness:

@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 
-from shared.schemas import LogRecord
-from shared.stats.aggregate import DayRows, aggregate_day
-from shared.stats.frames import DayColumns, parse_lines, read_columns, read_day
-from shared.stats.queries import QUERY_ROWS_PER_HOUR, TOP_PER_DAY
-from tests.test_statistics_support import generate
+from chat_statistics.rebuild.aggregate import DayRows, aggregate_day
+from chat_statistics.rebuild.frames import DayColumns, parse_lines, read_columns, read_day
+from chat_statistics.top_queries import QUERY_ROWS_PER_HOUR, TOP_PER_DAY
+from shared.wire import LogRecord
+from tests.support.statistics_oracle import generate
 
 SEOUL = ZoneInfo("Asia/Seoul")
 

@@ -17,15 +17,15 @@ import msgspec
 import pytest
 import zstandard
 
+from chat_statistics.rebuild.run import rebuild, rebuild_day
 from chatlog.cli import main as chatlog_main
 from ingestor.app import create_app as create_ingestor
-from ingestor.finalise import statistics_jobs
+from ingestor.statistics_jobs import statistics_jobs
 from shared.db import connect_writer_sync
 from shared.layout import StorageLayout, Stream
 from shared.settings import Settings
-from shared.stats.rebuild import rebuild, rebuild_day
 from tests.conftest import TEST_SECRET, AiohttpClient
-from tests.test_statistics_support import applied, generate, post_all, snapshot
+from tests.support.statistics_oracle import applied, generate, post_all, snapshot
 
 
 async def live(aiohttp_client: AiohttpClient, config: Settings, zone: str, count: int = 700) -> Settings:

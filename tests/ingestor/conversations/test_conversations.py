@@ -17,12 +17,12 @@ from aiohttp.test_utils import TestClient
 from ingestor.app import create_app
 from shared.layout import StorageLayout, Stream
 from shared.reader import iter_records
-from shared.schemas import ConversationRecord
 from shared.settings import Settings
+from shared.wire import ConversationRecord
 from tests.conftest import AiohttpClient
-from tests.daemon import IngestorProcess
-from tests.derived import derived_state
-from tests.events import make_event
+from tests.support.daemon import IngestorProcess
+from tests.support.derived import derived_state
+from tests.support.events import make_event
 
 
 def records(config: Settings) -> list[ConversationRecord]:
@@ -188,7 +188,7 @@ async def test_sigkill_loses_no_open_conversation(tmp_path: Path, short_dir: Pat
 def test_memory_bound_closes_least_recent_first() -> None:
     """Past the message bound the least recently active conversations are taken first."""
     from ingestor.conversations.assembly import ConversationAssembler
-    from shared.schemas import LogRecord
+    from shared.wire import LogRecord
 
     assembler = ConversationAssembler()
     base = datetime.now(UTC)

@@ -13,17 +13,17 @@ import aiosqlite
 import msgspec
 
 from ingestor.dayfiles import DayFileWriter
-from ingestor.follower import LogFollower
-from ingestor.index import LogIndex
+from ingestor.derived.applier import LogIndex
+from ingestor.derived.follower import LogFollower
 from ingestor.records import EncodedRecord, RecordBuilder
 from shared.db import open_writer
 from shared.layout import StorageLayout, Stream
 from shared.privacy import UserHasher
-from shared.schemas import LogEventIn
 from shared.settings import Settings
+from shared.wire import LogEventIn
 from tests.conftest import TEST_SECRET
-from tests.derived import derived_state
-from tests.events import make_event
+from tests.support.derived import derived_state
+from tests.support.events import make_event
 
 
 class FailsOnce:

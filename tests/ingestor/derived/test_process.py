@@ -14,10 +14,10 @@ from aiohttp.test_utils import TestClient
 from ingestor import keys
 from ingestor.derived.process import DERIVED_LAG_LIMIT_BYTES
 from ingestor.derived.status import DerivedStatus
-from tests.daemon import IngestorProcess
-from tests.derived import totals, until
-from tests.events import make_event
-from tests.test_ingest_process import _load, read_back
+from tests.ingestor.test_daemon import _load, read_back
+from tests.support.daemon import IngestorProcess
+from tests.support.derived import totals, until
+from tests.support.events import make_event
 
 
 def derived_child(daemon: IngestorProcess) -> psutil.Process:

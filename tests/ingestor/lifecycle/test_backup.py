@@ -26,7 +26,7 @@ from shared.db import connect_writer_sync
 from shared.layout import StorageLayout
 from shared.locking import writer_lock
 from shared.settings import Settings
-from tests.events import make_event
+from tests.support.events import make_event
 
 
 def _sessions(db: Path) -> list[str]:

@@ -21,9 +21,9 @@ from shared.layout import StorageLayout, Stream
 from shared.locking import writer_lock
 from shared.reader import ReadCounts, iter_lines
 from shared.settings import Settings
-from tests.drivers.storage import day_events, read_ids, write_day
+from tests.support.drivers.storage import day_events, read_ids, write_day
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -147,7 +147,8 @@ def test_crash_at_every_step_leaves_each_event_readable_once(tmp_path: Path) -> 
         events = day_events(day, 300, seed=6)
         write_day(layout, Stream.LOGS, day, events)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.drivers.compress_crash", str(settings.data_dir), day.isoformat(), step],
+            [sys.executable, "-m", "tests.support.drivers.compress_crash",
+             str(settings.data_dir), day.isoformat(), step],
             cwd=REPO,
         )
         runs[step] = (proc, layout, settings, [e["log_id"] for e in events])

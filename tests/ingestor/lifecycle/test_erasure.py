@@ -18,10 +18,10 @@ from ingestor.app import create_app
 from shared.layout import StorageLayout, Stream
 from shared.privacy import UserHasher
 from shared.reader import ReadCounts, iter_records
-from shared.schemas import LogRecord
 from shared.settings import Settings
+from shared.wire import LogRecord
 from tests.conftest import TEST_SECRET, AiohttpClient
-from tests.events import make_event
+from tests.support.events import make_event
 
 
 def chatlog(config: Settings, *args: str) -> subprocess.CompletedProcess[str]:

@@ -25,8 +25,8 @@ from shared.layout import StorageLayout, Stream
 from shared.reader import ReadCounts
 from shared.settings import Settings
 from tests.conftest import TEST_SECRET, AiohttpClient
-from tests.drivers.storage import read_ids
-from tests.events import make_event
+from tests.support.drivers.storage import read_ids
+from tests.support.events import make_event
 
 
 @pytest.fixture

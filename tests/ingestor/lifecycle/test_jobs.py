@@ -8,13 +8,13 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from ingestor.jobs import ScheduledJob, scheduled_jobs
 from ingestor.lifecycle.jobs import lifecycle_jobs
 from ingestor.lifecycle.verification import verify_storage
+from ingestor.scheduler import ScheduledJob, scheduled_jobs
 from shared.layout import StorageLayout, Stream
 from shared.settings import Settings
-from tests.drivers.storage import read_ids
-from tests.events import make_event
+from tests.support.drivers.storage import read_ids
+from tests.support.events import make_event
 
 
 def _jobs(client: TestClient[Any, Any]) -> dict[str, ScheduledJob]:

@@ -15,7 +15,7 @@ from shared.db import connect_writer_sync
 from shared.layout import StorageLayout, Stream
 from shared.locking import writer_lock
 from shared.settings import Settings
-from tests.drivers.storage import day_events, write_day
+from tests.support.drivers.storage import day_events, write_day
 
 # 20:00 UTC on 10 March is already 05:00 on 11 March in Seoul: the two zones disagree on today.
 NOW = datetime(2026, 3, 10, 20, 0, tzinfo=UTC)

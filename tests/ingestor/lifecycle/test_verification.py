@@ -17,7 +17,7 @@ from shared.db import connect_writer_sync
 from shared.layout import StorageLayout, Stream
 from shared.reader import ReadCounts
 from shared.settings import Settings
-from tests.drivers.storage import day_events, read_ids, write_day
+from tests.support.drivers.storage import day_events, read_ids, write_day
 
 
 @pytest.fixture

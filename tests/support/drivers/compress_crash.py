@@ -1,6 +1,6 @@
 """Compress one day file and SIGKILL this process at a named step (a crash test driver).
 
-Usage: ``python -m tests.drivers.compress_crash DATA_DIR YYYY-MM-DD STEP`` where STEP is one
+Usage: ``python -m tests.support.drivers.compress_crash DATA_DIR YYYY-MM-DD STEP`` where STEP is one
 of ``ingestor.lifecycle.compression.STEPS`` (or ``none`` to finish normally).
 """
 

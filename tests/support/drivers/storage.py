@@ -11,7 +11,7 @@ import msgspec
 
 from shared.layout import StorageLayout, Stream
 from shared.reader import ReadCounts, iter_records
-from tests.events import make_event
+from tests.support.events import make_event
 
 
 class _LogId(msgspec.Struct):
