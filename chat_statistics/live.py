@@ -1,6 +1,6 @@
 """The live path: fold a batch of stored records into the statistics rows it touches.
 
-Runs inside the ingestor's index transaction (the same one that advances the day
+Runs inside the derived-state process's line-applier transaction (the same one that advances the day
 files' line offsets), so every stored event is counted exactly once, even across a
 crash and the replay that follows it.
 """

@@ -17,7 +17,7 @@ from datetime import date
 
 from chat_statistics.rebuild.run import RebuildReport, rebuild
 from chatlog.cli import CommandError, date_argument
-from ingestor.derived.applier import LogIndex
+from ingestor.derived.applier import LineApplier
 from ingestor.derived.statistics import StatisticsObserver
 from shared.db import open_writer
 from shared.layout import StorageLayout
@@ -49,8 +49,8 @@ async def catch_up(settings: Settings, layout: StorageLayout) -> int:
     """Apply unapplied day-file lines (sessions, offsets and live statistics); return how many."""
     conn = await open_writer(settings.db_path)
     try:
-        index = LogIndex(conn, layout, observers=[StatisticsObserver(settings.timezone)])
-        return await index.catch_up()
+        applier = LineApplier(conn, layout, observers=[StatisticsObserver(settings.timezone)])
+        return await applier.catch_up()
     finally:
         await conn.close()
 

@@ -79,7 +79,7 @@ class ConversationService:
         """Reopen conversations with events newer than their last record; return how many.
 
         Only the first ``applied`` lines of yesterday's and today's files are read: the
-        lines after them reach the assembler as the index follows the files.
+        lines after them reach the assembler as the line applier follows the files.
         """
         today = self._layout.today()
         days = [(d, p) for d in (today - timedelta(days=1), today)

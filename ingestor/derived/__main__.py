@@ -65,7 +65,7 @@ async def serve(settings: Settings) -> None:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     state = DerivedState(settings)
     await state.start()
-    state.index.on_commit = lambda: _report(state)
+    state.applier.on_commit = lambda: _report(state)
     _report(state)
     try:
         while line := await reader.readline():

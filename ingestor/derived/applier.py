@@ -1,6 +1,6 @@
-"""The SQLite side of ingest: chat_sessions, statistics and line offsets, kept current.
+"""Applying the log day files' new lines to the derived tables: chat_sessions, statistics, offsets.
 
-The index follows the log day files (``LogFollower``): it reads the lines written
+The applier follows the log day files (``LogFollower``): it reads the lines written
 since the last pull, folds them into an in-memory delta, and commits the delta every
 COALESCE_SECONDS in one transaction together with the new line count of each day.
 Because offsets and derived rows commit together and the files are the source,
@@ -23,7 +23,7 @@ from ingestor.derived.follower import FollowedLines, LogFollower
 from ingestor.encoded import EncodedRecord
 from shared.layout import StorageLayout, Stream
 
-log = logging.getLogger("chatlog.ingestor.index")
+log = logging.getLogger("chatlog.ingestor.derived.applier")
 
 _SESSION_UPSERT = """
 INSERT INTO chat_sessions (session_id, conversation_id, collection_name, user_hash,
@@ -72,7 +72,7 @@ class _SessionRow:
 COALESCE_SECONDS = 0.2
 
 
-class IndexObserver(Protocol):
+class LineObserver(Protocol):
     """Something else derived from log records in the same transaction (e.g. statistics).
 
     Like the session delta, it folds each written batch into pending state as it comes
@@ -124,7 +124,7 @@ class SessionDelta:
                 row.last_day = day
 
 
-class LogIndex:
+class LineApplier:
     """Applies the day files' new lines to SQLite, coalesced, in a task of its own.
 
     ``pull`` reads and folds (cheap, spread over the load); the commit task writes
@@ -137,7 +137,7 @@ class LogIndex:
         self,
         conn: aiosqlite.Connection,
         layout: StorageLayout,
-        observers: Sequence[IndexObserver] = (),
+        observers: Sequence[LineObserver] = (),
         consumers: Sequence[Callable[[Sequence[EncodedRecord]], None]] = (),
         lock: asyncio.Lock | None = None,
     ) -> None:
@@ -155,7 +155,7 @@ class LogIndex:
         # Shared by everything that runs transactions on the one writer connection.
         self.lock = lock or asyncio.Lock()
         self.failures = 0
-        self.applied_lines = 0  # committed since this index opened
+        self.applied_lines = 0  # committed since this applier opened
         self.on_commit: Callable[[], None] | None = None
 
     def lag_bytes(self, days: Sequence[date]) -> int:
@@ -171,7 +171,7 @@ class LogIndex:
 
     def start(self) -> None:
         """Start the commit task."""
-        self._task = asyncio.create_task(self._run(), name="log-index")
+        self._task = asyncio.create_task(self._run(), name="line-applier")
 
     async def pull(self, days: Sequence[date]) -> bool:
         """Read and fold the new lines of ``days``; True when some day has more to read."""

@@ -1,6 +1,6 @@
-"""Live statistics: the index observer that keeps the statistics tables current.
+"""Live statistics: the line observer that keeps the statistics tables current.
 
-The observer runs inside ``LogIndex``'s transaction, so a batch's statistics commit
+The observer runs inside ``LineApplier``'s transaction, so a batch's statistics commit
 together with the line offsets that say it was applied: every stored event is
 counted once, including events replayed after a crash. Retried events never reach
 it (the writer drops known log_ids before writing). The daily finalise is in
@@ -20,7 +20,7 @@ from ingestor.encoded import EncodedRecord
 
 
 class StatisticsObserver:
-    """The ``IndexObserver`` that keeps the statistics tables current."""
+    """The ``LineObserver`` that keeps the statistics tables current."""
 
     def __init__(self, tz: ZoneInfo) -> None:
         self._tz = tz

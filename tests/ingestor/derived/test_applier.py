@@ -1,4 +1,4 @@
-"""The SQLite index: a failed commit is recovered from the day files, without deadlock."""
+"""The line applier: a failed commit is recovered from the day files, without deadlock."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import aiosqlite
 import msgspec
 
 from ingestor.dayfiles import DayFileWriter
-from ingestor.derived.applier import LogIndex
+from ingestor.derived.applier import LineApplier
 from ingestor.derived.follower import LogFollower
 from ingestor.records import EncodedRecord, RecordBuilder
 from shared.db import open_writer
@@ -79,13 +79,13 @@ async def test_drain_during_a_commit_waits_for_it(config: Settings) -> None:
     layout, records, files = written(config, 50, seed=12)
     conn = await open_writer(config.db_path)
     observer = HoldsCommit()
-    index = LogIndex(conn, layout, observers=[observer])
+    applier = LineApplier(conn, layout, observers=[observer])
     try:
-        await index.open()
-        index.start()
-        await index.pull([records[0].day])
+        await applier.open()
+        applier.start()
+        await applier.pull([records[0].day])
         await observer.entered.wait()  # the commit task is inside its transaction
-        draining = asyncio.create_task(index.drain())
+        draining = asyncio.create_task(applier.drain())
         await asyncio.sleep(0.05)
         observer.release.set()
         await draining
@@ -98,19 +98,21 @@ async def test_drain_during_a_commit_waits_for_it(config: Settings) -> None:
 
 
 async def test_failed_flush_recovers_from_files(config: Settings) -> None:
-    """After a failed commit the index re-reads the files: every event applied once, consumers fed once."""
+    """After a failed commit the applier re-reads the files: every event applied once, consumers fed once."""
     layout, records, files = written(config, 5, seed=1)
     conn = await open_writer(config.db_path)
     observer = FailsOnce()
     fed: list[str] = []
-    index = LogIndex(conn, layout, observers=[observer], consumers=[lambda rs: fed.extend(r.record.log_id for r in rs)])
+    applier = LineApplier(
+        conn, layout, observers=[observer], consumers=[lambda rs: fed.extend(r.record.log_id for r in rs)]
+    )
     try:
-        await index.open()
-        await index.pull([records[0].day])
-        await index.flush()  # fails, rolls back, goes back to the database's offsets
-        assert index.failures == 1
-        await index.pull([records[0].day])
-        await index.flush()
+        await applier.open()
+        await applier.pull([records[0].day])
+        await applier.flush()  # fails, rolls back, goes back to the database's offsets
+        assert applier.failures == 1
+        await applier.pull([records[0].day])
+        await applier.flush()
     finally:
         await conn.close()
         files.close()
