@@ -1,7 +1,9 @@
-"""Scheduled jobs of the ingestor (apscheduler), each logged, measured and never fatal.
+"""The ingestor's scheduler (apscheduler): runs the scheduled jobs, each logged, measured and never fatal.
 
 A job is an async callable returning a one-line account of what it did. A job that
-raises is logged and counted, and simply runs again at its next time.
+raises is logged and counted, and simply runs again at its next time. The jobs
+themselves come from factories, one per concern (``ingestor.lifecycle.jobs``,
+``ingestor.statistics_jobs``), handed to ``scheduler_context``.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -19,7 +21,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ingestor import keys
 
-log = logging.getLogger("chatlog.ingestor.jobs")
+log = logging.getLogger("chatlog.ingestor.scheduler")
+# apscheduler reports every job it adds and runs at INFO; ``guarded`` logs each run itself.
+logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 @dataclass(frozen=True)
@@ -76,30 +80,38 @@ def guarded(
     return run
 
 
-def scheduled_jobs(app: web.Application) -> list[ScheduledJob]:
-    """Every recurring job of the ingestor."""
+# Returns the scheduled jobs of one concern (lifecycle, statistics, ...).
+JobFactory = Callable[[web.Application], list[ScheduledJob]]
+
+
+def scheduled_jobs(app: web.Application, factories: Sequence[JobFactory]) -> list[ScheduledJob]:
+    """Every recurring job the factories make for this ingestor."""
     jobs: list[ScheduledJob] = []
-    for factory in app[keys.job_factories_key]:
+    for factory in factories:
         jobs.extend(factory(app))
     return jobs
 
 
-async def scheduler_context(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: run the scheduled jobs while the ingestor runs."""
-    metrics = JobMetrics(app[keys.metrics_key].registry)
-    scheduler = AsyncIOScheduler(timezone=app[keys.settings_key].timezone)
-    running: set[asyncio.Task[None]] = set()
-    for job in scheduled_jobs(app):
-        scheduler.add_job(
-            guarded(job, metrics, running), job.trigger, id=job.name, name=job.name,
-            max_instances=1, coalesce=True, misfire_grace_time=3600,
-        )
-    scheduler.start()
-    try:
-        yield
-    finally:
-        scheduler.shutdown(wait=False)
-        # A job still running (a compression in its thread, say) finishes before the
-        # storage it works on is closed: cleanup contexts unwind in reverse order.
-        if running:
-            await asyncio.gather(*running, return_exceptions=True)
+def scheduler_context(factories: Sequence[JobFactory]) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A cleanup_ctx that runs the factories' jobs while the ingestor runs."""
+
+    async def run_scheduler(app: web.Application) -> AsyncIterator[None]:
+        metrics = JobMetrics(app[keys.metrics_key].registry)
+        scheduler = AsyncIOScheduler(timezone=app[keys.settings_key].timezone)
+        running: set[asyncio.Task[None]] = set()
+        for job in scheduled_jobs(app, factories):
+            scheduler.add_job(
+                guarded(job, metrics, running), job.trigger, id=job.name, name=job.name,
+                max_instances=1, coalesce=True, misfire_grace_time=3600,
+            )
+        scheduler.start()
+        try:
+            yield
+        finally:
+            scheduler.shutdown(wait=False)
+            # A job still running (a compression in its thread, say) finishes before the
+            # storage it works on is closed: cleanup contexts unwind in reverse order.
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+
+    return run_scheduler

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from ingestor.app import JOB_FACTORIES
 from ingestor.lifecycle.jobs import lifecycle_jobs
 from ingestor.lifecycle.verification import verify_storage
 from ingestor.scheduler import ScheduledJob, scheduled_jobs
@@ -23,7 +24,7 @@ def _jobs(client: TestClient[Any, Any]) -> dict[str, ScheduledJob]:
 
 async def test_lifecycle_jobs_are_scheduled(client: TestClient[Any, Any]) -> None:
     """The ingestor schedules compression, retention, backup, checkpoint and verification."""
-    names = {job.name for job in scheduled_jobs(client.server.app)}
+    names = {job.name for job in scheduled_jobs(client.server.app, JOB_FACTORIES)}
     assert {
         "lifecycle-compress", "lifecycle-retention", "sqlite-backup", "sqlite-checkpoint", "storage-verify",
     } <= names
