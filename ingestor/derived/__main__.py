@@ -21,9 +21,9 @@ from datetime import date
 
 import msgspec
 
-from ingestor.derived.lock import derived_lock
 from ingestor.derived.state import DerivedState
 from shared.layout import StorageLayout
+from shared.locking import derived_lock
 from shared.logs import configure_logging
 from shared.settings import Settings
 
