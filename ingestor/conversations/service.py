@@ -25,7 +25,7 @@ from ingestor.conversations.sampling import ConversationSampler, SamplingDecisio
 from ingestor.conversations.store import ConversationStore
 from ingestor.conversations.summary import ExtractiveSummarizer, Summarizer
 from ingestor.dayfiles import DayFileWriter
-from ingestor.encoded import EncodedRecord
+from ingestor.records import EncodedRecord
 from ingestor.redaction import content_redactor
 from shared.layout import StorageLayout, Stream
 from shared.privacy import UserHasher, user_hasher

@@ -20,7 +20,7 @@ from typing import Protocol
 import aiosqlite
 
 from ingestor.derived.follower import FollowedLines, LogFollower
-from ingestor.encoded import EncodedRecord
+from ingestor.records import EncodedRecord
 from shared.layout import StorageLayout, Stream
 
 log = logging.getLogger("chatlog.ingestor.derived.applier")

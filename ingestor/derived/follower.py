@@ -22,7 +22,7 @@ from typing import BinaryIO
 
 import msgspec
 
-from ingestor.encoded import EncodedRecord
+from ingestor.records import EncodedRecord
 from shared.layout import StorageLayout, Stream
 from shared.reader import ReadCounts, iter_lines
 from shared.wire import LogRecord

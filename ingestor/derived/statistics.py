@@ -16,7 +16,7 @@ import aiosqlite
 
 from chat_statistics.live import LiveBatch, apply_batch
 from chat_statistics.sessions import PlaceCache
-from ingestor.encoded import EncodedRecord
+from ingestor.records import EncodedRecord
 
 
 class StatisticsObserver:
