@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
@@ -26,25 +26,16 @@ from chat_statistics.tables import (
     OVERALL,
     QUERIES,
     BucketStats,
+    epoch_us,
     insert_sql,
     select_sql,
 )
 from chat_statistics.top_queries import TOP_PER_DAY, TOP_PER_HOUR, decode_top, display_text, query_key
 from shared.wire import LogRecord
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
 K = TypeVar("K")
 HourKey = tuple[str, str, int]  # collection_name, date, hour
 QueryKey = tuple[str, str, int, str]  # ... and the query key
-
-
-def epoch_us(instant: datetime) -> int:
-    """Exact microseconds since the epoch (naive means UTC)."""
-    if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=UTC)
-    return (instant - _EPOCH) // _MICROSECOND
 
 
 @dataclass

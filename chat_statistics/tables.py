@@ -26,10 +26,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chat_statistics.sketch import LatencySketch
 from chat_statistics.top_queries import TopQuery, encode_top
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def epoch_us(instant: datetime) -> int:
+    """Exact microseconds since the epoch (naive means UTC): how rows store first and last event times."""
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    return (instant - _EPOCH) // _MICROSECOND
+
 
 # The DDL is the statistics entry of shared.db.MIGRATIONS (append-only).
 ALL_SCOPE = ""

@@ -24,7 +24,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from chat_statistics.live import epoch_us
+from chat_statistics.tables import epoch_us
 from shared.wire import LogRecord, MessageType, Performance, Status
 
 IntArray = npt.NDArray[np.int64]
