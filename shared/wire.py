@@ -1,4 +1,6 @@
-"""msgspec schemas of the contract's events and conversation records.
+"""The wire types: msgspec schemas of the contract's events and conversation records.
+
+(The SQLite tables are elsewhere: ``shared.db`` and ``chat_statistics.tables``.)
 
 ``LogEventIn`` is what a client may post; ``LogRecord`` is what a day file holds
 (no raw user id, every id and timestamp filled in). Nested objects reject unknown

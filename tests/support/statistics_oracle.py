@@ -1,4 +1,4 @@
-"""Shared helpers of the statistics and analytics tests (no tests of its own).
+"""The statistics oracle: generated events, and every figure the statistics should show for them.
 
 ``expected_summary`` and friends compute every figure independently of chatlog:
 DuckDB over the raw generated events (pandas only converts instants to local time),
