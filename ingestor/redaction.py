@@ -1,4 +1,4 @@
-"""PII redaction of message text before it is stored.
+"""PII redaction of message text before it is stored: in every event (``RecordBuilder``) and conversation.
 
 Every match of a rule is replaced by a typed placeholder such as ``[EMAIL]`` or
 ``[PHONE]`` so that stored conversations stay readable while the personal

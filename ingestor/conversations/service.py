@@ -1,9 +1,12 @@
-"""The conversation history service of the ingestor: assemble, close, judge, store.
+"""The conversation history service: assemble, close, judge, store.
+
+The derived-state process assembles conversations from stored events; the ingestor
+uses the same service to judge and store conversations posted whole.
 
 Stored log events are folded into open conversations. A sweep closes those idle for
 CHATLOG_CONVERSATION_IDLE_MINUTES, and shutdown closes them all; each closed
 conversation is judged by the sampling rules and, when kept, stored as a record.
-On start, conversations that were open when the daemon stopped (or crashed) are
+On start, conversations that were open when the derived-state process stopped (or crashed) are
 rebuilt from the log day files, so a SIGKILL loses none.
 """
 
