@@ -17,8 +17,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+# The client SDK is its own distribution (client/); the tests drive it against the ingestor.
+$(STAMP): $(BIN)/python pyproject.toml client/pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e './client[async]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -27,7 +28,7 @@ run: install
 	$(BIN)/chatlog run
 
 lint: install
-	$(BIN)/ruff check shared ingestor analytics_api chatlog tests bench
+	$(BIN)/ruff check shared chat_statistics ingestor analytics_api chatlog client tests bench
 	$(BIN)/mypy
 
 system-deps:

@@ -24,10 +24,10 @@ import msgspec
 from aiohttp import web
 
 from analytics_api import keys, params
-from shared.conversations import read_conversation
+from shared.conversation_reader import read_conversation
 from shared.errors import BadParameter, Forbidden, NotFound, Unauthorized, json_response
 from shared.privacy import bearer_token, tokens_equal
-from shared.schemas import ConversationRecord
+from shared.wire import ConversationRecord
 
 log = logging.getLogger("chatlog.analytics.admin")
 

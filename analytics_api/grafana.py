@@ -19,10 +19,9 @@ import msgspec
 from aiohttp import web
 
 from analytics_api import keys
-from analytics_api.summary import query_summary
-from analytics_api.timeline import query_rows
+from chat_statistics.reads import query_rows, query_summary
+from chat_statistics.tables import DAILY
 from shared.errors import BadRequest, json_response
-from shared.stats.schema import DAILY
 
 SERIES = {
     "queries": ("total_queries", "Queries"),

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from analytics_api import keys
 from analytics_api.admin import get_conversation, list_conversations
-from analytics_api.collection_list import collections
+from analytics_api.collections import collections
 from analytics_api.dashboard import setup_dashboard_routes
 from analytics_api.grafana import setup_grafana_routes
 from analytics_api.health import healthz

@@ -8,7 +8,6 @@ indexed range read.
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,8 +16,8 @@ import msgspec
 from aiohttp import web
 
 from analytics_api import keys, params
+from chat_statistics.reads import Bucket, query_rows
 from shared.errors import json_response
-from shared.stats.schema import ALL_SCOPE, DAILY, HOURLY, OVERALL
 
 PERIODS = ("daily", "hourly")
 DEFAULT_DAYS = 7
@@ -45,12 +44,6 @@ class Timeline(msgspec.Struct):
     points: list[Point]
 
 
-_FIELDS = (
-    "total_queries, unique_sessions, total_tokens, avg_response_time_ms, p95_response_time_ms, "
-    "error_count, regeneration_count"
-)
-Bucket = tuple[str, int]  # date (ISO), hour (-1 for a whole day)
-
 
 def buckets(period: str, days: int, now: datetime) -> list[Bucket]:
     """The wall-clock buckets of a timeline ending at ``now`` (aware, in CHATLOG_TIMEZONE)."""
@@ -61,22 +54,6 @@ def buckets(period: str, days: int, now: datetime) -> list[Bucket]:
     current = datetime(now.year, now.month, now.day, now.hour)
     hours = [current - timedelta(hours=i) for i in range(24 * days - 1, -1, -1)]
     return [(h.date().isoformat(), h.hour) for h in hours]
-
-
-def query_rows(
-    conn: sqlite3.Connection, collection: str | None, period: str, first: str, last: str, fields: str = _FIELDS
-) -> dict[Bucket, tuple[Any, ...]]:
-    """The stored ``fields`` of the buckets between two dates, by bucket."""
-    if period == "daily":
-        sql = f"SELECT date, -1, {fields} FROM {DAILY} WHERE scope = ? AND date BETWEEN ? AND ?"
-        args: tuple[object, ...] = (collection if collection is not None else ALL_SCOPE, first, last)
-    elif collection is not None:
-        sql = f"SELECT date, hour, {fields} FROM {HOURLY} WHERE collection_name = ? AND date BETWEEN ? AND ?"
-        args = (collection, first, last)
-    else:
-        sql = f"SELECT date, hour, {fields} FROM {OVERALL} WHERE date BETWEEN ? AND ?"
-        args = (first, last)
-    return {(row[0], row[1]): row[2:] for row in conn.execute(sql, args)}
 
 
 def _start(bucket: Bucket, tz: ZoneInfo) -> str:

@@ -43,14 +43,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.json as pj
 
+from chat_statistics.rebuild.aggregate import DayRows, aggregate_day
+from chat_statistics.rebuild.frames import complete_bytes, parse_lines
+from chat_statistics.rebuild.reach import recompute_reach
+from chat_statistics.rebuild.run import rebuild, rebuild_day
+from chat_statistics.top_queries import QUERY_ROWS_PER_HOUR
 from shared.db import connect_writer_sync
 from shared.layout import StorageLayout, Stream, date_range
 from shared.settings import Settings
-from shared.stats.aggregate import DayRows, aggregate_day
-from shared.stats.frames import complete_bytes, parse_lines
-from shared.stats.queries import QUERY_ROWS_PER_HOUR
-from shared.stats.reach import recompute_reach
-from shared.stats.rebuild import rebuild, rebuild_day
 
 COLLECTIONS = ("hr-docs", "it-helpdesk", "legal-kb", "finance", "onboarding")
 WEIGHTS = (40, 30, 15, 10, 5)

@@ -33,10 +33,10 @@ from ingestor.conversations.store import _row
 from ingestor.lifecycle.compression import compress_day
 from shared.db import connect_writer_sync
 from shared.layout import StorageLayout, Stream
-from shared.schemas import ConversationMessage, ConversationMetadata, ConversationRecord
 from shared.serving import Listener, start
 from shared.settings import Settings
-from tests.events import ANSWER, QUESTIONS
+from shared.wire import ConversationMessage, ConversationMetadata, ConversationRecord
+from tests.support.events import ANSWER, QUESTIONS
 
 TOKEN = "bench-admin-token"
 DAYS = 30

@@ -33,13 +33,13 @@ import aiohttp
 import msgspec
 import psutil
 
-from ingestor.conversations.redaction import content_redactor
 from ingestor.records import RecordBuilder
+from ingestor.redaction import content_redactor
 from shared.layout import StorageLayout
 from shared.privacy import UserHasher
-from shared.schemas import LogEventIn
 from shared.settings import Settings
-from tests.events import make_event
+from shared.wire import LogEventIn
+from tests.support.events import make_event
 
 SECRET = "bench-user-hash-secret-0123456789"
 

@@ -35,8 +35,8 @@ import zstandard
 from ingestor.lifecycle.compression import FRAME_BYTES, compress_due
 from shared.layout import StorageLayout, Stream
 from shared.reader import ReadCounts, iter_records
-from shared.schemas import LogRecord
 from shared.settings import Settings
+from shared.wire import LogRecord
 
 LEVELS = (1, 3, 6, 9, 19)
 COLLECTIONS = ("hr-docs", "it-helpdesk", "legal-kb", "finance-policy", "product-manual")

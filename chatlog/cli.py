@@ -33,7 +33,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("compress", "compress every day file past its compress-after age now",
                "chatlog.commands.lifecycle"),
     Subcommand("retention", "delete every day file past its retention now", "chatlog.commands.lifecycle"),
-    Subcommand("rebuild-stats", "recompute statistics from the day files", "chatlog.commands.stats"),
+    Subcommand("rebuild-stats", "recompute statistics from the day files", "chatlog.commands.rebuild_stats"),
     Subcommand("backup", "online backup of the SQLite database", "chatlog.commands.backup"),
     Subcommand("restore", "restore the SQLite database from a backup file", "chatlog.commands.backup"),
     Subcommand("verify", "check every day file and the database; non-zero on damage",

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from ingestor import keys
-from ingestor.conversations.redaction import content_redactor
 from ingestor.conversations.service import conversation_service
 from ingestor.dayfiles import DayFileWriter
 from ingestor.derived.process import DerivedStateProcess
-from ingestor.finalise import statistics_jobs
 from ingestor.idempotency import RecentIdWindow
-from ingestor.jobs import ScheduledJob, scheduler_context
 from ingestor.lifecycle.jobs import lifecycle_jobs
 from ingestor.metrics import IngestMetrics
 from ingestor.records import RecordBuilder
 from ingestor.recovery import rebuild_window, repair_day_files
+from ingestor.redaction import content_redactor
 from ingestor.routes import setup_routes
+from ingestor.scheduler import JobFactory, scheduler_context
+from ingestor.statistics_jobs import statistics_jobs
 from ingestor.writer import GroupCommitWriter
 from shared.db import open_writer
 from shared.errors import error_middleware
@@ -27,6 +27,9 @@ from shared.layout import StorageLayout
 from shared.locking import writer_lock
 from shared.privacy import user_hasher
 from shared.settings import Settings
+
+# Every concern's scheduled jobs, in the order they are added to the scheduler.
+JOB_FACTORIES: tuple[JobFactory, ...] = (lifecycle_jobs, statistics_jobs)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -39,10 +42,8 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.settings_key] = settings
     app[keys.layout_key] = StorageLayout.from_settings(settings)
     app[keys.metrics_key] = IngestMetrics()
-    factories: list[Callable[[web.Application], list[ScheduledJob]]] = [lifecycle_jobs, statistics_jobs]
-    app[keys.job_factories_key] = factories
     app.cleanup_ctx.append(_storage)
-    app.cleanup_ctx.append(scheduler_context)
+    app.cleanup_ctx.append(scheduler_context(JOB_FACTORIES))
     setup_routes(app)
     return app
 

@@ -1,22 +1,39 @@
-"""Validated events to stored records: ids filled in, user id hashed, content redacted."""
+"""Validated events to stored records: ids filled in, user id hashed, content redacted.
+
+An ``EncodedRecord`` is a stored record with its day and encoded line: what the writer
+appends, and what the derived-state process reads back from the day files.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import msgspec
 
 from ingestor.decoding import as_utc, created_at_problem
-from ingestor.encoded import EncodedRecord
 from shared.errors import ValidationFailed
 from shared.layout import StorageLayout
 from shared.privacy import UserHasher
-from shared.schemas import LogEventIn, LogRecord
+from shared.wire import LogEventIn, LogRecord
 
 _encoder = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedRecord:
+    """A stored record with its day and its encoded line (``\\n``-terminated)."""
+
+    record: LogRecord
+    day: date
+    line: bytes
+    # Where the line sits in its plain day file, when it was read from one (-1: unknown).
+    number: int = -1
+    offset: int = -1
+    length: int = 0
 
 
 class RecordBuilder:

@@ -8,7 +8,7 @@ from ingestor import keys
 from ingestor.decoding import decode_items
 from shared.errors import BadRequest, TooLarge, Unauthorized, ValidationFailed, json_response
 from shared.privacy import bearer_token, tokens_equal
-from shared.schemas import ConversationIn, LogEventIn
+from shared.wire import ConversationIn, LogEventIn
 
 
 def _over_unix_socket(request: web.Request) -> bool:

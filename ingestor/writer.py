@@ -20,9 +20,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ingestor.dayfiles import DayFileWriter, DayKey
-from ingestor.encoded import EncodedRecord
 from ingestor.idempotency import RecentIdWindow
 from ingestor.metrics import IngestMetrics
+from ingestor.records import EncodedRecord
 from shared.errors import Unavailable
 from shared.layout import StorageLayout, Stream
 

@@ -1,1 +1,2 @@
-"""Shared package of chatlog: settings, schemas, storage layout, reader, database, errors."""
+"""What both services and the CLI share: settings, wire types, storage layout, the day-file reader,
+SQLite set-up, locks, errors and serving."""

@@ -88,7 +88,7 @@ MIGRATIONS: tuple[str, ...] = (
         ON conversations (user_hash, last_message_at DESC, conversation_id DESC);
     CREATE INDEX conversations_by_day ON conversations (day);
     """,
-    # Statistics (shared/stats/schema.py documents the tables): hourly per collection,
+    # Statistics (chat_statistics/tables.py documents the tables): hourly per collection,
     # hourly overall, daily per scope (collection or '' = all), query counts, session
     # activity and range reach.
     """

@@ -88,6 +88,11 @@ class StorageLayout:
         """The lock file held by the one process allowed to write day files."""
         return self.root / ".writer.lock"
 
+    @property
+    def derived_lock_path(self) -> Path:
+        """The lock file held by the one derived-state process following this data directory."""
+        return self.root / ".derived.lock"
+
     def ensure_dirs(self) -> None:
         """Create the data folders (the writer's job; readers never create anything)."""
         for path in (self.root, *(self.stream_dir(s) for s in Stream), self.backups_dir):

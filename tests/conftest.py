@@ -16,7 +16,7 @@ from ingestor.app import create_app as create_ingestor
 from shared.settings import Settings
 
 if TYPE_CHECKING:
-    from tests.daemon import IngestorProcess
+    from tests.support.daemon import IngestorProcess
 
 TEST_SECRET = "test-user-hash-secret-0123456789"
 AiohttpClient = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
@@ -45,7 +45,7 @@ def config(tmp_path: Path, short_dir: Path) -> Settings:
 @pytest.fixture
 def daemon(tmp_path: Path, short_dir: Path) -> Iterator[IngestorProcess]:
     """A real ingestor process on a fresh data directory (killed at teardown, with its child)."""
-    from tests.daemon import IngestorProcess
+    from tests.support.daemon import IngestorProcess
 
     proc = IngestorProcess(tmp_path / "data", short_dir / "ingest.sock")
     yield proc

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 from analytics_api.app import create_app as create_analytics
 from shared.settings import Settings
 from tests.conftest import AiohttpClient
-from tests.events import make_event
+from tests.support.events import make_event
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,7 +6,7 @@ import argparse
 import contextlib
 
 from chatlog.cli import CommandError
-from ingestor.erasure import erase_user
+from ingestor.lifecycle.erasure import erase_user
 from shared.db import connect_writer_sync
 from shared.layout import StorageLayout
 from shared.locking import DataDirLocked, writer_lock

@@ -17,7 +17,7 @@ from datetime import date, timedelta
 
 import msgspec
 
-from analytics_api.summary import Summary, query_summary
+from chat_statistics.reads import Summary, query_summary
 from chatlog.cli import CommandError, date_argument
 from shared.db import reader_uri
 from shared.settings import Settings

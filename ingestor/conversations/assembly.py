@@ -18,9 +18,9 @@ import msgspec
 from ingestor.conversations.places import pack_place, resolve
 from ingestor.conversations.sampling import ConversationFacts, ConversationSampler, SamplingDecision
 from ingestor.conversations.summary import Summarizer
-from ingestor.encoded import EncodedRecord
+from ingestor.records import EncodedRecord
 from shared.layout import StorageLayout
-from shared.schemas import (
+from shared.wire import (
     ConversationMessage,
     ConversationMetadata,
     ConversationRecord,

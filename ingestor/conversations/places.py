@@ -21,7 +21,7 @@ import msgspec
 
 from shared.layout import StorageLayout, Stream
 from shared.reader import iter_lines
-from shared.schemas import ConversationMessage, LogRecord
+from shared.wire import ConversationMessage, LogRecord
 
 log = logging.getLogger("chatlog.ingestor.conversations")
 

@@ -1,9 +1,12 @@
-"""The conversation history service of the ingestor: assemble, close, judge, store.
+"""The conversation history service: assemble, close, judge, store.
+
+The derived-state process assembles conversations from stored events; the ingestor
+uses the same service to judge and store conversations posted whole.
 
 Stored log events are folded into open conversations. A sweep closes those idle for
 CHATLOG_CONVERSATION_IDLE_MINUTES, and shutdown closes them all; each closed
 conversation is judged by the sampling rules and, when kept, stored as a record.
-On start, conversations that were open when the daemon stopped (or crashed) are
+On start, conversations that were open when the derived-state process stopped (or crashed) are
 rebuilt from the log day files, so a SIGKILL loses none.
 """
 
@@ -21,17 +24,17 @@ import aiosqlite
 import msgspec
 
 from ingestor.conversations.assembly import ConversationAssembler, OpenConversation, doc_scores, judge
-from ingestor.conversations.redaction import content_redactor
 from ingestor.conversations.sampling import ConversationSampler, SamplingDecision
 from ingestor.conversations.store import ConversationStore
 from ingestor.conversations.summary import ExtractiveSummarizer, Summarizer
 from ingestor.dayfiles import DayFileWriter
-from ingestor.encoded import EncodedRecord
+from ingestor.records import EncodedRecord
+from ingestor.redaction import content_redactor
 from shared.layout import StorageLayout, Stream
 from shared.privacy import UserHasher, user_hasher
 from shared.reader import iter_lines
-from shared.schemas import ConversationIn, ConversationMessage, ConversationRecord, LogRecord
 from shared.settings import Settings
+from shared.wire import ConversationIn, ConversationMessage, ConversationRecord, LogRecord
 
 log = logging.getLogger("chatlog.ingestor.conversations")
 
@@ -79,7 +82,7 @@ class ConversationService:
         """Reopen conversations with events newer than their last record; return how many.
 
         Only the first ``applied`` lines of yesterday's and today's files are read: the
-        lines after them reach the assembler as the index follows the files.
+        lines after them reach the assembler as the line applier follows the files.
         """
         today = self._layout.today()
         days = [(d, p) for d in (today - timedelta(days=1), today)

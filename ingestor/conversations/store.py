@@ -10,9 +10,9 @@ import aiosqlite
 import msgspec
 
 from ingestor.dayfiles import DayFileWriter, DayKey
-from shared.conversations import read_conversation
+from shared.conversation_reader import read_conversation
 from shared.layout import StorageLayout, Stream
-from shared.schemas import ConversationRecord
+from shared.wire import ConversationRecord
 
 _encoder = msgspec.json.Encoder()
 

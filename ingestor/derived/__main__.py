@@ -21,9 +21,9 @@ from datetime import date
 
 import msgspec
 
-from ingestor.derived.lock import derived_lock
 from ingestor.derived.state import DerivedState
 from shared.layout import StorageLayout
+from shared.locking import derived_lock
 from shared.logs import configure_logging
 from shared.settings import Settings
 
@@ -65,7 +65,7 @@ async def serve(settings: Settings) -> None:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     state = DerivedState(settings)
     await state.start()
-    state.index.on_commit = lambda: _report(state)
+    state.applier.on_commit = lambda: _report(state)
     _report(state)
     try:
         while line := await reader.readline():

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import msgspec
 
 from ingestor.derived.status import DerivedStatus
-from ingestor.encoded import EncodedRecord
 from ingestor.metrics import IngestMetrics
+from ingestor.records import EncodedRecord
 from shared.settings import Settings
 
 log = logging.getLogger("chatlog.ingestor.derived")

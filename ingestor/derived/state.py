@@ -20,9 +20,9 @@ import aiosqlite
 
 from ingestor.conversations.service import ConversationService, conversation_service
 from ingestor.dayfiles import DayFileWriter
+from ingestor.derived.applier import LineApplier
+from ingestor.derived.statistics import StatisticsObserver
 from ingestor.derived.status import DerivedStatus
-from ingestor.index import LogIndex
-from ingestor.statistics import StatisticsObserver
 from shared.db import open_writer
 from shared.layout import StorageLayout
 from shared.settings import Settings
@@ -45,14 +45,14 @@ class DerivedState:
         self._stopping = False
         self._conn: aiosqlite.Connection | None = None
         self._files = DayFileWriter(self._layout, settings.zstd_level)
-        self._index: LogIndex | None = None
+        self._applier: LineApplier | None = None
         self._conversations: ConversationService | None = None
 
     @property
-    def index(self) -> LogIndex:
-        """The SQLite index (after ``start``)."""
-        assert self._index is not None
-        return self._index
+    def applier(self) -> LineApplier:
+        """What applies the day files' lines to SQLite (after ``start``)."""
+        assert self._applier is not None
+        return self._applier
 
     @property
     def conversations(self) -> ConversationService:
@@ -66,15 +66,15 @@ class DerivedState:
         lock = asyncio.Lock()
         conversations = conversation_service(self._settings, self._layout, self._files, conn, lock)
         self._conversations = conversations
-        index = LogIndex(
+        applier = LineApplier(
             conn, self._layout, observers=[StatisticsObserver(self._settings.timezone)],
             consumers=[conversations.observe], lock=lock,
         )
-        self._index = index
-        applied = await index.open()
+        self._applier = applier
+        applied = await applier.open()
         await conversations.recover(applied)
-        await index.catch_up()
-        index.start()
+        await applier.catch_up()
+        applier.start()
         conversations.start()
         self._task = asyncio.create_task(self._follow(), name="derived-follow")
 
@@ -91,13 +91,13 @@ class DerivedState:
     async def pull(self) -> None:
         """Read and fold every new line of the woken and recent days.
 
-        Commits are left to the index's own task (every COALESCE_SECONDS): the folded
+        Commits are left to the applier's own task (every COALESCE_SECONDS): the folded
         state is per session and per hour, not per event, so it stays small however far
         behind this is, and fewer, larger commits write less to SQLite's WAL.
         """
         days, self._woken = sorted(self._woken | self._recent()), set()
         self._wake.clear()
-        while await self.index.pull(days):
+        while await self.applier.pull(days):
             pass
 
     async def _follow(self) -> None:
@@ -123,8 +123,8 @@ class DerivedState:
         """Lag, progress and conversation counts now."""
         conversations = self.conversations
         return DerivedStatus(
-            lag_bytes=self.index.lag_bytes(sorted(self._recent() | self._woken)),
-            applied_lines=self.index.applied_lines,
+            lag_bytes=self.applier.lag_bytes(sorted(self._recent() | self._woken)),
+            applied_lines=self.applier.applied_lines,
             open_conversations=len(conversations.assembler),
             saved=conversations.saved,
             dropped=conversations.dropped,
@@ -138,9 +138,9 @@ class DerivedState:
             self._wake.set()
             if self._task is not None:
                 await self._task
-            if self._index is not None:
+            if self._applier is not None:
                 await self.pull()
-                await self._index.drain()
+                await self._applier.drain()
             if self._conversations is not None:
                 await self._conversations.stop()
         finally:

@@ -20,13 +20,13 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from ingestor import keys
-from ingestor.jobs import ScheduledJob
 from ingestor.lifecycle.backup import backup_database, newest_backup_age
 from ingestor.lifecycle.checkpoint import checkpoint_wal
 from ingestor.lifecycle.compression import compress_due
 from ingestor.lifecycle.policy import LifecycleError
 from ingestor.lifecycle.retention import apply_retention
 from ingestor.lifecycle.verification import verify_storage
+from ingestor.scheduler import ScheduledJob
 from shared.db import connect_writer_sync
 from shared.layout import Stream
 

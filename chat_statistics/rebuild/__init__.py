@@ -1,0 +1,1 @@
+"""Recomputing statistics from the day files (numpy, pandas and pyarrow live here only)."""

@@ -1,0 +1,323 @@
+"""Applying the log day files' new lines to the derived tables: chat_sessions, statistics, offsets.
+
+The applier follows the log day files (``LogFollower``): it reads the lines written
+since the last pull, folds them into an in-memory delta, and commits the delta every
+COALESCE_SECONDS in one transaction together with the new line count of each day.
+Because offsets and derived rows commit together and the files are the source,
+every stored event is applied exactly once, whatever crashes in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Protocol
+
+import aiosqlite
+
+from ingestor.derived.follower import FollowedLines, LogFollower
+from ingestor.records import EncodedRecord
+from shared.layout import StorageLayout, Stream
+
+log = logging.getLogger("chatlog.ingestor.derived.applier")
+
+_SESSION_UPSERT = """
+INSERT INTO chat_sessions (session_id, conversation_id, collection_name, user_hash,
+                           started_at, last_seen_at, message_count, last_day)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (session_id) DO UPDATE SET
+    conversation_id = excluded.conversation_id,
+    user_hash = coalesce(excluded.user_hash, chat_sessions.user_hash),
+    started_at = min(chat_sessions.started_at, excluded.started_at),
+    last_seen_at = max(chat_sessions.last_seen_at, excluded.last_seen_at),
+    message_count = chat_sessions.message_count + excluded.message_count,
+    last_day = max(chat_sessions.last_day, excluded.last_day)
+"""
+
+_OFFSET_ADD = """
+INSERT INTO ingest_offsets (stream, day, lines, size) VALUES (?, ?, ?, ?)
+ON CONFLICT (stream, day) DO UPDATE SET
+    lines = ingest_offsets.lines + excluded.lines, size = coalesce(excluded.size, ingest_offsets.size)
+"""
+
+
+def iso_utc(instant: datetime) -> str:
+    """A fixed-width UTC timestamp that sorts as text."""
+    return instant.isoformat(timespec="microseconds")
+
+
+@dataclass(slots=True)
+class _SessionRow:
+    session_id: str
+    conversation_id: str
+    collection_name: str
+    user_hash: str | None
+    started_at: datetime
+    last_seen_at: datetime
+    message_count: int
+    last_day: date
+
+    def as_params(self) -> tuple[object, ...]:
+        return (
+            self.session_id, self.conversation_id, self.collection_name, self.user_hash,
+            iso_utc(self.started_at), iso_utc(self.last_seen_at), self.message_count,
+            self.last_day.isoformat(),
+        )
+
+
+COALESCE_SECONDS = 0.2
+
+
+class LineObserver(Protocol):
+    """Something else derived from log records in the same transaction (e.g. statistics).
+
+    Like the session delta, it folds each written batch into pending state as it comes
+    (``fold``), hands that state over when a commit starts (``take``), and writes it
+    inside the commit's transaction (``apply``): no records are held between commits.
+    """
+
+    def fold(self, records: Sequence[EncodedRecord]) -> None:
+        """Aggregate records into the pending state."""
+
+    def take(self) -> object:
+        """The pending state, replaced by an empty one."""
+
+    async def apply(self, conn: aiosqlite.Connection, pending: object) -> None:
+        """Write taken state inside the caller's open transaction."""
+
+
+class SessionDelta:
+    """chat_sessions changes aggregated in memory, one row per session, until written."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, _SessionRow] = {}
+        self.lines: dict[date, int] = {}
+        self.sizes: dict[date, int | None] = {}  # file bytes the day's lines cover, after this delta
+        self.observed: list[object] = []  # each observer's taken state, in observer order
+
+    def add(self, records: Sequence[EncodedRecord]) -> None:
+        """Fold a batch of records in (the lines they advance are counted by the caller)."""
+        rows = self.rows
+        for item in records:
+            record = item.record
+            at = record.created_at
+            day = item.day
+            row = rows.get(record.session_id)
+            if row is None:
+                rows[record.session_id] = _SessionRow(
+                    record.session_id, record.conversation_id, record.collection_name,
+                    record.user_hash, at, at, 1, day,
+                )
+                continue
+            row.conversation_id = record.conversation_id
+            row.user_hash = record.user_hash or row.user_hash
+            if at < row.started_at:
+                row.started_at = at
+            if at > row.last_seen_at:
+                row.last_seen_at = at
+            row.message_count += 1
+            if day > row.last_day:
+                row.last_day = day
+
+
+class LineApplier:
+    """Applies the day files' new lines to SQLite, coalesced, in a task of its own.
+
+    ``pull`` reads and folds (cheap, spread over the load); the commit task writes
+    every COALESCE_SECONDS. ``consumers`` see each record once, as it is first read
+    (the conversation assembler); a commit that fails is rolled back and its lines
+    re-read from the files without being handed to consumers again.
+    """
+
+    def __init__(
+        self,
+        conn: aiosqlite.Connection,
+        layout: StorageLayout,
+        observers: Sequence[LineObserver] = (),
+        consumers: Sequence[Callable[[Sequence[EncodedRecord]], None]] = (),
+        lock: asyncio.Lock | None = None,
+    ) -> None:
+        self._conn = conn
+        self._layout = layout
+        self._observers = list(observers)
+        self._consumers = list(consumers)
+        self._delta = SessionDelta()
+        self._pending = 0
+        self._dirty = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._follower = LogFollower(layout, {})
+        self._opened = False
+        self._stopping = False
+        # Shared by everything that runs transactions on the one writer connection.
+        self.lock = lock or asyncio.Lock()
+        self.failures = 0
+        self.applied_lines = 0  # committed since this applier opened
+        self.on_commit: Callable[[], None] | None = None
+
+    def lag_bytes(self, days: Sequence[date]) -> int:
+        """Bytes of the given days' plain files not read yet."""
+        return self._follower.lag_bytes(list(days))
+
+    async def open(self) -> dict[date, int]:
+        """Start following from what the database has applied; return those line counts."""
+        applied = await self._applied()
+        self._follower = LogFollower(self._layout, applied)
+        self._opened = True
+        return applied
+
+    def start(self) -> None:
+        """Start the commit task."""
+        self._task = asyncio.create_task(self._run(), name="line-applier")
+
+    async def pull(self, days: Sequence[date]) -> bool:
+        """Read and fold the new lines of ``days``; True when some day has more to read."""
+        more = False
+        for day in days:
+            followed = await asyncio.to_thread(self._follower.read, day)
+            more = more or followed.more
+            if followed.lines:
+                self._fold(followed)
+        return more
+
+    def _fold(self, followed: FollowedLines) -> None:
+        records = followed.records
+        self._delta.add(records)
+        self._delta.lines[followed.day] = self._delta.lines.get(followed.day, 0) + followed.lines
+        self._delta.sizes[followed.day] = followed.size
+        for observer in self._observers:
+            observer.fold(records)
+        fresh = records[followed.fresh_from :] if followed.fresh_from else records
+        if fresh:
+            for consumer in self._consumers:
+                consumer(fresh)
+        self._pending += followed.lines
+        self._dirty.set()
+
+    async def drain(self) -> None:
+        """Commit everything read, then stop the task.
+
+        The task is asked to stop, not cancelled: a cancelled commit would drop the
+        delta it had taken while the follower's positions stay advanced.
+        """
+        self._stopping = True
+        self._dirty.set()
+        if self._task is not None:
+            await self._task
+        await self.flush()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            await self._dirty.wait()
+            if self._stopping:
+                return
+            await asyncio.sleep(COALESCE_SECONDS)
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Commit what has been read; after a failure, go back to the database's offsets."""
+        async with self.lock:
+            self._dirty.clear()
+            delta, pending = self._delta, self._pending
+            if not pending:
+                return
+            self._delta, self._pending = SessionDelta(), 0
+            delta.observed = [observer.take() for observer in self._observers]
+            try:
+                await self._commit(delta)
+            except Exception:
+                self.failures += 1
+                log.exception("committing %d lines to SQLite failed; re-reading them from the files", pending)
+                with contextlib.suppress(Exception):
+                    await self._conn.rollback()
+                with contextlib.suppress(Exception):
+                    self._follower.reset(await self._applied())
+                return
+            self.applied_lines += pending
+        if self.on_commit is not None:
+            self.on_commit()
+
+    async def apply(self, records: Sequence[EncodedRecord], lines: dict[date, int] | None = None) -> None:
+        """Apply records at once, in one transaction, without reading files (tests).
+
+        ``lines`` is how far each day file advances; by default one line per record.
+        """
+        async with self.lock:
+            delta = SessionDelta()
+            delta.add(records)
+            for item in records:
+                delta.lines[item.day] = delta.lines.get(item.day, 0) + 1
+            for observer in self._observers:
+                observer.fold(records)
+            delta.observed = [observer.take() for observer in self._observers]
+            if lines is not None:
+                delta.lines = lines
+            await self._commit(delta)
+
+    async def _offsets(self) -> dict[date, tuple[int, int | None]]:
+        """Per day: the lines applied, and the file size they were recorded with."""
+        async with self._conn.execute(
+            "SELECT day, lines, size FROM ingest_offsets WHERE stream = ?", (Stream.LOGS.value,)
+        ) as cursor:
+            return {date.fromisoformat(day): (n, size) async for day, n, size in cursor}
+
+    async def _applied(self) -> dict[date, int]:
+        return {day: lines for day, (lines, _) in (await self._offsets()).items()}
+
+    async def _commit(self, delta: SessionDelta) -> None:
+        try:
+            # Inside the try: a failure (or cancellation) after BEGIN ran must still roll back.
+            await self._conn.execute("BEGIN IMMEDIATE")
+            await self._conn.executemany(_SESSION_UPSERT, [r.as_params() for r in delta.rows.values()])
+            await self._conn.executemany(
+                _OFFSET_ADD,
+                [(Stream.LOGS.value, d.isoformat(), n, delta.sizes.get(d)) for d, n in delta.lines.items()],
+            )
+            for observer, pending in zip(self._observers, delta.observed, strict=True):
+                await observer.apply(self._conn, pending)
+            await self._conn.commit()
+        except BaseException:
+            await self._conn.rollback()
+            raise
+
+    async def catch_up(self) -> int:
+        """Apply every day file's lines the database has not seen, committing as it goes; return how many.
+
+        A day whose file still has the size recorded with its applied lines has nothing
+        new and is not read, so a start does not read every old day. Any other day
+        (recent, never applied, grown by a late event, compressed, rewritten) is read on
+        from its applied lines, and its size recorded.
+        """
+        if not self._opened:
+            await self.open()
+        sizes = {day: size for day, (_, size) in (await self._offsets()).items()}
+        total = 0
+        for day, files in sorted(self._layout.days(Stream.LOGS).items()):
+            path = files.readable
+            if path is None:
+                continue
+            recorded = sizes.get(day)
+            if recorded is not None:
+                with contextlib.suppress(OSError):
+                    if path.stat().st_size == recorded:
+                        continue
+            while True:
+                before = self._pending
+                more = await self.pull([day])
+                total += self._pending - before
+                await self.flush()
+                if not more:
+                    break
+            covered = self._follower.covered(day)
+            if covered is not None and covered != recorded:
+                async with self.lock:
+                    await self._conn.execute(
+                        "UPDATE ingest_offsets SET size = ? WHERE stream = ? AND day = ?",
+                        (covered, Stream.LOGS.value, day.isoformat()),
+                    )
+        if total:
+            log.info("applied %d day-file lines the database had not seen", total)
+        return total

@@ -1,0 +1,90 @@
+"""erase-user: no trace of the user in any file (plain or compressed) or row; others untouched."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import zstandard
+
+from ingestor.app import create_app
+from shared.layout import StorageLayout, Stream
+from shared.privacy import UserHasher
+from shared.reader import ReadCounts, iter_records
+from shared.settings import Settings
+from shared.wire import LogRecord
+from tests.conftest import TEST_SECRET, AiohttpClient
+from tests.support.events import make_event
+
+
+def chatlog(config: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the operator CLI on the test's data directory."""
+    env = {**os.environ, "CHATLOG_DATA_DIR": str(config.data_dir), "CHATLOG_USER_HASH_SECRET": TEST_SECRET}
+    return subprocess.run([sys.executable, "-m", "chatlog", *args], env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def compress_day(path: Path) -> None:
+    """Stand-in for an old day: replace a .jsonl by its .jsonl.zst."""
+    path.with_name(path.name + ".zst").write_bytes(zstandard.ZstdCompressor().compress(path.read_bytes()))
+    path.unlink()
+
+
+async def test_erase_user_everywhere(aiohttp_client: AiohttpClient, config: Settings) -> None:
+    """Every event and conversation of one user goes, in plain and compressed files; others stay."""
+    client = await aiohttp_client(create_app(config))
+    rng = random.Random(1)
+    old = datetime.now(UTC) - timedelta(days=3)
+    events: list[dict[str, Any]] = []
+    for user, session in (("victim", "sv"), ("other", "so")):
+        for when in (old, datetime.now(UTC) - timedelta(hours=2)):
+            events.append(make_event(rng, session_id=f"{session}-{when.day}", user_id=user, created_at=when))
+            events.append(make_event(rng, session_id=f"{session}-{when.day}", user_id=user, created_at=when,
+                                     message_type="assistant"))
+    assert (await client.post("/v1/logs", json=events)).status == 202
+    await client.close()  # stops the ingestor: conversations are written, the lock is released
+    layout = StorageLayout.from_settings(config)
+    old_file = layout.day_files(Stream.LOGS, layout.day_of(old)).plain
+    assert old_file is not None
+    compress_day(old_file)
+    victim = UserHasher(TEST_SECRET.encode()).hash("victim")
+    assert any(victim.encode() in p.read_bytes() for p in config.data_dir.rglob("*.jsonl"))
+
+    result = chatlog(config, "erase-user", "--user-id", "victim")
+    assert result.returncode == 0, result.stderr
+    assert "removed 4 data lines" in result.stdout
+
+    for path in config.data_dir.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            if path.name.endswith(".zst"):
+                data = zstandard.ZstdDecompressor().stream_reader(data).read()
+            assert victim.encode() not in data, path
+    counts = ReadCounts()
+    paths = [f.readable for f in layout.days(Stream.LOGS).values() if f.readable]
+    remaining = list(iter_records(paths, LogRecord, counts))
+    assert len(remaining) == 4 and counts.torn == counts.corrupt == 0
+    assert {r.user_hash for r in remaining} == {UserHasher(TEST_SECRET.encode()).hash("other")}
+    with contextlib.closing(sqlite3.connect(config.db_path)) as conn:
+        assert conn.execute("SELECT count(*) FROM chat_sessions WHERE user_hash = ?", (victim,)).fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM conversations WHERE user_hash = ?", (victim,)).fetchone() == (0,)
+        (lines,) = conn.execute("SELECT sum(lines) FROM ingest_offsets WHERE stream = 'data'").fetchone()
+    assert lines == 4
+
+
+def test_erase_refused_while_ingestor_runs(config: Settings) -> None:
+    """erase-user exits non-zero with a clear message when the data directory is locked."""
+    from shared.locking import writer_lock
+
+    layout = StorageLayout.from_settings(config)
+    with writer_lock(layout):
+        result = chatlog(config, "erase-user", "--user-hash", "abc")
+    assert result.returncode == 1
+    assert "stop the ingestor" in result.stderr and "Traceback" not in result.stderr
