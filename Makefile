@@ -28,7 +28,7 @@ run: install
 	$(BIN)/chatlog run
 
 lint: install
-	$(BIN)/ruff check shared chat_statistics ingestor analytics_api chatlog client tests bench
+	$(BIN)/ruff check shared chat_statistics insights ingestor analytics_api chatlog client tests bench
 	$(BIN)/mypy
 
 system-deps:

@@ -1,0 +1,181 @@
+"""Question groups: paraphrases together, different questions apart.
+
+Input is the distinct normalised questions with their counts (never every event), so
+a month of traffic groups in seconds. Each question becomes a set of content terms
+(``insights.terms``) weighted by IDF; two questions are as similar as the weighted
+Jaccard of their term sets (shared weight over the weight of their union).
+
+Grouping runs in two passes:
+1. *Leaders*: most frequent question first, each joins the group whose leader (its most
+   frequent variant) it is most similar to, if that reaches ``threshold``, else it leads
+   a new group. Comparing with the leader, not with any member, keeps "A ~ B ~ C" from
+   chaining A and C together when they ask different things.
+2. *Average linkage*: a group joins an earlier one when its members are, on average over
+   every pair, at least ``merge_threshold`` similar to that group's members; this gathers
+   paraphrases the leader alone did not reach, without letting one bridging variant
+   join two questions.
+
+Two questions whose intents differ ("how long" vs "how to", ``insights.terms``) never
+join. The thresholds were chosen on ``tests/data/question_groups.tsv`` and checked on
+``tests/data/question_groups_holdout.tsv``; ``python -m bench.grouping`` reports pairwise
+precision and recall on both. A group that merges unrelated questions is worse than
+none, so the defaults favour precision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from insights.terms import QuestionTerms, normalise_question
+
+DEFAULT_THRESHOLD = 0.6
+MERGE_RATIO = 0.8  # merge_threshold = threshold * MERGE_RATIO unless given
+LINKAGE_SAMPLE = 20
+PREFILTER = 0.25
+
+TermVector = dict[int, float]
+
+
+@dataclass
+class QuestionGroup:
+    """One question asked in several ways: its variants, most frequent first."""
+
+    question: str
+    count: int = 0
+    variants: list[tuple[str, int]] = field(default_factory=list)
+
+
+def term_vectors(
+    terms: QuestionTerms, texts: Sequence[str], idf_power: float = 1.0
+) -> tuple[list[TermVector], dict[str, int]]:
+    """Each text's content terms weighted by IDF ** ``idf_power`` (a text with none is its own
+    term), and the vocabulary (term -> id)."""
+    analysed = [terms.terms(text) or (normalise_question(text),) for text in texts]
+    tfidf = TfidfVectorizer(analyzer=lambda found: found, binary=True, norm=None, use_idf=True)
+    matrix = tfidf.fit_transform(analysed).tocsr()
+    weights = np.power(tfidf.idf_, idf_power)
+    indptr, indices = matrix.indptr, matrix.indices
+    vectors = [
+        {int(t): float(weights[t]) for t in indices[indptr[row] : indptr[row + 1]]}
+        for row in range(len(texts))
+    ]
+    return vectors, {term: int(i) for term, i in tfidf.vocabulary_.items()}
+
+
+def weighted_jaccard(a: TermVector, b: TermVector, size_a: float, size_b: float) -> float:
+    """Shared weight over the weight of the union (``size_*``: each vector's total weight)."""
+    if len(a) > len(b):
+        a, b = b, a
+    shared = 0.0
+    for t, w in a.items():
+        if t in b:
+            shared += w
+    total = size_a + size_b - shared
+    return shared / total if total else 0.0
+
+
+class QuestionGrouper:
+    """Groups distinct questions (with counts) into paraphrase groups."""
+
+    _sizes: list[float]
+
+    def __init__(
+        self, terms: QuestionTerms | None = None, threshold: float = DEFAULT_THRESHOLD,
+        merge_threshold: float | None = None, idf_power: float = 1.0,
+    ) -> None:
+        self.terms = terms or QuestionTerms()
+        self.threshold = threshold
+        self.merge_threshold = threshold * MERGE_RATIO if merge_threshold is None else merge_threshold
+        self.idf_power = idf_power
+
+    def group(self, counts: Mapping[str, int]) -> list[QuestionGroup]:
+        """Groups, largest first; ties by question text, so the answer is deterministic."""
+        texts = sorted(counts, key=lambda text: (-counts[text], text))
+        if not texts:
+            return []
+        vectors, vocabulary = term_vectors(self.terms, texts, self.idf_power)
+        intent_ids = frozenset(vocabulary[t] for t in self.terms.intents if t in vocabulary)
+        intents = [frozenset(t for t in v if t in intent_ids) for v in vectors]
+        self._sizes = [sum(v.values()) for v in vectors]
+        members = self._leader_pass(vectors, intents, intent_ids)
+        members = self._linkage_pass(vectors, intents, intent_ids, members)
+        groups = []
+        for rows in members:
+            rows.sort(key=lambda row: (-counts[texts[row]], texts[row]))
+            variants = [(texts[row], counts[texts[row]]) for row in rows]
+            groups.append(QuestionGroup(variants[0][0], sum(c for _, c in variants), variants))
+        groups.sort(key=lambda g: (-g.count, g.question))
+        return groups
+
+    def _leader_pass(
+        self, vectors: list[TermVector], intents: list[frozenset[int]], intent_ids: frozenset[int]
+    ) -> list[list[int]]:
+        sizes = self._sizes
+        leaders: list[int] = []
+        members: list[list[int]] = []
+        postings: dict[int, list[int]] = {}  # content term -> groups whose leader has it
+        for row, vector in enumerate(vectors):
+            candidates = {g for t in vector if t not in intent_ids for g in postings.get(t, ())}
+            best, best_score = -1, self.threshold
+            for group in sorted(candidates):
+                lead = leaders[group]
+                if not _intents_agree(intents[lead], intents[row]):
+                    continue
+                score = weighted_jaccard(vectors[lead], vector, sizes[lead], sizes[row])
+                if score > best_score or (score == best_score and best < 0):
+                    best, best_score = group, score
+            if best < 0:
+                leaders.append(row)
+                members.append([row])
+                for t in vector:
+                    if t not in intent_ids:
+                        postings.setdefault(t, []).append(len(leaders) - 1)
+            else:
+                members[best].append(row)
+        return members
+
+    def _linkage_pass(
+        self, vectors: list[TermVector], intents: list[frozenset[int]], intent_ids: frozenset[int],
+        members: list[list[int]],
+    ) -> list[list[int]]:
+        sizes = self._sizes
+        merged: list[list[int]] = []
+        merged_intents: list[frozenset[int]] = []
+        postings: dict[int, set[int]] = {}  # content term -> merged groups with a member having it
+        for rows in members:
+            intent = intents[rows[0]]
+            terms = {t for row in rows for t in vectors[row] if t not in intent_ids}
+            candidates = {g for t in terms for g in postings.get(t, ())}
+            best, best_score = -1, self.merge_threshold
+            for index in sorted(candidates):
+                if not _intents_agree(merged_intents[index], intent):
+                    continue
+                target = merged[index]
+                lead, mine = target[0], rows[0]
+                if weighted_jaccard(vectors[lead], vectors[mine], sizes[lead], sizes[mine]) < PREFILTER:
+                    continue  # leaders this far apart cannot average above the merge threshold in practice
+                # The most frequent variants of each side stand for it: bounded work per pair.
+                target, mine_rows = target[:LINKAGE_SAMPLE], rows[:LINKAGE_SAMPLE]
+                score = sum(
+                    weighted_jaccard(vectors[a], vectors[b], sizes[a], sizes[b]) for a in target for b in mine_rows
+                )
+                score /= len(target) * len(mine_rows)
+                if score > best_score or (score == best_score and best < 0):
+                    best, best_score = index, score
+            if best < 0:
+                best = len(merged)
+                merged.append([])
+                merged_intents.append(intent)
+            merged[best].extend(rows)
+            for t in terms:
+                postings.setdefault(t, set()).add(best)
+        return merged
+
+
+def _intents_agree(a: frozenset[int], b: frozenset[int]) -> bool:
+    """Questions with no intent marker agree with any; otherwise they must share one."""
+    return not a or not b or bool(a & b)
