@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
@@ -12,6 +13,7 @@ from ingestor.conversations.redaction import content_redactor
 from ingestor.conversations.service import conversation_service
 from ingestor.dayfiles import DayFileWriter
 from ingestor.derived.process import DerivedStateProcess
+from ingestor.erasure import finish_pending_erasure
 from ingestor.finalise import statistics_jobs
 from ingestor.idempotency import RecentIdWindow
 from ingestor.jobs import ScheduledJob, scheduler_context
@@ -21,11 +23,11 @@ from ingestor.records import RecordBuilder
 from ingestor.recovery import rebuild_window, repair_day_files
 from ingestor.routes import setup_routes
 from ingestor.writer import GroupCommitWriter
-from shared.db import open_writer
+from shared.db import connect_writer_sync, open_writer
 from shared.errors import error_middleware
 from shared.layout import StorageLayout
 from shared.locking import writer_lock
-from shared.privacy import user_hasher
+from shared.privacy import UserHasher, store_key_for_start
 from shared.settings import Settings
 
 
@@ -55,8 +57,12 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     with writer_lock(layout):
         report = repair_day_files(layout)
         metrics.repaired_bytes.inc(report.torn_bytes)
+        with contextlib.closing(connect_writer_sync(settings.db_path)) as setup:
+            # A changed key would silently give every returning user a new user_hash.
+            key = store_key_for_start(settings, setup)
+            await asyncio.to_thread(finish_pending_erasure, layout, setup, settings.zstd_level)
         app[keys.builder_key] = RecordBuilder(
-            layout, user_hasher(settings), settings.log_retention_days, redact=content_redactor(settings)
+            layout, UserHasher(key), settings.log_retention_days, redact=content_redactor(settings)
         )
         files = DayFileWriter(layout, settings.zstd_level)
         app[keys.files_key] = files
