@@ -98,11 +98,14 @@ def erase_user(
     *,
     day_lock: contextlib.AbstractContextManager[object] | None = None,
     before_rewrite: Callable[[], None] = lambda: None,
+    step: Callable[[str], None] = lambda name: None,
 ) -> ErasureReport:
     """Remove every line and row of one user; only anonymous counts stay.
 
     ``day_lock`` keeps appends out while the files are read and rewritten;
     ``before_rewrite`` runs under it first (the ingestor closes its open day files).
+    ``step`` is called after the database commit (``"committed"``) and after each file
+    rewrite (``"rewrote"``): tests crash there.
     """
     report = ErasureReport()
     with day_lock if day_lock is not None else contextlib.nullcontext():
@@ -129,12 +132,14 @@ def erase_user(
                 [(f"erased-{secrets.token_hex(12)}", session) for session in sorted(plan.sessions)],
             )
             report.query_texts = take_out_queries(conn, plan.fed)
+        step("committed")
         for rewrite in plan.rewrites:
             _rewrite(rewrite.path, rewrite.kept, zstd_level)
             if rewrite.leftover is not None:
                 rewrite.leftover.unlink(missing_ok=True)
             if rewrite.stream is Stream.CONVERSATIONS:
                 _repoint_conversations(conn, rewrite)
+            step("rewrote")
             report.files_rewritten += 1
             report.lines[rewrite.stream.value] = report.lines.get(rewrite.stream.value, 0) + rewrite.removed
         conn.execute("DELETE FROM meta WHERE key = ?", (PENDING_META,))
