@@ -60,7 +60,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         with contextlib.closing(connect_writer_sync(settings.db_path)) as setup:
             # A changed key would silently give every returning user a new user_hash.
             key = store_key_for_start(settings, setup)
-            await asyncio.to_thread(finish_pending_erasure, layout, setup, settings.zstd_level)
+            await asyncio.to_thread(finish_pending_erasure, layout, setup, settings.zstd_level, settings.backup_keep)
         app[keys.builder_key] = RecordBuilder(
             layout, UserHasher(key), settings.log_retention_days, redact=content_redactor(settings)
         )

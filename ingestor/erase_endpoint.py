@@ -70,7 +70,7 @@ def _erase(app: web.Application, user_hash: str) -> ErasureReport:
     with contextlib.closing(connect_writer_sync(settings.db_path)) as conn:
         return erase_user(
             app[keys.layout_key], conn, user_hash, settings.zstd_level,
-            day_lock=files.lock, before_rewrite=files.close,
+            day_lock=files.lock, before_rewrite=files.close, backup_keep=settings.backup_keep,
         )
 
 

@@ -10,7 +10,8 @@ The order makes a crash at any point lose nothing and count nothing twice:
 3. each affected day file is rewritten without the user's lines (temporary file,
    fsync, rename, fsync of the folder), so it is either the old or the new file;
 4. the mark is cleared; VACUUM and a truncating WAL checkpoint leave no deleted byte
-   in a free page or an old WAL frame.
+   in a free page or an old WAL frame; backups from before are replaced by a fresh one
+   (``ingestor.erasure_backups``).
 
 A crash between 2 and 4 leaves the mark, and the next start or erasure only redoes 3
 (``finish_pending_erasure``): the counts of step 2 already describe the new files.
@@ -36,6 +37,7 @@ import msgspec
 import zstandard
 
 from ingestor.dayfiles import fsync_dir
+from ingestor.erasure_backups import mark_backups_stale, replace_stale_backups
 from ingestor.erasure_stats import FedQueries, take_out_queries
 from shared.db import DB_FILE_MODE
 from shared.layout import StorageLayout, Stream
@@ -99,18 +101,20 @@ def erase_user(
     day_lock: contextlib.AbstractContextManager[object] | None = None,
     before_rewrite: Callable[[], None] = lambda: None,
     step: Callable[[str], None] = lambda name: None,
+    backup_keep: int = 7,
 ) -> ErasureReport:
     """Remove every line and row of one user; only anonymous counts stay.
 
     ``day_lock`` keeps appends out while the files are read and rewritten;
     ``before_rewrite`` runs under it first (the ingestor closes its open day files).
     ``step`` is called after the database commit (``"committed"``) and after each file
-    rewrite (``"rewrote"``): tests crash there.
+    rewrite (``"rewrote"``): tests crash there. Backups from before are replaced by a
+    fresh one (``ingestor.erasure_backups``), of which ``backup_keep`` are kept.
     """
     report = ErasureReport()
     with day_lock if day_lock is not None else contextlib.nullcontext():
         before_rewrite()
-        _finish(layout, conn, zstd_level)
+        _finish(layout, conn, zstd_level, backup_keep)
         plan = _plan(layout, conn, user_hash)
         with conn:
             conn.execute("BEGIN IMMEDIATE")
@@ -132,6 +136,8 @@ def erase_user(
                 [(f"erased-{secrets.token_hex(12)}", session) for session in sorted(plan.sessions)],
             )
             report.query_texts = take_out_queries(conn, plan.fed)
+            if plan.rewrites or report.sessions or report.conversations:
+                mark_backups_stale(conn)
         step("committed")
         for rewrite in plan.rewrites:
             _rewrite(rewrite.path, rewrite.kept, zstd_level)
@@ -144,21 +150,21 @@ def erase_user(
             report.lines[rewrite.stream.value] = report.lines.get(rewrite.stream.value, 0) + rewrite.removed
         conn.execute("DELETE FROM meta WHERE key = ?", (PENDING_META,))
     scrub_database(conn)
+    replace_stale_backups(conn, layout.db_path, layout.backups_dir, backup_keep)
     return report
 
 
-def finish_pending_erasure(layout: StorageLayout, conn: sqlite3.Connection, zstd_level: int = 6) -> bool:
-    """Redo the file rewrites of an erasure a crash interrupted; True when there was one."""
-    done = _finish(layout, conn, zstd_level)
-    if done:
-        scrub_database(conn)
-    return done
+def finish_pending_erasure(
+    layout: StorageLayout, conn: sqlite3.Connection, zstd_level: int = 6, backup_keep: int = 7
+) -> bool:
+    """Finish an erasure a crash interrupted (its file rewrites, then its backups); True when there was one."""
+    return _finish(layout, conn, zstd_level, backup_keep)
 
 
-def _finish(layout: StorageLayout, conn: sqlite3.Connection, zstd_level: int) -> bool:
+def _finish(layout: StorageLayout, conn: sqlite3.Connection, zstd_level: int, backup_keep: int) -> bool:
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (PENDING_META,)).fetchone()
     if row is None:
-        return False
+        return replace_stale_backups(conn, layout.db_path, layout.backups_dir, backup_keep) > 0
     # The database already has the counts of the rewritten files: only the files remain.
     for rewrite in _file_rewrites(layout, str(row[0]), {}):
         _rewrite(rewrite.path, rewrite.kept, zstd_level)
@@ -167,6 +173,8 @@ def _finish(layout: StorageLayout, conn: sqlite3.Connection, zstd_level: int) ->
         if rewrite.stream is Stream.CONVERSATIONS:
             _repoint_conversations(conn, rewrite)
     conn.execute("DELETE FROM meta WHERE key = ?", (PENDING_META,))
+    scrub_database(conn)
+    replace_stale_backups(conn, layout.db_path, layout.backups_dir, backup_keep)
     return True
 
 

@@ -140,6 +140,8 @@ def test_online_erasure_while_events_arrive(daemon: IngestorProcess) -> None:
     wait_applied(daemon.data_dir, len(victim) + len(before))
     with contextlib.closing(sqlite3.connect(daemon.data_dir / "chatlog.sqlite3")) as conn:
         stats_before = statistics(conn)
+    assert chatlog(daemon, "backup").returncode == 0  # a backup holds the user too
+    backups_before = sorted((daemon.data_dir / "backups").iterdir())
 
     poster = Poster(daemon.url)
     poster.start()
@@ -157,6 +159,8 @@ def test_online_erasure_while_events_arrive(daemon: IngestorProcess) -> None:
     code, err = daemon.terminate()
     assert code == 0, err
 
+    backups_after = sorted((daemon.data_dir / "backups").iterdir())
+    assert len(backups_after) == 1 and backups_after[0] not in backups_before  # replaced by a fresh one
     victim_hash = UserHasher(TEST_SECRET.encode()).hash("victim")
     needles = [victim_hash, VICTIM_ONLY, VICTIM_SHARED, "victim-s1", "victim-s2", query_key(VICTIM_ONLY)]
     for path, data in file_bytes(daemon.data_dir).items():
@@ -199,3 +203,22 @@ def test_online_erasure_while_events_arrive(daemon: IngestorProcess) -> None:
                         listed += entry["count"]
                         assert entry["query"] == SHARED, table
             assert listed == shared_by_others, table
+
+
+def test_erasure_endpoint_is_local_only(daemon: IngestorProcess) -> None:
+    """Over TCP the endpoint answers 403 whatever is sent; on the socket a malformed hash is a 400."""
+    daemon.start()
+    request = urllib.request.Request(
+        daemon.url + "/v1/admin/erase-user", data=json.dumps({"user_hash": "0" * 64}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        urllib.request.urlopen(request, timeout=30)
+        raise AssertionError("erasure was accepted over TCP")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 403
+        assert json.loads(exc.read())["error"] == "forbidden"
+    result = chatlog(daemon, "erase-user", "--user-hash", "not-a-hash")
+    assert result.returncode == 1 and "400" in result.stderr and "Traceback" not in result.stderr
+    result = chatlog(daemon, "erase-user", "--user-hash", "0" * 64)
+    assert result.returncode == 0 and "removed no lines" in result.stdout, result.stderr

@@ -43,7 +43,7 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     try:
         with writer_lock(layout), contextlib.closing(connect_writer_sync(settings.db_path)) as conn:
             user_hash = _user_hash(settings, conn, args)
-            report = erase_user(layout, conn, user_hash, settings.zstd_level)
+            report = erase_user(layout, conn, user_hash, settings.zstd_level, backup_keep=settings.backup_keep)
         print(report.summary())
         return 0
     except DataDirLocked:
