@@ -97,3 +97,18 @@ def test_everything_a_run_creates_is_private(
         if mode != expected:
             wrong[str(path.relative_to(tmp_path))] = oct(mode)
     assert not wrong
+
+
+def test_client_spool_is_private(common_umask: None, tmp_path: Path) -> None:
+    """The client's spool holds raw user ids: its folder is 0700, its files 0600."""
+    from chatlog.client._spool import Spool
+
+    spool = Spool.claim(tmp_path / "spool" / "events.ndjson")
+    try:
+        spool.append([b'{"user_id": "kim"}\n'])
+        spool.reject([b'{"user_id": "lee"}\n'])
+    finally:
+        spool.close()
+    found = modes(tmp_path / "spool")
+    assert found.pop(tmp_path / "spool") == 0o700
+    assert found and set(found.values()) == {0o600}, found

@@ -19,6 +19,7 @@ import sqlite3
 from pathlib import Path
 
 from chatlog.cli import CommandError
+from ingestor.derived.lock import derived_lock
 from ingestor.erasure import erase_user
 from shared.db import connect_writer_sync, reader_uri
 from shared.layout import StorageLayout
@@ -41,7 +42,9 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     """Erase, report what was removed, exit 0."""
     layout = StorageLayout.from_settings(settings)
     try:
-        with writer_lock(layout), contextlib.closing(connect_writer_sync(settings.db_path)) as conn:
+        # The derived-state process of an ingestor that died may still be applying lines.
+        with writer_lock(layout), derived_lock(layout), \
+                contextlib.closing(connect_writer_sync(settings.db_path)) as conn:
             user_hash = _user_hash(settings, conn, args)
             report = erase_user(layout, conn, user_hash, settings.zstd_level, backup_keep=settings.backup_keep)
         print(report.summary())
