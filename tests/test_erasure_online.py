@@ -158,6 +158,8 @@ def test_online_erasure_while_events_arrive(daemon: IngestorProcess) -> None:
     wait_applied(daemon.data_dir, len(others))
     code, err = daemon.terminate()
     assert code == 0, err
+    verified = chatlog(daemon, "verify")  # offsets match the rewritten files
+    assert verified.returncode == 0, verified.stdout + verified.stderr
 
     backups_after = sorted((daemon.data_dir / "backups").iterdir())
     assert len(backups_after) == 1 and backups_after[0] not in backups_before  # replaced by a fresh one
