@@ -82,8 +82,8 @@ async def test_erase_user_everywhere(aiohttp_client: AiohttpClient, config: Sett
     assert lines == 4
 
 
-def test_erase_refused_while_ingestor_runs(config: Settings) -> None:
-    """erase-user exits non-zero with a clear message when the data directory is locked."""
+def test_erase_refused_while_locked_and_no_ingestor_answers(config: Settings) -> None:
+    """With the data directory locked and no ingestor on the socket, erase-user exits 1 with a clear message."""
     from shared.locking import writer_lock
 
     layout = StorageLayout.from_settings(config)

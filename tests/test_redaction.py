@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 
 import pytest
@@ -257,3 +258,15 @@ def test_hangul_text_without_full_width_forms_takes_the_plain_path(redactor: Pii
     """Text with no digit, no '@' and no full-width form comes back as the same object."""
     text = "연차 휴가는 어떻게 신청하나요? 팀장님 승인이 필요한가요"
     assert redactor.redact(text) is text
+
+
+def test_full_width_input_is_redacted_like_its_ascii_form(redactor: PiiRedactor) -> None:
+    """For random PII-like text, typing it full-width redacts the same spans and keeps the rest as typed."""
+    rng = random.Random(20241129)
+    alphabet = "0123456789" * 4 + "abkimz.@-+() " + "연락처메일"
+    pieces = ["010-1234-5678", "kim@example.com", "900101-1234567", "4111 1111 1111 1111", "+82 10 1234 5678"]
+    for _ in range(2000):
+        parts = [rng.choice(pieces) if rng.random() < 0.3 else "".join(rng.choices(alphabet, k=rng.randrange(1, 12)))
+                 for _ in range(rng.randrange(1, 5))]
+        text = "".join(parts)
+        assert redactor.redact(full_width(text)) == full_width_outside_placeholders(redactor.redact(text)), text
