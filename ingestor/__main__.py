@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from ingestor.app import create_app
+from shared.privacy import UserHashKeyError
 from shared.serving import Listener, serve_from_env
 from shared.settings import Settings
 
@@ -21,8 +22,12 @@ def ingest_listener(settings: Settings) -> Listener:
 
 
 def main() -> int:
-    """Run until SIGTERM/SIGINT."""
-    return serve_from_env("chatlog-ingestor", lambda settings: [ingest_listener(settings)])
+    """Run until SIGTERM/SIGINT; 2 with a message when the user-hash key is not the store's."""
+    try:
+        return serve_from_env("chatlog-ingestor", lambda settings: [ingest_listener(settings)])
+    except UserHashKeyError as exc:
+        print(f"chatlog-ingestor: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -12,6 +13,7 @@ from ingestor.conversations.service import conversation_service
 from ingestor.dayfiles import DayFileWriter
 from ingestor.derived.process import DerivedStateProcess
 from ingestor.idempotency import RecentIdWindow
+from ingestor.lifecycle.erasure import finish_pending_erasure
 from ingestor.lifecycle.jobs import lifecycle_jobs
 from ingestor.metrics import IngestMetrics
 from ingestor.records import RecordBuilder
@@ -21,11 +23,11 @@ from ingestor.routes import setup_routes
 from ingestor.scheduler import JobFactory, scheduler_context
 from ingestor.statistics_jobs import statistics_jobs
 from ingestor.writer import GroupCommitWriter
-from shared.db import open_writer
+from shared.db import connect_writer_sync, open_writer
 from shared.errors import error_middleware
 from shared.layout import StorageLayout
 from shared.locking import writer_lock
-from shared.privacy import user_hasher
+from shared.privacy import UserHasher, store_key_for_start
 from shared.settings import Settings
 
 # Every concern's scheduled jobs, in the order they are added to the scheduler.
@@ -56,8 +58,12 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     with writer_lock(layout):
         report = repair_day_files(layout)
         metrics.repaired_bytes.inc(report.torn_bytes)
+        with contextlib.closing(connect_writer_sync(settings.db_path)) as setup:
+            # A changed key would silently give every returning user a new user_hash.
+            key = store_key_for_start(settings, setup)
+            await asyncio.to_thread(finish_pending_erasure, layout, setup, settings.zstd_level, settings.backup_keep)
         app[keys.builder_key] = RecordBuilder(
-            layout, user_hasher(settings), settings.log_retention_days, redact=content_redactor(settings)
+            layout, UserHasher(key), settings.log_retention_days, redact=content_redactor(settings)
         )
         files = DayFileWriter(layout, settings.zstd_level)
         app[keys.files_key] = files

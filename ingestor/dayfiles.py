@@ -25,7 +25,7 @@ from pathlib import Path
 
 import zstandard
 
-from shared.layout import StorageLayout, Stream
+from shared.layout import StorageLayout, Stream, make_private_dirs
 
 DayKey = tuple[Stream, date]
 
@@ -153,7 +153,7 @@ class DayFileWriter:
             return day
         stream, d = key
         directory = self._layout.stream_dir(stream)
-        directory.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(directory)
         files = self._layout.day_files(stream, d)
         path = files.zst or files.gz or self._layout.day_path(stream, d)
         kind = ".jsonl.zst" if files.zst else ".jsonl.gz" if files.gz else ".jsonl"

@@ -5,8 +5,13 @@ Every match of a rule is replaced by a typed placeholder such as ``[EMAIL]`` or
 data itself never reaches the disk.
 
 The patterns look at ASCII digits only (``[0-9]``, not ``\\d``): chat text is
-full of Hangul and the odd full-width or non-Latin digit, and a Unicode-aware
-class would both slow every scan and widen the false-positive surface.
+full of Hangul and the odd non-Latin digit, and a Unicode-aware class would both
+slow every scan and widen the false-positive surface. Full-width forms, which
+Korean and Japanese input methods type (``０１０－１２３４－５６７８``,
+``ｋｉｍ＠ｅｘａｍｐｌｅ．ｃｏｍ``), are the exception: U+FF01..U+FF5E map one to one
+onto ASCII 0x21..0x7E (and U+3000 onto the space), so such text is matched in its
+ASCII translation, which has the same length, and the same spans of the original
+are replaced.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ FAST_PATH_MIN_DIGITS = 7
 _ASCII_DIGITS = "0123456789"
 
 _EXTRA_RULE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+_FULL_WIDTH = re.compile("[\u3000\uff01-\uff5e]")
+_TO_ASCII = {0x3000: 0x20, **{code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,12 +217,38 @@ class PiiRedactor:
 
     def redact(self, text: str) -> str:
         """Return ``text`` with every rule match replaced by its placeholder."""
+        if not text.isascii() and _FULL_WIDTH.search(text):
+            return self._redact_translated(text)
         steps = self._steps
         if "@" not in text and sum(map(text.count, _ASCII_DIGITS)) < FAST_PATH_MIN_DIGITS:
             steps = self._steps_for_plain_text
         for pattern, replace in steps:
             text = pattern.sub(replace, text)
         return text
+
+    def _redact_translated(self, original: str) -> str:
+        """Match on the ASCII translation of full-width forms; replace the same spans of the original."""
+        ascii_form = original.translate(_TO_ASCII)
+        steps = self._steps
+        if "@" not in ascii_form and sum(map(ascii_form.count, _ASCII_DIGITS)) < FAST_PATH_MIN_DIGITS:
+            steps = self._steps_for_plain_text
+        for pattern, replace in steps:
+            kept_original: list[str] = []
+            kept_ascii: list[str] = []
+            end = 0
+            for match in pattern.finditer(ascii_form):
+                replacement = replace(match)
+                if replacement == match.group(0):
+                    continue
+                start = match.start()
+                kept_original += (original[end:start], replacement)
+                kept_ascii += (ascii_form[end:start], replacement)
+                end = match.end()
+            if end:
+                # Placeholders are the same in both, so the two texts stay aligned.
+                original = "".join(kept_original) + original[end:]
+                ascii_form = "".join(kept_ascii) + ascii_form[end:]
+        return original
 
 
 class _Step(NamedTuple):

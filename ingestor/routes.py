@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ingestor import keys, views
+from ingestor.erase_endpoint import setup_erasure
 from shared.metrics import metrics_handler
 
 
@@ -14,3 +15,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/v1/conversations", views.post_conversation)
     app.router.add_get("/healthz", views.healthz)
     app.router.add_get("/metrics", metrics_handler(app[keys.metrics_key].registry))
+    setup_erasure(app)

@@ -11,7 +11,8 @@ from shared.privacy import bearer_token, tokens_equal
 from shared.wire import ConversationIn, LogEventIn
 
 
-def _over_unix_socket(request: web.Request) -> bool:
+def over_unix_socket(request: web.Request) -> bool:
+    """Whether the request came over the Unix socket (whose 0660 mode is its access control)."""
     transport = request.transport
     return transport is not None and isinstance(transport.get_extra_info("sockname"), str)
 
@@ -19,7 +20,7 @@ def _over_unix_socket(request: web.Request) -> bool:
 def check_ingest_token(request: web.Request) -> None:
     """TCP requests need the ingest token when one is set; the Unix socket relies on 0660."""
     expected = request.app[keys.settings_key].ingest_token
-    if not expected or _over_unix_socket(request):
+    if not expected or over_unix_socket(request):
         return
     given = bearer_token(request.headers.get("Authorization"))
     if given is None or not tokens_equal(given, expected):

@@ -12,10 +12,15 @@ analytics API opens the file with ``mode=ro``.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
+import stat
 from pathlib import Path
 
 import aiosqlite
+
+from shared.layout import make_private_dirs
 
 # Guide §6.2. synchronous=NORMAL is safe here: WAL keeps the database consistent,
 # and a transaction lost to power failure is re-derived from the fsynced day files.
@@ -209,9 +214,31 @@ def migrate(conn: sqlite3.Connection) -> int:
     return int(version)
 
 
+# The database holds summaries and top questions: owner and the service's group only.
+# SQLite gives the -wal and -shm files the database file's mode.
+DB_FILE_MODE = 0o640
+
+
+def create_private_file(path: Path, mode: int = DB_FILE_MODE) -> None:
+    """Create ``path`` empty with ``mode`` unless it exists (SQLite would create it 0644)."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
+
+
+def narrow_mode(path: Path, mode: int = DB_FILE_MODE) -> None:
+    """Take away any permission beyond ``mode`` (a database an older chatlog made 0644)."""
+    with contextlib.suppress(FileNotFoundError):
+        current = stat.S_IMODE(os.stat(path).st_mode)
+        if current & ~mode:
+            os.chmod(path, current & mode)
+
+
 def connect_writer_sync(path: Path) -> sqlite3.Connection:
     """A synchronous read-write connection, migrated (CLI and start-up use)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(path.parent)
+    create_private_file(path)
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        narrow_mode(name)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     for pragma in WRITER_PRAGMAS:
         conn.execute(pragma)

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from shared.settings import Settings
+
+# The data holds summaries and questions: folders are the service's group's at most.
+DIR_MODE = 0o750
 
 SUFFIXES = (".jsonl.zst", ".jsonl.gz", ".jsonl")
 _DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})(\.jsonl(?:\.zst|\.gz)?)$")
@@ -94,10 +98,10 @@ class StorageLayout:
         return self.root / ".derived.lock"
 
     def ensure_dirs(self) -> None:
-        """Create the data folders (the writer's job; readers never create anything)."""
+        """Create the data folders, 0750 (the writer's job; readers never create anything)."""
         for path in (self.root, *(self.stream_dir(s) for s in Stream), self.backups_dir):
-            path.mkdir(parents=True, exist_ok=True)
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dirs(path)
+        make_private_dirs(self.db_path.parent)
 
     def day_of(self, instant: datetime) -> date:
         """The day (in CHATLOG_TIMEZONE) an instant belongs to; naive means UTC."""
@@ -168,6 +172,24 @@ class StorageLayout:
             if first <= day <= last and files.readable is not None:
                 paths.append(files.readable)
         return paths
+
+
+def make_private_dirs(path: Path) -> None:
+    """``mkdir -p`` where every folder created is DIR_MODE (``Path.mkdir`` leaves parents 0777 & ~umask).
+
+    Existing folders keep their mode: the operator may have chosen a stricter or shared one.
+    """
+    missing: list[Path] = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for folder in reversed(missing):
+        # The umask can only narrow DIR_MODE further, never widen it.
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=DIR_MODE)
 
 
 def date_range(first: date, last: date) -> list[date]:

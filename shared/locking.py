@@ -36,7 +36,7 @@ import fcntl
 import os
 from collections.abc import Iterator
 
-from shared.layout import StorageLayout
+from shared.layout import StorageLayout, make_private_dirs
 
 
 class DataDirLocked(RuntimeError):
@@ -46,7 +46,7 @@ class DataDirLocked(RuntimeError):
 @contextlib.contextmanager
 def writer_lock(layout: StorageLayout) -> Iterator[None]:
     """Hold the data directory's writer lock, or raise DataDirLocked at once."""
-    layout.root.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(layout.root)
     fd = os.open(layout.writer_lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:

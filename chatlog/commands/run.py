@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from chatlog.cli import CommandError
 from ingestor.__main__ import ingest_listener
 from shared.logs import configure_logging
+from shared.privacy import UserHashKeyError
 from shared.serving import Listener, run
 from shared.settings import Settings
 
@@ -28,4 +30,7 @@ def listeners(settings: Settings) -> list[Listener]:
 def main(settings: Settings, args: argparse.Namespace) -> int:
     """Serve until Ctrl-C or SIGTERM; flush and exit 0."""
     configure_logging(settings.log_level)
-    return run(listeners(settings))
+    try:
+        return run(listeners(settings))
+    except UserHashKeyError as exc:
+        raise CommandError(str(exc)) from None

@@ -70,6 +70,10 @@ class SpoolChunk:
     torn: bool = False
 
 
+# Spooled events still carry raw user ids (hashing is the ingestor's): the owner's only.
+SPOOL_DIR_MODE = 0o700
+
+
 class Spool:
     """Thread-safe append, rotate-for-replay and read of the spool files."""
 
@@ -77,7 +81,7 @@ class Spool:
     def claim(cls, path: str | os.PathLike[str], max_slots: int = 256) -> Spool:
         """The spool at ``path``, or at the first slot beside it no other client holds."""
         base = Path(path)
-        base.parent.mkdir(parents=True, exist_ok=True)
+        base.parent.mkdir(mode=SPOOL_DIR_MODE, parents=True, exist_ok=True)
         for slot in range(max_slots):
             candidate = base if slot == 0 else base.with_name(f"{base.stem}-{slot}{base.suffix}")
             fd = os.open(candidate.with_name(candidate.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
@@ -198,7 +202,7 @@ class Spool:
 
     def _open(self) -> int:
         if self._fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.parent.mkdir(mode=SPOOL_DIR_MODE, parents=True, exist_ok=True)
             fd = os.open(self.path, _FLAGS, 0o600)
             try:
                 if _has_torn_tail(self.path):

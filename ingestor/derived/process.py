@@ -127,6 +127,15 @@ class DerivedStateProcess:
         self._metrics.conversations_closed.labels(outcome="dropped").inc(status.dropped - dropped)
         self._counted = (status.saved, status.dropped)
 
+    async def pause(self) -> None:
+        """Stop the process in order and keep it stopped until ``resume`` (an erasure rewrites its input)."""
+        await self.stop()
+
+    async def resume(self) -> None:
+        """Start the process again after ``pause``; it resumes from the database's offsets."""
+        self._stopping = False
+        await self.start()
+
     async def stop(self) -> None:
         """Let the process apply everything written and close its conversations, then wait for it."""
         self._stopping = True

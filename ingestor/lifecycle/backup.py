@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ingestor.dayfiles import fsync_dir
-from shared.db import SCHEMA_VERSION, connect_writer_sync, migrate, reader_uri
+from shared.db import SCHEMA_VERSION, connect_writer_sync, create_private_file, migrate, reader_uri
 
 PREFIX = "chatlog-"
 SUFFIX = ".sqlite3"
@@ -113,8 +113,13 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
+# A backup is a copy of the whole history: readable by its owner only.
+BACKUP_FILE_MODE = 0o600
+
+
 def _copy_database(source_uri: str, destination: Path) -> None:
     """One-step online backup of ``source_uri`` into a new self-contained file."""
+    create_private_file(destination, BACKUP_FILE_MODE)
     src = sqlite3.connect(source_uri, uri=True)
     try:
         dst = sqlite3.connect(destination)

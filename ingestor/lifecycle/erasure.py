@@ -1,16 +1,34 @@
 """Erasing one user everywhere: every day file (plain and compressed) and SQLite.
 
-Each affected day file is rewritten without the user's lines into a temporary file in
-the same folder, fsynced, renamed over the original and the folder fsynced, so a
-crash leaves either the old or the new file, never a mix. Aggregated statistics keep
-their counts (their top-query texts are not rewritten: a known gap).
+The order makes a crash at any point lose nothing and count nothing twice:
+
+1. read every day file and plan: the lines each keeps, how many of the user's lines the
+   day's applied count (``ingest_offsets``) covers, and which query texts the user fed
+   into the statistics;
+2. one SQLite transaction marks the erasure pending (``meta``), corrects the applied
+   counts, deletes the user's rows and takes the user's texts out of the top queries;
+3. each affected day file is rewritten without the user's lines (temporary file,
+   fsync, rename, fsync of the folder), so it is either the old or the new file;
+4. the mark is cleared; VACUUM and a truncating WAL checkpoint leave no deleted byte
+   in a free page or an old WAL frame; backups from before are replaced by a fresh one
+   (``ingestor.lifecycle.erasure_backups``).
+
+A crash between 2 and 4 leaves the mark, and the next start or erasure only redoes 3
+(``finish_pending_erasure``): the counts of step 2 already describe the new files.
+Steps 1-4 need that nothing appends to or follows the day files meanwhile: the CLI
+holds the writer lock; a running ingestor (``ingestor.erase_endpoint``) stops its
+derived-state process and holds its day-file lock (``day_lock``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
+import secrets
 import sqlite3
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -19,12 +37,21 @@ import msgspec
 import zstandard
 
 from ingestor.dayfiles import fsync_dir
+from ingestor.lifecycle.erasure_backups import mark_backups_stale, replace_stale_backups
+from ingestor.lifecycle.erasure_stats import FedQueries, take_out_queries
+from shared.db import DB_FILE_MODE
 from shared.layout import StorageLayout, Stream
 from shared.reader import iter_lines
 
+PENDING_META = "erasure_pending"
 
-class _UserOf(msgspec.Struct):
+
+class _Owner(msgspec.Struct):
     user_hash: str | None = None
+
+
+class _ConversationId(msgspec.Struct):
+    conversation_id: str = ""
 
 
 @dataclass
@@ -35,66 +62,192 @@ class ErasureReport:
     files_rewritten: int = 0
     sessions: int = 0
     conversations: int = 0
+    query_texts: int = 0
 
     def summary(self) -> str:
         """One line for the operator."""
         parts = ", ".join(f"{n} {stream} lines" for stream, n in self.lines.items())
         return (
             f"removed {parts or 'no lines'} in {self.files_rewritten} files, "
-            f"{self.sessions} session rows, {self.conversations} conversation index rows"
+            f"{self.sessions} session rows, {self.conversations} conversation index rows, "
+            f"{self.query_texts} top-query counts"
         )
 
 
-def erase_user(layout: StorageLayout, conn: sqlite3.Connection, user_hash: str, zstd_level: int = 6) -> ErasureReport:
-    """Remove every line and row of one user; the caller holds the writer lock."""
+@dataclass
+class _DayRewrite:
+    stream: Stream
+    day: date
+    path: Path
+    leftover: Path | None
+    kept: list[bytes]
+    removed: int
+    removed_applied: int
+
+
+@dataclass
+class _Plan:
+    rewrites: list[_DayRewrite] = field(default_factory=list)
+    fed: FedQueries = field(default_factory=FedQueries)
+    sessions: set[str] = field(default_factory=set)
+
+
+def erase_user(
+    layout: StorageLayout,
+    conn: sqlite3.Connection,
+    user_hash: str,
+    zstd_level: int = 6,
+    *,
+    day_lock: contextlib.AbstractContextManager[object] | None = None,
+    before_rewrite: Callable[[], None] = lambda: None,
+    step: Callable[[str], None] = lambda name: None,
+    backup_keep: int = 7,
+) -> ErasureReport:
+    """Remove every line and row of one user; only anonymous counts stay.
+
+    ``day_lock`` keeps appends out while the files are read and rewritten;
+    ``before_rewrite`` runs under it first (the ingestor closes its open day files).
+    ``step`` is called after the database commit (``"committed"``) and after each file
+    rewrite (``"rewrote"``): tests crash there. Backups from before are replaced by a
+    fresh one (``ingestor.lifecycle.erasure_backups``), of which ``backup_keep`` are kept.
+    """
     report = ErasureReport()
+    with day_lock if day_lock is not None else contextlib.nullcontext():
+        before_rewrite()
+        _finish(layout, conn, zstd_level, backup_keep)
+        plan = _plan(layout, conn, user_hash)
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (PENDING_META, user_hash),
+            )
+            conn.executemany(
+                "UPDATE ingest_offsets SET lines = lines - ?, size = NULL WHERE stream = ? AND day = ?",
+                [(r.removed_applied, r.stream.value, r.day.isoformat()) for r in plan.rewrites if r.removed_applied],
+            )
+            report.sessions = conn.execute("DELETE FROM chat_sessions WHERE user_hash = ?", (user_hash,)).rowcount
+            report.conversations = conn.execute(
+                "DELETE FROM conversations WHERE user_hash = ?", (user_hash,)
+            ).rowcount
+            # Session ids stay counted (unique sessions, reach) but no longer name the user's.
+            conn.executemany(
+                "UPDATE chat_statistics_sessions SET session_id = ? WHERE session_id = ?",
+                [(f"erased-{secrets.token_hex(12)}", session) for session in sorted(plan.sessions)],
+            )
+            report.query_texts = take_out_queries(conn, plan.fed)
+            if plan.rewrites or report.sessions or report.conversations:
+                mark_backups_stale(conn)
+        step("committed")
+        for rewrite in plan.rewrites:
+            _rewrite(rewrite.path, rewrite.kept, zstd_level)
+            if rewrite.leftover is not None:
+                rewrite.leftover.unlink(missing_ok=True)
+            if rewrite.stream is Stream.CONVERSATIONS:
+                _repoint_conversations(conn, rewrite)
+            step("rewrote")
+            report.files_rewritten += 1
+            report.lines[rewrite.stream.value] = report.lines.get(rewrite.stream.value, 0) + rewrite.removed
+        conn.execute("DELETE FROM meta WHERE key = ?", (PENDING_META,))
+    scrub_database(conn)
+    replace_stale_backups(conn, layout.db_path, layout.backups_dir, backup_keep)
+    return report
+
+
+def finish_pending_erasure(
+    layout: StorageLayout, conn: sqlite3.Connection, zstd_level: int = 6, backup_keep: int = 7
+) -> bool:
+    """Finish an erasure a crash interrupted (its file rewrites, then its backups); True when there was one."""
+    return _finish(layout, conn, zstd_level, backup_keep)
+
+
+def _finish(layout: StorageLayout, conn: sqlite3.Connection, zstd_level: int, backup_keep: int) -> bool:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (PENDING_META,)).fetchone()
+    if row is None:
+        return replace_stale_backups(conn, layout.db_path, layout.backups_dir, backup_keep) > 0
+    # The database already has the counts of the rewritten files: only the files remain.
+    for rewrite in _file_rewrites(layout, str(row[0]), {}):
+        _rewrite(rewrite.path, rewrite.kept, zstd_level)
+        if rewrite.leftover is not None:
+            rewrite.leftover.unlink(missing_ok=True)
+        if rewrite.stream is Stream.CONVERSATIONS:
+            _repoint_conversations(conn, rewrite)
+    conn.execute("DELETE FROM meta WHERE key = ?", (PENDING_META,))
+    scrub_database(conn)
+    replace_stale_backups(conn, layout.db_path, layout.backups_dir, backup_keep)
+    return True
+
+
+def scrub_database(conn: sqlite3.Connection) -> None:
+    """Rewrite the database without free pages and empty the WAL (deleted rows leave bytes in both)."""
+    conn.execute("VACUUM")
+    for _ in range(50):
+        (busy, _, _) = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if not busy:
+            return
+        threading.Event().wait(0.1)  # a reader's snapshot pins the WAL: it ends soon
+
+
+def _plan(layout: StorageLayout, conn: sqlite3.Connection, user_hash: str) -> _Plan:
     applied = {
-        date.fromisoformat(day): lines
-        for day, lines in conn.execute(
-            "SELECT day, lines FROM ingest_offsets WHERE stream = ?", (Stream.LOGS.value,)
-        )
+        (Stream(stream), date.fromisoformat(day)): lines
+        for stream, day, lines in conn.execute("SELECT stream, day, lines FROM ingest_offsets")
     }
-    decoder = msgspec.json.Decoder(_UserOf)
-    offset_changes: list[tuple[int, str]] = []
+    plan = _Plan()
+    plan.rewrites = _file_rewrites(layout, user_hash, applied, plan)
+    return plan
+
+
+def _file_rewrites(
+    layout: StorageLayout, user_hash: str, applied: dict[tuple[Stream, date], int], plan: _Plan | None = None
+) -> list[_DayRewrite]:
+    decoder = msgspec.json.Decoder(_Owner)
+    rewrites: list[_DayRewrite] = []
+    needle = user_hash.encode()
     for stream in Stream:
-        removed_total = 0
         for day, files in layout.days(stream).items():
             path = files.readable
             if path is None:
                 continue
             kept: list[bytes] = []
-            removed_before_offset = 0
-            removed = 0
+            removed: list[bytes] = []
+            removed_applied = 0
+            covered = applied.get((stream, day), 0)
             for number, line in enumerate(iter_lines(path)):
-                try:
-                    owner = decoder.decode(line).user_hash
-                except (msgspec.DecodeError, msgspec.ValidationError):
-                    owner = None
+                owner = None
+                if needle in line:  # most lines are someone else's: skip the decode
+                    with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
+                        owner = decoder.decode(line).user_hash
                 if owner == user_hash:
-                    removed += 1
-                    if number < applied.get(day, 0):
-                        removed_before_offset += 1
+                    removed.append(line)
+                    removed_applied += number < covered
                 else:
                     kept.append(line)
             if not removed:
                 continue
-            _rewrite(path, kept, zstd_level)
-            if files.plain is not None and files.plain != path:
-                files.plain.unlink(missing_ok=True)  # a leftover beside the compressed file
-            report.files_rewritten += 1
-            removed_total += removed
-            if stream is Stream.LOGS and removed_before_offset:
-                offset_changes.append((removed_before_offset, day.isoformat()))
-        report.lines[stream.value] = removed_total
+            if plan is not None and stream is Stream.LOGS:
+                plan.fed.add_day(day, layout.tz, removed, kept, plan.sessions)
+            leftover = files.plain if files.plain is not None and files.plain != path else None
+            rewrites.append(_DayRewrite(stream, day, path, leftover, kept, len(removed), removed_applied))
+    return rewrites
+
+
+def _repoint_conversations(conn: sqlite3.Connection, rewrite: _DayRewrite) -> None:
+    """Point the index at each kept record's new place (lines before it may have gone)."""
+    if not rewrite.path.name.endswith(".jsonl"):
+        return  # a compressed day has no offsets: readers scan it
+    decoder = msgspec.json.Decoder(_ConversationId)
+    places: dict[str, tuple[int, int]] = {}
+    offset = 0
+    for line in rewrite.kept:
+        with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
+            places[decoder.decode(line).conversation_id] = (offset, len(line))
+        offset += len(line) + 1
     with conn:
         conn.executemany(
-            "UPDATE ingest_offsets SET lines = lines - ? WHERE stream = 'data' AND day = ?", offset_changes
+            "UPDATE conversations SET byte_offset = ?, byte_length = ? WHERE conversation_id = ? AND day = ?",
+            [(at, length, cid, rewrite.day.isoformat()) for cid, (at, length) in places.items()],
         )
-        report.sessions = conn.execute("DELETE FROM chat_sessions WHERE user_hash = ?", (user_hash,)).rowcount
-        report.conversations = conn.execute(
-            "DELETE FROM conversations WHERE user_hash = ?", (user_hash,)
-        ).rowcount
-    return report
 
 
 def _rewrite(path: Path, lines: list[bytes], zstd_level: int) -> None:
@@ -104,7 +257,7 @@ def _rewrite(path: Path, lines: list[bytes], zstd_level: int) -> None:
     elif path.name.endswith(".gz"):
         data = gzip.compress(data, mtime=0)
     tmp = path.with_name(path.name + ".erase.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, DB_FILE_MODE)
     try:
         view = memoryview(data)
         while view:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 
 import pytest
@@ -208,3 +209,64 @@ def test_luhn_check(number: str, valid: bool) -> None:
 def test_rrn_plausibility(rrn: str, plausible: bool) -> None:
     """is_plausible_rrn checks the birth date exists in the century the 7th digit gives."""
     assert is_plausible_rrn(rrn) is plausible
+
+
+_PLACEHOLDER = re.compile(r"\[[A-Z_]+\]")
+
+
+def full_width(text: str) -> str:
+    """ASCII 0x21..0x7E as the full-width forms an IME types (U+FF01..U+FF5E)."""
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+def full_width_outside_placeholders(text: str) -> str:
+    """``full_width`` of everything but the ``[KIND]`` placeholders the redactor inserts."""
+    pieces = _PLACEHOLDER.split(text)
+    kinds = _PLACEHOLDER.findall(text)
+    return "".join(full_width(p) + (kinds[i] if i < len(kinds) else "") for i, p in enumerate(pieces))
+
+
+@pytest.mark.parametrize(("text", "expected"), REDACTED_EXAMPLES)
+def test_full_width_pii_is_replaced_and_the_rest_kept_as_typed(
+    redactor: PiiRedactor, text: str, expected: str
+) -> None:
+    """Every PII example typed in full-width forms is redacted; the text around it stays full-width."""
+    assert redactor.redact(full_width(text)) == full_width_outside_placeholders(expected)
+
+
+@pytest.mark.parametrize("text", KEPT_EXAMPLES)
+def test_full_width_non_pii_is_left_alone(redactor: PiiRedactor, text: str) -> None:
+    """The translation is only for matching: non-PII full-width text comes back unchanged."""
+    assert redactor.redact(full_width(text)) == full_width(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("메일 ｋｉｍ＠ｅｘａｍｐｌｅ．ｃｏｍ 로 주세요", "메일 [EMAIL] 로 주세요"),
+        ("전화　０１０　１２３４　５６７８", "전화　[PHONE]"),  # ideographic spaces as separators
+        ("섞어서 010－１２３４-5678, kim＠example.com", "섞어서 [PHONE], [EMAIL]"),
+        ("카드 ４１１１－１１１１－１１１１－１１１１, 폰 ０１０-1234-5678", "카드 [CARD], 폰 [PHONE]"),
+    ],
+)
+def test_mixed_full_width_and_ascii(redactor: PiiRedactor, text: str, expected: str) -> None:
+    """Full-width and ASCII forms mixed in one number or one message are all found."""
+    assert redactor.redact(text) == expected
+
+
+def test_hangul_text_without_full_width_forms_takes_the_plain_path(redactor: PiiRedactor) -> None:
+    """Text with no digit, no '@' and no full-width form comes back as the same object."""
+    text = "연차 휴가는 어떻게 신청하나요? 팀장님 승인이 필요한가요"
+    assert redactor.redact(text) is text
+
+
+def test_full_width_input_is_redacted_like_its_ascii_form(redactor: PiiRedactor) -> None:
+    """For random PII-like text, typing it full-width redacts the same spans and keeps the rest as typed."""
+    rng = random.Random(20241129)
+    alphabet = "0123456789" * 4 + "abkimz.@-+() " + "연락처메일"
+    pieces = ["010-1234-5678", "kim@example.com", "900101-1234567", "4111 1111 1111 1111", "+82 10 1234 5678"]
+    for _ in range(2000):
+        parts = [rng.choice(pieces) if rng.random() < 0.3 else "".join(rng.choices(alphabet, k=rng.randrange(1, 12)))
+                 for _ in range(rng.randrange(1, 5))]
+        text = "".join(parts)
+        assert redactor.redact(full_width(text)) == full_width_outside_placeholders(redactor.redact(text)), text

@@ -12,9 +12,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import zstandard
 
 from ingestor.app import create_app
+from ingestor.lifecycle.erasure import erase_user
+from shared.db import connect_writer_sync
 from shared.layout import StorageLayout, Stream
 from shared.privacy import UserHasher
 from shared.reader import ReadCounts, iter_records
@@ -79,8 +82,8 @@ async def test_erase_user_everywhere(aiohttp_client: AiohttpClient, config: Sett
     assert lines == 4
 
 
-def test_erase_refused_while_ingestor_runs(config: Settings) -> None:
-    """erase-user exits non-zero with a clear message when the data directory is locked."""
+def test_erase_refused_while_locked_and_no_ingestor_answers(config: Settings) -> None:
+    """With the data directory locked and no ingestor on the socket, erase-user exits 1 with a clear message."""
     from shared.locking import writer_lock
 
     layout = StorageLayout.from_settings(config)
@@ -88,3 +91,44 @@ def test_erase_refused_while_ingestor_runs(config: Settings) -> None:
         result = chatlog(config, "erase-user", "--user-hash", "abc")
     assert result.returncode == 1
     assert "stop the ingestor" in result.stderr and "Traceback" not in result.stderr
+
+
+class Crash(Exception):
+    """Stands in for the process dying at an erasure step."""
+
+
+@pytest.mark.parametrize("crash_at", ["committed", "rewrote"])
+async def test_erasure_interrupted_by_a_crash_is_finished_by_the_next_start(
+    aiohttp_client: AiohttpClient, config: Settings, crash_at: str
+) -> None:
+    """The database commit comes first; the next start rewrites the rest, and nothing is counted twice."""
+    client = await aiohttp_client(create_app(config))
+    rng = random.Random(2)
+    events = [
+        make_event(rng, session_id=f"{user}-{when.day}", user_id=user, created_at=when)
+        for user in ("victim", "other")
+        for when in (datetime.now(UTC) - timedelta(days=3), datetime.now(UTC) - timedelta(hours=1))
+        for _ in range(2)
+    ]
+    assert (await client.post("/v1/logs", json=events)).status == 202
+    await client.close()
+    layout = StorageLayout.from_settings(config)
+    victim = UserHasher(TEST_SECRET.encode()).hash("victim")
+
+    def crash(name: str) -> None:
+        if name == crash_at:
+            raise Crash(name)
+
+    with contextlib.closing(connect_writer_sync(config.db_path)) as conn, pytest.raises(Crash):
+        erase_user(layout, conn, victim, step=crash)
+    assert sum(victim.encode() in p.read_bytes() for p in (config.data_dir / "data").glob("*.jsonl")) >= 1
+
+    client = await aiohttp_client(create_app(config))  # the start finishes the erasure
+    await client.close()
+    assert not any(victim.encode() in p.read_bytes() for p in config.data_dir.rglob("*.jsonl"))
+    with contextlib.closing(sqlite3.connect(config.db_path)) as conn:
+        (lines,) = conn.execute("SELECT sum(lines) FROM ingest_offsets WHERE stream = 'data'").fetchone()
+        (messages,) = conn.execute("SELECT sum(message_count) FROM chat_sessions").fetchone()
+        (pending,) = conn.execute("SELECT count(*) FROM meta WHERE key = 'erasure_pending'").fetchone()
+        (counted,) = conn.execute("SELECT sum(message_count) FROM chat_statistics").fetchone()
+    assert (lines, messages, pending, counted) == (4, 4, 0, 8)
