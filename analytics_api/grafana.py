@@ -5,7 +5,8 @@ options; ``POST /query`` answers time series (hourly or daily buckets in
 CHATLOG_TIMEZONE, chosen from ``intervalMs``) and tables; ``POST /variable`` lists
 collections; ``POST /tag-keys`` and ``/tag-values`` serve the ad-hoc filter on
 collection_name. Grafana sends whole DataQueryRequests: fields not used here are
-ignored, malformed ones are refused with 400.
+ignored, malformed ones are refused with 400, and so is a query past the bounds below
+(named in the answer's ``parameter``), so that every answer is bounded work.
 """
 
 from __future__ import annotations

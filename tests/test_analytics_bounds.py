@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -12,8 +15,10 @@ from aiohttp.test_utils import TestClient
 from analytics_api.app import create_app as create_analytics
 from shared.db import connect_writer_sync
 from shared.settings import Settings
+from shared.stats.schema import DAILY, BucketStats, insert_sql
 from tests.conftest import AiohttpClient
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ADMIN_TOKEN = "admin-token-for-bounds"
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 SUMMARY = "/api/analytics/summary"
@@ -177,3 +182,19 @@ async def test_grafana_largest_allowed_query_is_bounded(api: TestClient[Any, Any
     many["targets"] = [{"refId": f"R{i}", "target": "queries"} for i in range(21)]
     await bad_parameter(await api.post("/grafana/query", json=many), "targets")
     await bad_parameter(await api.post("/grafana/query", json={**year, "maxDataPoints": 0}), "maxDataPoints")
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Pacific/Kiritimati"])
+async def test_collections_with_instants_at_the_calendar_ends(aiohttp_client: AiohttpClient, config: Settings,
+                                                              zone: str) -> None:
+    """First and last seen at the ends of the calendar answer 200 in zones on either side of UTC."""
+    stats = BucketStats(total_queries=1, message_count=1,
+                        first_at_us=int((datetime(1, 1, 1, tzinfo=UTC) - EPOCH).total_seconds()) * 10**6,
+                        last_at_us=int((datetime(9999, 12, 31, 23, tzinfo=UTC) - EPOCH).total_seconds()) * 10**6)
+    with contextlib.closing(connect_writer_sync(config.db_path)) as conn:
+        conn.execute(insert_sql(DAILY), ("hr-docs", "2026-01-01", *stats.row_values([])))
+    api = await aiohttp_client(create_analytics(dataclasses.replace(config, timezone=ZoneInfo(zone))))
+    resp = await api.get("/api/analytics/collections")
+    assert resp.status == 200
+    (item,) = (await resp.json())["collections"]
+    assert item["first_seen"].startswith("0001-01-01") and item["last_seen"].startswith("9999-12-31")
