@@ -23,7 +23,9 @@ when it stops cleanly):
 
 A narrow race remains: a writer that stops between the check and the open of a
 ``mode=ro`` connection leaves SQLite to recreate the ``-shm`` and ``-wal`` it just
-removed (on a writable directory only).
+removed (on a writable directory only). And a ``-wal`` left without its ``-shm`` (only
+by hand: a crashed writer leaves both) is read as at rest, without the WAL's last
+commits, until a writer opens the database again.
 """
 
 from __future__ import annotations
