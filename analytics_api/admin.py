@@ -32,6 +32,8 @@ from shared.wire import ConversationRecord
 log = logging.getLogger("chatlog.analytics.admin")
 
 MAX_LIMIT = 500
+# A cursor this API returns holds a timestamp and an id of at most 128 characters.
+MAX_CURSOR_CHARS = 1024
 _COLUMNS = (
     "conversation_id, collection_name, user_hash, started_at, last_message_at, total_turns, "
     "retention_priority, summary, has_error"
@@ -82,18 +84,6 @@ def decode_cursor(cursor: str) -> tuple[str, str]:
     return at, cid
 
 
-def _boolean(query: Any, name: str) -> bool | None:
-    raw = query.get(name)
-    if raw is None or raw == "":
-        return None
-    lowered = raw.lower()
-    if lowered in {"true", "1", "yes"}:
-        return True
-    if lowered in {"false", "0", "no"}:
-        return False
-    raise BadParameter(name, "must be true or false")
-
-
 def parse_filter(request: web.Request) -> ConversationFilter:
     """Validate the list endpoint's query parameters; each failure names its parameter."""
     query = request.query
@@ -102,16 +92,13 @@ def parse_filter(request: web.Request) -> ConversationFilter:
     last = params.day(query, "date_to")
     if first and last and first > last:
         raise BadParameter("date_from", "is after date_to")
-    user_hash = query.get("user_hash") or None
-    if user_hash is not None and len(user_hash) > 128:
-        raise BadParameter("user_hash", "at most 128 characters")
-    cursor = query.get("cursor") or None
+    cursor = params.text(query, "cursor", MAX_CURSOR_CHARS)
     return ConversationFilter(
         collection_name=params.collection(query),
-        user_hash=user_hash,
+        user_hash=params.text(query, "user_hash"),
         since=_utc_text(layout.day_start(first)) if first else None,
         until=_utc_text(layout.day_start(last + timedelta(days=1))) if last else None,
-        has_error=_boolean(query, "has_error"),
+        has_error=params.boolean(query, "has_error"),
         limit=params.integer(query, "limit", 50, 1, MAX_LIMIT),
         after=decode_cursor(cursor) if cursor else None,
     )

@@ -38,8 +38,13 @@ WHERE scope <> '' GROUP BY scope ORDER BY scope
 
 
 def instant(epoch_us: int, tz: ZoneInfo) -> str:
-    """Microseconds since the epoch as RFC 3339 in CHATLOG_TIMEZONE."""
-    return (_EPOCH + timedelta(microseconds=epoch_us)).astimezone(tz).isoformat()
+    """Microseconds since the epoch as RFC 3339 in CHATLOG_TIMEZONE (in UTC where the zone's
+    offset would step past year 1 or 9999)."""
+    utc = _EPOCH + timedelta(microseconds=epoch_us)
+    try:
+        return utc.astimezone(tz).isoformat()
+    except OverflowError:
+        return utc.isoformat()
 
 
 def query_collections(conn: sqlite3.Connection, tz: ZoneInfo) -> Collections:

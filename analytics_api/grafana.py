@@ -5,11 +5,13 @@ options; ``POST /query`` answers time series (hourly or daily buckets in
 CHATLOG_TIMEZONE, chosen from ``intervalMs``) and tables; ``POST /variable`` lists
 collections; ``POST /tag-keys`` and ``/tag-values`` serve the ad-hoc filter on
 collection_name. Grafana sends whole DataQueryRequests: fields not used here are
-ignored, malformed ones are refused with 400.
+ignored, malformed ones are refused with 400, and so is a query past the bounds below
+(named in the answer's ``parameter``), so that every answer is bounded work.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -19,9 +21,11 @@ import msgspec
 from aiohttp import web
 
 from analytics_api import keys
+from analytics_api.buckets import Slot, day_slots, epoch_ms, hour_slots, wall_hour
+from analytics_api.params import MAX_RANGE_DAYS, MAX_TOP
 from chat_statistics.reads import query_rows, query_summary
 from chat_statistics.tables import DAILY
-from shared.errors import BadRequest, json_response
+from shared.errors import BadParameter, BadRequest, json_response
 
 SERIES = {
     "queries": ("total_queries", "Queries"),
@@ -38,6 +42,13 @@ TABLES = {"top_queries": "Top queries", "collections": "Queries per collection"}
 _COUNTS = {"total_queries", "unique_sessions", "total_tokens", "error_count", "regeneration_count"}
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
+# Bounded work for any request: hourly series up to a leap year of points (longer ranges,
+# or a smaller maxDataPoints, get daily buckets), ranges up to MAX_RANGE_DAYS days of
+# instants the zone arithmetic can represent, and a panel's worth of targets.
+MAX_HOURLY_POINTS = 366 * 24
+MAX_TARGETS = 20
+MIN_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_INSTANT = datetime(9999, 12, 30, tzinfo=UTC)
 
 
 class _Range(msgspec.Struct):
@@ -108,25 +119,31 @@ def _collection(payload: dict[str, Any], filters: list[_AdhocFilter]) -> str | N
     return value
 
 
-def hourly_buckets(first: datetime, last: datetime, tz: ZoneInfo) -> list[tuple[str, int, int]]:
-    """(date, hour, epoch ms) of every wall-clock hour overlapping ``[first, last]``."""
-    start = first.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    out = []
-    while start <= last:
-        local = start.astimezone(tz)
-        out.append((local.date().isoformat(), local.hour, int(start.timestamp() * 1000)))
-        start += timedelta(hours=1)
-    return out
+def _instant(value: datetime, name: str) -> datetime:
+    """An instant of the request's range, in UTC, within what the API answers for."""
+    if value.tzinfo is None:
+        raise BadParameter(name, "must be an RFC 3339 instant with an offset")
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = MIN_INSTANT - timedelta(days=1)
+    if not MIN_INSTANT <= utc <= MAX_INSTANT:
+        raise BadParameter(name, f"must lie between {MIN_INSTANT.isoformat()} and {MAX_INSTANT.isoformat()}")
+    return utc
 
 
-def daily_buckets(first: datetime, last: datetime, tz: ZoneInfo) -> list[tuple[str, int, int]]:
-    """(date, -1, epoch ms of local midnight) of every day overlapping ``[first, last]``."""
-    day, end = first.astimezone(tz).date(), last.astimezone(tz).date()
-    out = []
-    while day <= end:
-        out.append((day.isoformat(), -1, int(datetime(day.year, day.month, day.day, tzinfo=tz).timestamp() * 1000)))
-        day += timedelta(days=1)
-    return out
+Series = tuple[list[Slot], list[int]]  # buckets and their first instants as epoch ms
+
+
+def series_slots(first: datetime, last: datetime, daily: bool, tz: ZoneInfo) -> Series:
+    """The local hours or days overlapping ``[first, last]``, each existing bucket once."""
+    if daily:
+        found = day_slots(first.astimezone(tz).date(), last.astimezone(tz).date(), tz)
+    else:
+        # Clocks set back by more than the range can put ``last`` in an earlier wall hour.
+        start, end = wall_hour(first, tz), wall_hour(last, tz)
+        found = hour_slots(min(start, end), max(start, end), tz)
+    return found, [epoch_ms(instant) for _, instant in found]
 
 
 def _rows(conn: sqlite3.Connection, collection: str | None, daily: bool, a: str, b: str) -> dict[tuple[str, int], Any]:
@@ -134,12 +151,12 @@ def _rows(conn: sqlite3.Connection, collection: str | None, daily: bool, a: str,
     return query_rows(conn, collection, "daily" if daily else "hourly", a, b, columns)
 
 
-def _series(name: str, buckets: list[tuple[str, int, int]], rows: dict[tuple[str, int], Any]) -> list[list[Any]]:
+def _series(name: str, buckets: Series, rows: dict[tuple[str, int], Any]) -> list[list[Any]]:
     column, _ = SERIES[name]
     index = list(SERIES).index(name)
     points: list[list[Any]] = []
-    for day, hour, ms in buckets:
-        row = rows.get((day, hour))
+    for (key, _), ms in zip(*buckets, strict=True):
+        row = rows.get(key)
         value = row[index] if row is not None else None
         if value is None and column in _COUNTS:
             value = 0
@@ -151,8 +168,8 @@ def _table(conn: sqlite3.Connection, name: str, collection: str | None, first: d
            payload: dict[str, Any]) -> dict[str, Any]:
     if name == "top_queries":
         top = payload.get("top", 10)
-        if not isinstance(top, int) or not 1 <= top <= 100:
-            raise BadRequest("payload.top must be an integer from 1 to 100")
+        if not isinstance(top, int) or isinstance(top, bool) or not 1 <= top <= MAX_TOP:
+            raise BadParameter("payload.top", f"must be an integer from 1 to {MAX_TOP}")
         summary = query_summary(conn, collection, first, last, top)
         return {
             "type": "table",
@@ -208,7 +225,9 @@ async def metric_payload_options(request: web.Request) -> web.Response:
 async def variable(request: web.Request) -> web.Response:
     """``POST /grafana/variable``: collection names for a dashboard variable."""
     await _body(request, dict[str, Any])
-    return json_response([{"__text": n, "__value": n} for n in await _collection_names(request)])
+    # __text/__value is what the plugin reads; text/value is what its OpenAPI document requires.
+    names = await _collection_names(request)
+    return json_response([{"__text": n, "__value": n, "text": n, "value": n} for n in names])
 
 
 async def tag_keys(request: web.Request) -> web.Response:
@@ -227,16 +246,25 @@ async def tag_values(request: web.Request) -> web.Response:
 async def query(request: web.Request) -> web.Response:
     """``POST /grafana/query``: time series and tables for the requested range."""
     body: QueryRequest = await _body(request, QueryRequest)
-    first, last = body.range.from_, body.range.to
-    if first.tzinfo is None or last.tzinfo is None or first > last:
-        raise BadRequest("range.from and range.to must be RFC 3339 instants with from <= to")
+    first, last = _instant(body.range.from_, "range.from"), _instant(body.range.to, "range.to")
+    if first > last:
+        raise BadParameter("range.from", "is after range.to")
     tz = request.app[keys.layout_key].tz
+    day_a, day_b = first.astimezone(tz).date(), last.astimezone(tz).date()
+    if (day_b - day_a).days + 1 > MAX_RANGE_DAYS:
+        raise BadParameter("range", f"may cover at most {MAX_RANGE_DAYS} days")
+    if body.maxDataPoints is not None and body.maxDataPoints < 1:
+        raise BadParameter("maxDataPoints", "must be a positive integer")
+    if sum(1 for t in body.targets if t.target and not t.hide) > MAX_TARGETS:
+        raise BadParameter("targets", f"at most {MAX_TARGETS} visible targets per query")
     interval = body.intervalMs or HOUR_MS
     hours = (last - first).total_seconds() / 3600
-    daily = interval >= DAY_MS or (body.maxDataPoints is not None and hours > body.maxDataPoints)
-    buckets = daily_buckets(first, last, tz) if daily else hourly_buckets(first, last, tz)
-    a, b = buckets[0][0], buckets[-1][0]
-    day_a, day_b = date.fromisoformat(a), date.fromisoformat(b)
+    most_points = min(body.maxDataPoints or MAX_HOURLY_POINTS, MAX_HOURLY_POINTS)
+    daily = interval >= DAY_MS or hours > most_points
+    # Up to a year of hours of zone arithmetic: off the event loop.
+    buckets = await asyncio.to_thread(series_slots, first, last, daily, tz)
+    # Rows of the dates the buckets cover (a range inside a skipped day has no bucket).
+    a, b = (buckets[0][0][0][0], buckets[0][-1][0][0]) if buckets[0] else (day_a.isoformat(), day_b.isoformat())
     wanted = []
     for target in body.targets:
         if target.hide or not target.target:

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from analytics_api import keys, params
 from chat_statistics.reads import Summary, query_summary
-from shared.errors import BadParameter, json_response
+from shared.errors import json_response
 
 DEFAULT_DAYS = 7
 DEFAULT_TOP = 10
@@ -29,8 +29,7 @@ async def summary(request: web.Request) -> web.Response:
         last = today
     if first is None:
         first = last - timedelta(days=DEFAULT_DAYS - 1)
-    if first > last:
-        raise BadParameter("date_from", f"{first} is after date_to {last}")
+    params.date_range(first, last)
     top = params.integer(query, "top", DEFAULT_TOP, 1, params.MAX_TOP)
     empty = Summary(collection, first.isoformat(), last.isoformat())
     database = request.app[keys.database_key]

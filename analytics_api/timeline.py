@@ -1,14 +1,17 @@
 """``GET /api/analytics/timeline``: one point per day or hour, oldest first, empty ones included.
 
 Buckets are wall-clock days and hours in CHATLOG_TIMEZONE: ``daily`` is the ``days``
-days ending today, ``hourly`` the ``24 * days`` hours ending with the current one.
+days ending with ``date_to`` (default today), ``hourly`` the ``24 * days`` hours ending
+with the current one (or with 23:00 of ``date_to``). Each existing bucket is one point
+stamped with its first instant (see ``analytics_api.buckets`` for zone transitions).
 Every point is one stored row (precomputed p95 included), so a timeline costs one
 indexed range read.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+import asyncio
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,7 +19,8 @@ import msgspec
 from aiohttp import web
 
 from analytics_api import keys, params
-from chat_statistics.reads import Bucket, query_rows
+from analytics_api.buckets import Bucket, Slot, day_slots, hour_slots, wall_hour
+from chat_statistics.reads import query_rows
 from shared.errors import json_response
 
 PERIODS = ("daily", "hourly")
@@ -45,34 +49,33 @@ class Timeline(msgspec.Struct):
 
 
 
-def buckets(period: str, days: int, now: datetime) -> list[Bucket]:
-    """The wall-clock buckets of a timeline ending at ``now`` (aware, in CHATLOG_TIMEZONE)."""
-    today = now.date()
+
+def slots(period: str, days: int, end: datetime, tz: ZoneInfo) -> list[Slot]:
+    """The buckets of a timeline ending with the bucket of ``end`` (aware), oldest first.
+
+    ``daily`` is the ``days`` local dates ending with ``end``'s; ``hourly`` the wall-clock
+    hours of the ``24 * days`` hours ending with ``end``'s, each existing hour once.
+    """
     if period == "daily":
-        return [((today - timedelta(days=i)).isoformat(), -1) for i in range(days - 1, -1, -1)]
-    # Naive wall-clock steps: DST days still get 24 labelled hours each.
-    current = datetime(now.year, now.month, now.day, now.hour)
-    hours = [current - timedelta(hours=i) for i in range(24 * days - 1, -1, -1)]
-    return [(h.date().isoformat(), h.hour) for h in hours]
+        last = end.astimezone(tz).date()
+        return day_slots(last - timedelta(days=days - 1), last, tz)
+    last_wall = wall_hour(end, tz)
+    return hour_slots(last_wall - timedelta(hours=24 * days - 1), last_wall, tz)
 
 
-def _start(bucket: Bucket, tz: ZoneInfo) -> str:
-    day = date.fromisoformat(bucket[0])
-    return datetime(day.year, day.month, day.day, max(bucket[1], 0), tzinfo=tz).isoformat()
-
-
-def points(wanted: list[Bucket], rows: dict[Bucket, tuple[Any, ...]], tz: ZoneInfo) -> list[Point]:
+def points(wanted: list[Slot], rows: dict[Bucket, tuple[Any, ...]]) -> list[Point]:
     """One point per wanted bucket, zeros where no row exists."""
     out = []
-    for bucket in wanted:
+    for bucket, first_instant in wanted:
+        start = first_instant.isoformat()
         row = rows.get(bucket)
         if row is None:
-            out.append(Point(_start(bucket, tz)))
+            out.append(Point(start))
             continue
         queries, sessions, tokens, avg, p95, errors, regens = row
         out.append(
             Point(
-                _start(bucket, tz),
+                start,
                 int(queries),
                 int(sessions),
                 int(tokens),
@@ -91,11 +94,19 @@ async def timeline(request: web.Request) -> web.Response:
     collection = params.collection(query)
     period = params.choice(query, "period", "daily", PERIODS)
     days = params.integer(query, "days", DEFAULT_DAYS, 1, params.MAX_DAYS)
+    last_day = params.day(query, "date_to")
     tz = request.app[keys.layout_key].tz
-    wanted = buckets(period, days, datetime.now(tz))
-    first, last = wanted[0][0], wanted[-1][0]
+    end = datetime.now(tz)
+    if last_day is not None and last_day != end.date():
+        end = datetime(last_day.year, last_day.month, last_day.day, 23, tzinfo=tz)
+    # A year of hours takes tens of milliseconds of zone arithmetic: not on the event loop.
+    wanted = await asyncio.to_thread(slots, period, days, end, tz)
+    if not wanted:
+        # Only a range of skipped days (Pacific/Apia's 2011-12-30) has no bucket at all.
+        return json_response(Timeline(collection, period, []))
+    first, last = wanted[0][0][0], wanted[-1][0][0]
     no_rows: dict[Bucket, tuple[Any, ...]] = {}
     rows = await request.app[keys.database_key].read(
         lambda conn: query_rows(conn, collection, period, first, last), no_rows
     )
-    return json_response(Timeline(collection, period, points(wanted, rows, tz)))
+    return json_response(Timeline(collection, period, points(wanted, rows)))

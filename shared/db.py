@@ -255,9 +255,15 @@ async def open_writer(path: Path) -> aiosqlite.Connection:
     return conn
 
 
-def reader_uri(path: Path) -> str:
-    """The read-only URI of the database file."""
-    return f"file:{path.resolve()}?mode=ro"
+def reader_uri(path: Path, immutable: bool = False) -> str:
+    """The read-only URI of the database file.
+
+    ``immutable`` tells SQLite the file cannot change, so it takes no lock and needs no
+    ``-shm``/``-wal``: the only way to read a WAL database on read-only media, and one
+    that creates no file. Only correct while no writer has it open (see
+    ``analytics_api.database``).
+    """
+    return f"file:{path.resolve()}?mode=ro" + ("&immutable=1" if immutable else "")
 
 
 async def open_reader(path: Path) -> aiosqlite.Connection:

@@ -362,11 +362,3 @@ async def test_damaged_database_answers_503(aiohttp_client: AiohttpClient, confi
         resp = await api.get(path)
         assert resp.status == 503, path
         assert (await resp.json())["error"] == "unavailable" and resp.headers["Retry-After"] == "5"
-
-
-def test_chatlog_run_starts_both_services(config: Settings) -> None:
-    """``chatlog run`` serves the ingestor and the analytics API on their configured ports."""
-    from chatlog.commands.run import listeners
-
-    names = [(listener.name, listener.port) for listener in listeners(config)]
-    assert names == [("ingestor", config.ingest_port), ("analytics", config.api_port)]

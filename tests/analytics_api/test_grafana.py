@@ -137,6 +137,9 @@ async def test_variable_and_tags(grafana: tuple[TestClient[Any, Any], Any]) -> N
     variable = await (await client.post("/grafana/variable", json={"payload": {"target": "collections"},
                                                                  "range": {"from": "now-6h"}})).json()
     assert {v["__value"] for v in variable} == collections
+    # The plugin reads __text/__value; its OpenAPI document requires text/value as well.
+    assert all(v == {"__text": v["__value"], "__value": v["__value"], "text": v["__value"],
+                     "value": v["__value"]} for v in variable)
     keys = await (await client.post("/grafana/tag-keys", json={})).json()
     assert keys == [{"type": "string", "text": "collection_name"}]
     values = await (await client.post("/grafana/tag-values", json={"key": "collection_name"})).json()
