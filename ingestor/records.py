@@ -17,6 +17,7 @@ from shared.privacy import UserHasher
 from shared.schemas import LogEventIn, LogRecord
 
 _encoder = msgspec.json.Encoder()
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 class RecordBuilder:
@@ -40,7 +41,7 @@ class RecordBuilder:
             return None
         now = datetime.now(UTC)
         oldest = self._layout.day_start(self._layout.today() - timedelta(days=self._retention_days))
-        return created_at_problem(index, as_utc(event.created_at), now + timedelta(days=1), oldest)
+        return created_at_problem(index, event.created_at, now + timedelta(days=1), oldest)
 
     def build(self, events: Sequence[LogEventIn]) -> list[EncodedRecord]:
         """Records for every event, or ValidationFailed naming every event out of range."""
@@ -53,9 +54,13 @@ class RecordBuilder:
         day_of = self._layout.day_of
         encode = _encoder.encode
         for index, event in enumerate(events):
-            created_at = as_utc(event.created_at) if event.created_at else now
+            given = event.created_at
+            try:
+                created_at = as_utc(given) if given else now
+            except OverflowError:
+                created_at = _NEVER  # year 1 or 9999 with an offset: the check below names it
             if not oldest <= created_at <= latest:
-                errors.append(created_at_problem(index, created_at, latest, oldest) or {})
+                errors.append(created_at_problem(index, given or created_at, latest, oldest) or {})
                 continue
             record = self._record(event, created_at)
             out.append(EncodedRecord(record, day_of(created_at), encode(record) + b"\n"))
