@@ -48,10 +48,10 @@ ItemCheck = Callable[[int, Any], "dict[str, Any] | None"]
 def decode_items(body: bytes, content_type: str, type_: type[T], check: ItemCheck | None = None) -> list[T]:
     """Decode a body of one object, an array or NDJSON into ``type_`` items, or raise.
 
-    Raises InvalidJson (400) when the body is not JSON/NDJSON and ValidationFailed (422)
-    listing every invalid item when any item breaks the schema. ``check`` adds the
-    errors of items that pass the schema but break another rule, so that one 422
-    lists every bad item, whatever is wrong with it.
+    Raises InvalidJson (400) when the body is not JSON/NDJSON (or nests too deeply to
+    parse) and ValidationFailed (422) listing every invalid item when any item breaks
+    the schema. ``check`` adds the errors of items that pass the schema but break
+    another rule, so that one 422 lists every bad item, whatever is wrong with it.
     """
     if not body.strip():
         raise InvalidJson("empty body: send a JSON object, a JSON array or NDJSON")
@@ -83,9 +83,12 @@ def _decode_json(body: bytes, type_: type[T], check: ItemCheck | None) -> list[T
     if stripped[:1] == b"[":
         try:
             return msgspec.json.decode(body, type=list[type_])  # type: ignore[valid-type]
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        except msgspec.ValidationError:
             pass
+        except msgspec.DecodeError as exc:
+            raise InvalidJson(f"body is not valid JSON: {exc}") from None
         try:
+            # msgspec stops at the first schema error: the rest may not be JSON at all.
             raws = msgspec.json.decode(body, type=list[msgspec.Raw])
         except msgspec.DecodeError as exc:
             raise InvalidJson(f"body is not valid JSON: {exc}") from None
@@ -96,7 +99,7 @@ def _decode_json(body: bytes, type_: type[T], check: ItemCheck | None) -> list[T
         invalid = exc
     except msgspec.DecodeError as exc:
         raise _syntax_error(exc) from None
-    # msgspec stops at the first schema error: a body that is not JSON after it is a 400.
+    # As for arrays: a body that is not JSON after the schema error is a 400, not a 422.
     try:
         msgspec.json.decode(body, type=msgspec.Raw)
     except msgspec.DecodeError as exc:
