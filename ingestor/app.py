@@ -40,7 +40,11 @@ def create_app(settings: Settings) -> web.Application:
     Sessions, statistics and conversation assembly run in the derived-state process
     it starts (``ingestor.derived``), so the ingest path only validates, writes and fsyncs.
     """
-    app = web.Application(middlewares=[error_middleware], client_max_size=settings.max_body_bytes)
+    # Bodies are inflated by read_body, within the limit and with JSON errors (not aiohttp's).
+    app = web.Application(
+        middlewares=[error_middleware], client_max_size=settings.max_body_bytes,
+        handler_args={"auto_decompress": False},
+    )
     app[keys.settings_key] = settings
     app[keys.layout_key] = StorageLayout.from_settings(settings)
     app[keys.metrics_key] = IngestMetrics()

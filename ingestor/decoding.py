@@ -15,10 +15,12 @@ from typing import Any, TypeVar
 import msgspec
 
 from shared.errors import InvalidJson, ValidationFailed
+from shared.wire import MAX_METADATA_DEPTH
 
 T = TypeVar("T")
 _AT = re.compile(r"^(?P<message>.*?)(?: - at `(?P<path>[^`]*)`)?$", re.S)
 _FIELD = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]+)`")
+_TOO_DEEP = ("null`, got `array`", "null`, got `object`")
 
 
 def validation_error_entry(index: int, exc: msgspec.ValidationError) -> dict[str, Any]:
@@ -30,6 +32,9 @@ def validation_error_entry(index: int, exc: msgspec.ValidationError) -> dict[str
     if named:
         # Point at the offending field itself rather than at the object that holds it.
         path = f"{path}.{named.group('name')}"
+    elif path.startswith("$.metadata") and message.endswith(_TOO_DEEP):
+        # The depth bound is in metadata's type: msgspec reports it as an unexpected container.
+        message = f"metadata nests more than {MAX_METADATA_DEPTH} levels of objects and arrays"
     return {"index": index, "path": path, "message": message}
 
 
@@ -43,25 +48,34 @@ ItemCheck = Callable[[int, Any], "dict[str, Any] | None"]
 def decode_items(body: bytes, content_type: str, type_: type[T], check: ItemCheck | None = None) -> list[T]:
     """Decode a body of one object, an array or NDJSON into ``type_`` items, or raise.
 
-    Raises InvalidJson (400) when the body is not JSON/NDJSON and ValidationFailed (422)
-    listing every invalid item when any item breaks the schema. ``check`` adds the
-    errors of items that pass the schema but break another rule, so that one 422
-    lists every bad item, whatever is wrong with it.
+    Raises InvalidJson (400) when the body is not JSON/NDJSON (or nests too deeply to
+    parse) and ValidationFailed (422) listing every invalid item when any item breaks
+    the schema. ``check`` adds the errors of items that pass the schema but break
+    another rule, so that one 422 lists every bad item, whatever is wrong with it.
     """
     if not body.strip():
         raise InvalidJson("empty body: send a JSON object, a JSON array or NDJSON")
-    ndjson = _is_ndjson(content_type)
-    if not ndjson:
-        try:
-            return _decode_json(body, type_, check)
-        except _TrailingData:
-            # Several JSON lines sent as application/json: read them as NDJSON.
-            ndjson = True
-    return _decode_ndjson(body, type_, check)
+    try:
+        if not _is_ndjson(content_type):
+            try:
+                return _decode_json(body, type_, check)
+            except _TrailingData:
+                pass  # Several JSON lines sent as application/json: read them as NDJSON.
+        return _decode_ndjson(body, type_, check)
+    except RecursionError:
+        # msgspec stops where the interpreter's recursion limit is; no valid item nests
+        # anywhere near that deep (metadata is bounded), so this is never a valid body.
+        raise InvalidJson("body nests arrays and objects too deeply to be read") from None
 
 
 class _TrailingData(Exception):
     pass
+
+
+def _syntax_error(exc: msgspec.DecodeError) -> Exception:
+    if "trailing characters" in str(exc):
+        return _TrailingData()
+    return InvalidJson(f"body is not valid JSON: {exc}")
 
 
 def _decode_json(body: bytes, type_: type[T], check: ItemCheck | None) -> list[T]:
@@ -73,16 +87,24 @@ def _decode_json(body: bytes, type_: type[T], check: ItemCheck | None) -> list[T
             pass
         except msgspec.DecodeError as exc:
             raise InvalidJson(f"body is not valid JSON: {exc}") from None
-        raws = msgspec.json.decode(body, type=list[msgspec.Raw])
+        try:
+            # msgspec stops at the first schema error: the rest may not be JSON at all.
+            raws = msgspec.json.decode(body, type=list[msgspec.Raw])
+        except msgspec.DecodeError as exc:
+            raise InvalidJson(f"body is not valid JSON: {exc}") from None
         return _decode_each(raws, type_, check)
     try:
         return [msgspec.json.decode(body, type=type_)]
     except msgspec.ValidationError as exc:
-        raise ValidationFailed([validation_error_entry(0, exc)]) from None
+        invalid = exc
     except msgspec.DecodeError as exc:
-        if "trailing characters" in str(exc):
-            raise _TrailingData from None
-        raise InvalidJson(f"body is not valid JSON: {exc}") from None
+        raise _syntax_error(exc) from None
+    # As for arrays: a body that is not JSON after the schema error is a 400, not a 422.
+    try:
+        msgspec.json.decode(body, type=msgspec.Raw)
+    except msgspec.DecodeError as exc:
+        raise _syntax_error(exc) from None
+    raise ValidationFailed([validation_error_entry(0, invalid)])
 
 
 def _decode_ndjson(body: bytes, type_: type[T], check: ItemCheck | None) -> list[T]:
@@ -130,20 +152,31 @@ def as_utc(instant: datetime) -> datetime:
     return instant.astimezone(UTC)
 
 
+def instant_problem(
+    index: int, path: str, instant: datetime, latest: datetime, oldest: datetime, retention: str
+) -> dict[str, Any] | None:
+    """A 422 entry naming ``path`` when ``instant`` is after ``latest`` or before ``oldest``.
+
+    An instant UTC cannot hold (year 1 or 9999 with an offset) is out of range too.
+    """
+    try:
+        utc = as_utc(instant)
+    except OverflowError:
+        utc = _UTC_MAX if instant.year > 1 else _UTC_MIN
+    name = path.rsplit(".", 1)[-1]
+    if utc > latest:
+        return {"index": index, "path": path, "message": f"{name} is more than a day in the future"}
+    if utc < oldest:
+        return {"index": index, "path": path, "message": f"{name} is older than the {retention} retention"}
+    return None
+
+
+_UTC_MAX = datetime.max.replace(tzinfo=UTC)
+_UTC_MIN = datetime.min.replace(tzinfo=UTC)
+
+
 def created_at_problem(
     index: int, created_at: datetime, latest: datetime, oldest: datetime
 ) -> dict[str, Any] | None:
     """A 422 entry when an event is dated after ``latest`` or before ``oldest``."""
-    if created_at > latest:
-        return {
-            "index": index,
-            "path": "$.created_at",
-            "message": "created_at is more than a day in the future",
-        }
-    if created_at < oldest:
-        return {
-            "index": index,
-            "path": "$.created_at",
-            "message": "created_at is older than the log retention",
-        }
-    return None
+    return instant_problem(index, "$.created_at", created_at, latest, oldest, "log")

@@ -21,6 +21,7 @@ from shared.privacy import UserHasher
 from shared.wire import LogEventIn, LogRecord
 
 _encoder = msgspec.json.Encoder()
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,7 @@ class RecordBuilder:
             return None
         now = datetime.now(UTC)
         oldest = self._layout.day_start(self._layout.today() - timedelta(days=self._retention_days))
-        return created_at_problem(index, as_utc(event.created_at), now + timedelta(days=1), oldest)
+        return created_at_problem(index, event.created_at, now + timedelta(days=1), oldest)
 
     def build(self, events: Sequence[LogEventIn]) -> list[EncodedRecord]:
         """Records for every event, or ValidationFailed naming every event out of range."""
@@ -70,9 +71,13 @@ class RecordBuilder:
         day_of = self._layout.day_of
         encode = _encoder.encode
         for index, event in enumerate(events):
-            created_at = as_utc(event.created_at) if event.created_at else now
+            given = event.created_at
+            try:
+                created_at = as_utc(given) if given else now
+            except OverflowError:
+                created_at = _NEVER  # year 1 or 9999 with an offset: the check below names it
             if not oldest <= created_at <= latest:
-                errors.append(created_at_problem(index, created_at, latest, oldest) or {})
+                errors.append(created_at_problem(index, given or created_at, latest, oldest) or {})
                 continue
             record = self._record(event, created_at)
             out.append(EncodedRecord(record, day_of(created_at), encode(record) + b"\n"))

@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from ingestor import keys
+from ingestor.content_encoding import decoded_body
 from ingestor.decoding import decode_items
-from shared.errors import BadRequest, TooLarge, Unauthorized, ValidationFailed, json_response
+from shared.errors import BadRequest, InvalidBody, TooLarge, Unauthorized, ValidationFailed, json_response
 from shared.privacy import bearer_token, tokens_equal
 from shared.wire import ConversationIn, LogEventIn
 
@@ -29,14 +30,17 @@ def check_ingest_token(request: web.Request) -> None:
 
 
 async def read_body(request: web.Request) -> bytes:
-    """The request body, or TooLarge when it is over the limit."""
+    """The request body without its Content-Encoding: TooLarge over the limit, InvalidBody if unreadable."""
     limit = request.app[keys.settings_key].max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise TooLarge(f"body is over the limit of {limit} bytes", limit=limit)
     try:
-        return await request.read()
+        body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise TooLarge(f"body is over the limit of {limit} bytes", limit=limit) from None
+    except web.RequestPayloadError as exc:
+        raise InvalidBody(f"the body could not be read: {exc}") from None
+    return decoded_body(body, request.headers.get("Content-Encoding"), limit)
 
 
 async def post_logs(request: web.Request) -> web.Response:

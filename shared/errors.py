@@ -44,6 +44,13 @@ class InvalidJson(ChatlogError):
     code = "invalid_json"
 
 
+class InvalidBody(ChatlogError):
+    """The body cannot be read: an unsupported or corrupt Content-Encoding, or a broken transfer."""
+
+    status = 400
+    code = "invalid_body"
+
+
 class BadParameter(ChatlogError):
     """A query parameter is missing or malformed; ``parameter`` names it."""
 

@@ -185,6 +185,12 @@ def bearer_token(header: str | None) -> str | None:
     if not header:
         return None
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         return None
-    return token.strip()
+    try:
+        # Header bytes that are not UTF-8 arrive as surrogates: no configured token has them.
+        token.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return token

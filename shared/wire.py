@@ -6,17 +6,52 @@
 (no raw user id, every id and timestamp filled in). Nested objects reject unknown
 fields too, so a typo is an error instead of silently lost data; ``metadata`` is
 the one free-form object.
+
+Every number is bounded so that whatever is accepted can be stored, summed and read
+back: integers fit SQLite's int64 and JSON consumers' doubles (``MAX_SAFE_INTEGER``),
+the per-message measures that statistics add up stay exact in int64 sums over
+billions of messages (``MAX_MEASURE``), and msgspec already refuses a float that is
+not finite (``1e400`` is "Number out of range"). ``metadata`` nests at most
+``MAX_METADATA_DEPTH`` levels, so no reader or encoder recurses deeply on it.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
+MAX_SAFE_INTEGER = 2**53 - 1
+MAX_MEASURE = 2**31 - 1
+# Each level doubles the type msgspec builds (list and object alternatives): 8 is cheap.
+MAX_METADATA_DEPTH = 8
+
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+NonNegative = Annotated[int, msgspec.Meta(ge=0, le=MAX_SAFE_INTEGER)]
+# Timings and token counts: summed per hour and per range in int64 (numpy and SQLite).
+Measure = Annotated[int, msgspec.Meta(ge=0, le=MAX_MEASURE)]
+SafeInt = Annotated[int, msgspec.Meta(ge=-MAX_SAFE_INTEGER, le=MAX_SAFE_INTEGER)]
+
+
+def _metadata_value(depth: int) -> Any:
+    """A JSON value holding at most ``depth`` more levels of arrays and objects.
+
+    The depth is in the type, so msgspec enforces it while decoding (in C, no extra
+    pass over valid events).
+    """
+    scalar: Any = SafeInt | float | str | bool | None
+    if depth == 0:
+        return scalar
+    inner = _metadata_value(depth - 1)
+    return scalar | list[inner] | dict[str, inner]  # type: ignore[valid-type]
+
+
+if TYPE_CHECKING:
+    Metadata = dict[str, Any]
+else:
+    Metadata = dict[str, _metadata_value(MAX_METADATA_DEPTH - 1)]
+
 MessageType = Literal["user", "assistant"]
 ReasoningLevel = Literal["low", "medium", "high"]
 Status = Literal["ok", "error"]
@@ -57,9 +92,9 @@ class RetrievedDoc(_Strict):
 class Performance(_Strict):
     """Timings and token use of one message."""
 
-    response_time_ms: NonNegative | None = None
-    token_count: NonNegative | None = None
-    retrieval_time_ms: NonNegative | None = None
+    response_time_ms: Measure | None = None
+    token_count: Measure | None = None
+    retrieval_time_ms: Measure | None = None
 
 
 class ErrorInfo(_Strict):
@@ -90,7 +125,7 @@ class LogEventIn(_Strict):
     error: ErrorInfo | None = None
     is_regeneration: bool = False
     endpoint: Endpoint | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
     created_at: datetime | None = None
 
 
@@ -174,4 +209,4 @@ class ConversationIn(_Strict):
     messages: list[ConversationMessageIn]
     user_id: str | None = None
     user_hash: Annotated[str, msgspec.Meta(max_length=128)] | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None

@@ -17,7 +17,7 @@ import msgspec
 
 from ingestor.conversations.places import pack_place, resolve
 from ingestor.conversations.sampling import ConversationFacts, ConversationSampler, SamplingDecision
-from ingestor.conversations.summary import Summarizer
+from ingestor.conversations.summary import Summarizer, capped_summary
 from ingestor.records import EncodedRecord
 from shared.layout import StorageLayout
 from shared.wire import (
@@ -144,7 +144,7 @@ def judge(
             total_turns=facts.total_turns,
             is_sampled=decision.is_sampled,
             retention_priority=decision.retention_priority,
-            summary=summarizer.summarize([(m.role, m.content) for m in messages]),
+            summary=capped_summary(summarizer.summarize([(m.role, m.content) for m in messages])),
         ),
         started_at=messages[0].timestamp if messages else datetime.now(UTC),
         last_message_at=messages[-1].timestamp if messages else datetime.now(UTC),

@@ -28,8 +28,10 @@ from ingestor.conversations.sampling import ConversationSampler, SamplingDecisio
 from ingestor.conversations.store import ConversationStore
 from ingestor.conversations.summary import ExtractiveSummarizer, Summarizer
 from ingestor.dayfiles import DayFileWriter
+from ingestor.decoding import as_utc, instant_problem
 from ingestor.records import EncodedRecord
 from ingestor.redaction import content_redactor
+from shared.errors import ValidationFailed
 from shared.layout import StorageLayout, Stream
 from shared.privacy import UserHasher, user_hasher
 from shared.reader import iter_lines
@@ -54,6 +56,7 @@ class ConversationService:
         max_open: int = 50_000,
         max_messages: int = 200_000,
         on_closed: Callable[[bool], None] | None = None,
+        retention_days: int = 30,
     ) -> None:
         self._layout = layout
         self._store = store
@@ -65,6 +68,7 @@ class ConversationService:
         self._max_open = max_open
         self._max_messages = max_messages
         self._on_closed = on_closed
+        self._retention_days = retention_days
         self._over_capacity = asyncio.Event()
         self.assembler = ConversationAssembler(layout)
         self._task: asyncio.Task[None] | None = None
@@ -169,7 +173,11 @@ class ConversationService:
             self._count(saved=True)
 
     async def save_posted(self, posted: ConversationIn) -> SamplingDecision:
-        """Judge and (when kept) store a whole conversation posted by a backend."""
+        """Judge and (when kept) store a whole conversation posted by a backend.
+
+        ValidationFailed names every message timestamp more than a day ahead or older
+        than the conversation retention (the bounds of ``POST /v1/logs``); nothing is stored then.
+        """
         conversation = self._from_posted(posted)
         decision, record = judge(conversation, self._sampler, self._summarizer)
         if decision.saved:
@@ -189,12 +197,11 @@ class ConversationService:
         user_hash = self._hasher.hash(posted.user_id) if posted.user_id is not None else posted.user_hash
         conversation = OpenConversation(posted.conversation_id, posted.collection_name, user_hash)
         now = datetime.now(UTC)
+        self._check_timestamps(posted, now)
         for message in posted.messages:
             content = self._redact(message.content) if self._redact else message.content
             docs = list(message.retrieved_docs or ())
-            timestamp = message.timestamp or now
-            if timestamp.tzinfo is None:
-                timestamp = timestamp.replace(tzinfo=UTC)
+            timestamp = as_utc(message.timestamp) if message.timestamp else now
             conversation.append(
                 ConversationMessage(
                     role=message.role, content=content, timestamp=timestamp, retrieved_docs=docs,
@@ -204,6 +211,21 @@ class ConversationService:
             conversation.note_scores(doc_scores(docs))
             conversation.note_scores(message.retrieval_scores or ())
         return conversation
+
+
+    def _check_timestamps(self, posted: ConversationIn, now: datetime) -> None:
+        latest = now + timedelta(days=1)
+        oldest = self._layout.day_start(self._layout.today() - timedelta(days=self._retention_days))
+        errors = [
+            problem
+            for number, message in enumerate(posted.messages)
+            if message.timestamp is not None
+            and (problem := instant_problem(
+                0, f"$.messages[{number}].timestamp", message.timestamp, latest, oldest, "conversation"
+            )) is not None
+        ]
+        if errors:
+            raise ValidationFailed(errors)
 
 
 def conversation_service(
@@ -224,6 +246,7 @@ def conversation_service(
         timedelta(minutes=settings.conversation_idle_minutes),
         redact=content_redactor(settings),
         on_closed=on_closed,
+        retention_days=settings.conversation_retention_days,
     )
 
 

@@ -4,7 +4,10 @@ The summary is the user's opening question plus the words the user kept
 coming back to, e.g. ``"연차 휴가는 며칠인가요? — topics: 휴가, 연차, 이월"``.
 It is built for the admin conversation list, where it has to be cheap and
 good enough to recognise a conversation at a glance. ``Summarizer`` is the
-hook for a model-backed summariser later.
+hook for a model-backed summariser later; whatever it returns is stored cut to
+``MAX_SUMMARY_CHARS`` (``capped_summary``), since every admin list item carries it.
+Only the first ``DEFAULT_MAX_SCAN_CHARS`` of what the user wrote are read, so a
+conversation of megabytes is summarised as fast as a short one.
 """
 
 from __future__ import annotations
@@ -17,6 +20,11 @@ from typing import Protocol
 
 DEFAULT_MAX_QUESTION_CHARS = 120
 DEFAULT_MAX_TOPICS = 5
+DEFAULT_MAX_SCAN_CHARS = 20_000
+# Longer "words" are pasted ids, hashes or URLs, not topics anyone recognises.
+MAX_TOPIC_CHARS = 32
+# The opening question, the separator and five topics of at most MAX_TOPIC_CHARS fit.
+MAX_SUMMARY_CHARS = 300
 ELLIPSIS = "…"
 TOPICS_SEPARATOR = " — topics: "
 
@@ -118,7 +126,8 @@ def topic_token(raw_token: str) -> str | None:
     """The topic a casefolded NFKC word stands for, or None when it is no topic.
 
     Drops stopwords, pure numbers, Korean predicate forms and anything shorter
-    than two characters; strips a trailing Korean particle ("휴가를" -> "휴가").
+    than two or longer than MAX_TOPIC_CHARS characters; strips a trailing Korean
+    particle ("휴가를" -> "휴가").
     """
     # A particle standing alone is what is left after a redaction
     # placeholder: "[EMAIL]으로" becomes "으로".
@@ -127,7 +136,7 @@ def topic_token(raw_token: str) -> str | None:
     if raw_token.endswith(_KOREAN_PREDICATE_ENDINGS):
         return None
     token = _strip_korean_particle(raw_token)
-    if len(token) < 2 or token in STOPWORDS:
+    if not 2 <= len(token) <= MAX_TOPIC_CHARS or token in STOPWORDS:
         return None
     return token
 
@@ -157,6 +166,11 @@ def trim_at_word_boundary(text: str, max_chars: int) -> str:
     return cut.rstrip(" ,.;:!?-—") + ELLIPSIS
 
 
+def capped_summary(summary: str) -> str:
+    """``summary`` cut to MAX_SUMMARY_CHARS at a word boundary, as it is stored and listed."""
+    return trim_at_word_boundary(summary, MAX_SUMMARY_CHARS)
+
+
 class ExtractiveSummarizer:
     """Opening user question plus the most frequent topic words of the user's messages."""
 
@@ -164,19 +178,33 @@ class ExtractiveSummarizer:
         self,
         max_question_chars: int = DEFAULT_MAX_QUESTION_CHARS,
         max_topics: int = DEFAULT_MAX_TOPICS,
+        max_scan_chars: int = DEFAULT_MAX_SCAN_CHARS,
     ) -> None:
-        """Trim the question to ``max_question_chars`` and list up to ``max_topics`` words."""
+        """Trim the question to ``max_question_chars``, list up to ``max_topics`` words
+        found in the first ``max_scan_chars`` characters the user wrote."""
         if max_question_chars < 1:
             raise ValueError(f"max_question_chars must be at least 1, got {max_question_chars}")
         if max_topics < 0:
             raise ValueError(f"max_topics must not be negative, got {max_topics}")
+        if max_scan_chars < max_question_chars:
+            raise ValueError(f"max_scan_chars must be at least max_question_chars, got {max_scan_chars}")
         self._max_question_chars = max_question_chars
         self._max_topics = max_topics
+        self._max_scan_chars = max_scan_chars
 
     def summarize(self, messages: Sequence[tuple[str, str]]) -> str:
         """``"<opening question> — topics: a, b"``; "" when the user said nothing."""
-        user_texts = [" ".join(content.split()) for role, content in messages if role == "user"]
-        user_texts = [text for text in user_texts if text]
+        user_texts: list[str] = []
+        budget = self._max_scan_chars
+        for role, content in messages:
+            if role != "user":
+                continue
+            piece = content[:budget]
+            budget -= len(piece)
+            if text := " ".join(piece.split()):
+                user_texts.append(text)
+            if budget <= 0:
+                break
         if not user_texts:
             return ""
         opening = trim_at_word_boundary(user_texts[0], self._max_question_chars)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from ingestor.conversations.summary import (
+    MAX_SUMMARY_CHARS,
+    MAX_TOPIC_CHARS,
     ExtractiveSummarizer,
     Summarizer,
+    capped_summary,
     topic_tokens,
     trim_at_word_boundary,
 )
@@ -149,3 +154,29 @@ def test_invalid_limits_are_rejected(max_question_chars: int, max_topics: int) -
     """A non-positive question length or a negative topic count is a ValueError."""
     with pytest.raises(ValueError):
         ExtractiveSummarizer(max_question_chars=max_question_chars, max_topics=max_topics)
+
+
+def test_words_longer_than_a_topic_are_not_topics() -> None:
+    """Pasted ids and unspaced runs are not topics: the summary stays a few hundred characters."""
+    longest = "y" * MAX_TOPIC_CHARS
+    messages = [("user", f"Refunds? {'x' * (MAX_TOPIC_CHARS + 1)} {longest}"), ("user", "z" * 1_000_000)]
+    summary = SUMMARIZER.summarize(messages)
+    assert summary == f"Refunds? {'x' * (MAX_TOPIC_CHARS + 1)} {longest} — topics: refunds, {longest}"
+    assert len(summary) <= MAX_SUMMARY_CHARS
+
+
+def test_only_the_start_of_a_huge_conversation_is_read() -> None:
+    """Megabytes of user text are summarised from their first part, in milliseconds, not seconds."""
+    words = " ".join(f"휴가를 vacation policy{i % 50} 연차" for i in range(150_000))
+    started = time.process_time()
+    summary = SUMMARIZER.summarize([("user", words)] * 3)
+    assert time.process_time() - started < 0.5
+    assert summary.startswith("휴가를 vacation") and "topics: 휴가" in summary
+
+
+def test_capped_summary_cuts_any_summarizer_at_a_word_boundary() -> None:
+    """Whatever a summariser returns is stored at most MAX_SUMMARY_CHARS (plus the ellipsis) long."""
+    long_summary = " ".join(["topic"] * 1000)
+    capped = capped_summary(long_summary)
+    assert len(capped) <= MAX_SUMMARY_CHARS + 1 and capped.endswith("topic…")
+    assert capped_summary("short one") == "short one"
