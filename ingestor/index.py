@@ -5,6 +5,12 @@ since the last pull, folds them into an in-memory delta, and commits the delta e
 COALESCE_SECONDS in one transaction together with the new line count of each day.
 Because offsets and derived rows commit together and the files are the source,
 every stored event is applied exactly once, whatever crashes in between.
+
+No line can stop the others: a line that does not decode or cannot be stored is
+quarantined as it is read (``ingestor.quarantine``), and when a commit still fails
+on its data, its lines are applied again one per transaction and the one that
+fails alone is quarantined. Only a failure of the database or the disk is retried
+as a whole (the same lines, re-read from the files).
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ from typing import Protocol
 
 import aiosqlite
 
+from ingestor import quarantine
 from ingestor.encoded import EncodedRecord
-from ingestor.follower import FollowedLines, LogFollower
+from ingestor.follower import FollowedLines, LogFollower, RecordCheck, RejectedLine
 from shared.layout import StorageLayout, Stream
 
 log = logging.getLogger("chatlog.ingestor.index")
@@ -98,6 +105,7 @@ class SessionDelta:
         self.lines: dict[date, int] = {}
         self.sizes: dict[date, int | None] = {}  # file bytes the day's lines cover, after this delta
         self.observed: list[object] = []  # each observer's taken state, in observer order
+        self.quarantined: list[RejectedLine] = []
 
     def add(self, records: Sequence[EncodedRecord]) -> None:
         """Fold a batch of records in (the lines they advance are counted by the caller)."""
@@ -130,7 +138,8 @@ class LogIndex:
     ``pull`` reads and folds (cheap, spread over the load); the commit task writes
     every COALESCE_SECONDS. ``consumers`` see each record once, as it is first read
     (the conversation assembler); a commit that fails is rolled back and its lines
-    re-read from the files without being handed to consumers again.
+    re-read from the files without being handed to consumers again. ``check`` says
+    why a record cannot be applied (its line is then quarantined), or None.
     """
 
     def __init__(
@@ -140,9 +149,11 @@ class LogIndex:
         observers: Sequence[IndexObserver] = (),
         consumers: Sequence[Callable[[Sequence[EncodedRecord]], None]] = (),
         lock: asyncio.Lock | None = None,
+        check: RecordCheck | None = None,
     ) -> None:
         self._conn = conn
         self._layout = layout
+        self._check = check
         self._observers = list(observers)
         self._consumers = list(consumers)
         self._delta = SessionDelta()
@@ -154,8 +165,12 @@ class LogIndex:
         self._stopping = False
         # Shared by everything that runs transactions on the one writer connection.
         self.lock = lock or asyncio.Lock()
+        # Held while reading and folding, so that recovering from a failed commit sees no fold half done.
+        self._read_lock = asyncio.Lock()
+        self._stale = False  # the follower must go back to the database's offsets before reading on
         self.failures = 0
-        self.applied_lines = 0  # committed since this index opened
+        self.applied_lines = 0  # committed since this index opened (quarantined lines included)
+        self.quarantined = 0  # lines held in quarantined_lines
         self.on_commit: Callable[[], None] | None = None
 
     def lag_bytes(self, days: Sequence[date]) -> int:
@@ -165,7 +180,8 @@ class LogIndex:
     async def open(self) -> dict[date, int]:
         """Start following from what the database has applied; return those line counts."""
         applied = await self._applied()
-        self._follower = LogFollower(self._layout, applied)
+        self.quarantined = await quarantine.count(self._conn)
+        self._follower = LogFollower(self._layout, applied, self._check)
         self._opened = True
         return applied
 
@@ -176,26 +192,30 @@ class LogIndex:
     async def pull(self, days: Sequence[date]) -> bool:
         """Read and fold the new lines of ``days``; True when some day has more to read."""
         more = False
-        for day in days:
-            followed = await asyncio.to_thread(self._follower.read, day)
-            more = more or followed.more
-            if followed.lines:
-                self._fold(followed)
+        async with self._read_lock:
+            if self._stale and not await self._resync():
+                return False
+            for day in days:
+                followed = await asyncio.to_thread(self._follower.read, day)
+                more = more or followed.more
+                if followed.lines:
+                    self._fold(self._delta, followed)
+                    self._pending += followed.lines
+                    self._dirty.set()
         return more
 
-    def _fold(self, followed: FollowedLines) -> None:
+    def _fold(self, delta: SessionDelta, followed: FollowedLines) -> None:
         records = followed.records
-        self._delta.add(records)
-        self._delta.lines[followed.day] = self._delta.lines.get(followed.day, 0) + followed.lines
-        self._delta.sizes[followed.day] = followed.size
+        delta.add(records)
+        delta.lines[followed.day] = delta.lines.get(followed.day, 0) + followed.lines
+        delta.sizes[followed.day] = followed.size
+        delta.quarantined.extend(followed.rejected)
         for observer in self._observers:
             observer.fold(records)
         fresh = records[followed.fresh_from :] if followed.fresh_from else records
         if fresh:
             for consumer in self._consumers:
                 consumer(fresh)
-        self._pending += followed.lines
-        self._dirty.set()
 
     async def drain(self) -> None:
         """Commit everything read, then stop the task.
@@ -218,7 +238,11 @@ class LogIndex:
             await self.flush()
 
     async def flush(self) -> None:
-        """Commit what has been read; after a failure, go back to the database's offsets."""
+        """Commit what has been read; after a failure, go back to the database's offsets.
+
+        A failure caused by the lines themselves (not the database or the disk) is
+        then narrowed down at once: the lines are applied one per transaction.
+        """
         async with self.lock:
             self._dirty.clear()
             delta, pending = self._delta, self._pending
@@ -228,17 +252,86 @@ class LogIndex:
             delta.observed = [observer.take() for observer in self._observers]
             try:
                 await self._commit(delta)
-            except Exception:
+            except Exception as exc:
                 self.failures += 1
-                log.exception("committing %d lines to SQLite failed; re-reading them from the files", pending)
-                with contextlib.suppress(Exception):
-                    await self._conn.rollback()
-                with contextlib.suppress(Exception):
-                    self._follower.reset(await self._applied())
-                return
-            self.applied_lines += pending
+                async with self._read_lock:
+                    await self._recover(exc, pending)
+            else:
+                self._committed(delta, pending)
         if self.on_commit is not None:
             self.on_commit()
+
+    def _committed(self, delta: SessionDelta, lines: int) -> None:
+        self.applied_lines += lines
+        if delta.quarantined:
+            self.quarantined += len(delta.quarantined)
+            for line in delta.quarantined:
+                log.error("quarantined line %d of the %s log file: %s", line.number, line.day, line.reason)
+
+    async def _recover(self, exc: Exception, pending: int) -> None:
+        """After a failed commit: drop everything folded, go back to the database's offsets, narrow it down."""
+        environmental = quarantine.caused_by_environment(exc)
+        if environmental:
+            log.error("committing %d lines to SQLite failed (%s); re-reading them from the files", pending, exc)
+        else:
+            log.exception("committing %d lines failed on their data; applying them one at a time", pending)
+        # Lines folded while the commit ran came after the failed ones: they are read again too.
+        self._delta, self._pending = SessionDelta(), 0
+        for observer in self._observers:
+            observer.take()
+        with contextlib.suppress(Exception):
+            await self._conn.rollback()
+        if not await self._resync() or environmental:
+            return
+        try:
+            await self._apply_singly()
+        except Exception:
+            log.exception("applying lines one at a time failed; re-reading them from the files")
+            with contextlib.suppress(Exception):
+                await self._conn.rollback()
+            await self._resync()
+
+    async def _resync(self) -> bool:
+        """Put the follower back at the database's offsets (consumers are not fed again)."""
+        try:
+            applied = await self._applied()
+        except Exception:
+            log.exception("reading ingest_offsets failed; retrying before the next read")
+            self._stale = True
+            return False
+        self._follower.reset(applied)
+        self._stale = False
+        return True
+
+    async def _apply_singly(self) -> None:
+        """Apply the lines read before a failed commit one per transaction; quarantine each that fails alone.
+
+        The caller holds both locks. A failure of the database or the disk stops this
+        (it is raised): the next pull reads the same lines again.
+        """
+        for day, until in sorted(self._follower.unapplied().items()):
+            while self._follower.applied(day) < until:
+                followed = await asyncio.to_thread(self._follower.read, day, 1)
+                if not followed.lines:
+                    break  # the file changed meanwhile: the next pull reads what it holds
+                delta = SessionDelta()
+                self._fold(delta, followed)
+                delta.observed = [observer.take() for observer in self._observers]
+                try:
+                    await self._commit(delta)
+                except Exception as exc:
+                    if quarantine.caused_by_environment(exc):
+                        raise
+                    delta = SessionDelta()
+                    delta.lines[day], delta.sizes[day] = followed.lines, followed.size
+                    delta.observed = [observer.take() for observer in self._observers]
+                    number = self._follower.applied(day)
+                    offset = followed.records[0].offset if followed.records else -1
+                    delta.quarantined.append(RejectedLine(
+                        day, number, offset if offset >= 0 else None, quarantine.failure_reason(exc), followed.raw[0],
+                    ))
+                    await self._commit(delta)
+                self._committed(delta, followed.lines)
 
     async def apply(self, records: Sequence[EncodedRecord], lines: dict[date, int] | None = None) -> None:
         """Apply records at once, in one transaction, without reading files (tests).
@@ -276,6 +369,7 @@ class LogIndex:
                 _OFFSET_ADD,
                 [(Stream.LOGS.value, d.isoformat(), n, delta.sizes.get(d)) for d, n in delta.lines.items()],
             )
+            await quarantine.record(self._conn, delta.quarantined)
             for observer, pending in zip(self._observers, delta.observed, strict=True):
                 await observer.apply(self._conn, pending)
             await self._conn.commit()

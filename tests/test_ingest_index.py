@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import aiosqlite
 import msgspec
+import pytest
 
 from ingestor.dayfiles import DayFileWriter
 from ingestor.follower import LogFollower
@@ -29,8 +30,9 @@ from tests.events import make_event
 class FailsOnce:
     """An observer whose first commit fails, as a bug or a full disk would make it."""
 
-    def __init__(self) -> None:
+    def __init__(self, error: Exception | None = None) -> None:
         self.calls = 0
+        self.error = error or RuntimeError("observer failed")
 
     def fold(self, records: Sequence[EncodedRecord]) -> None:
         pass
@@ -41,7 +43,7 @@ class FailsOnce:
     async def apply(self, conn: aiosqlite.Connection, pending: object) -> None:
         self.calls += 1
         if self.calls == 1:
-            raise RuntimeError("observer failed")
+            raise self.error
 
 
 def written(config: Settings, n: int, seed: int) -> tuple[StorageLayout, list[EncodedRecord], DayFileWriter]:
@@ -97,11 +99,20 @@ async def test_drain_during_a_commit_waits_for_it(config: Settings) -> None:
         assert db.execute("SELECT message_count FROM chat_sessions").fetchall() == [(50,)]
 
 
-async def test_failed_flush_recovers_from_files(config: Settings) -> None:
+@pytest.mark.parametrize(
+    ("error", "commits"),
+    [
+        # The disk: the same lines are committed again as a whole, from the files.
+        (sqlite3.OperationalError("database or disk is full"), 2),
+        # Anything else might be a line's fault: they are applied one per transaction at once.
+        (RuntimeError("observer failed"), 1 + 5),
+    ],
+)
+async def test_failed_flush_recovers_from_files(config: Settings, error: Exception, commits: int) -> None:
     """After a failed commit the index re-reads the files: every event applied once, consumers fed once."""
     layout, records, files = written(config, 5, seed=1)
     conn = await open_writer(config.db_path)
-    observer = FailsOnce()
+    observer = FailsOnce(error)
     fed: list[str] = []
     index = LogIndex(conn, layout, observers=[observer], consumers=[lambda rs: fed.extend(r.record.log_id for r in rs)])
     try:
@@ -114,11 +125,12 @@ async def test_failed_flush_recovers_from_files(config: Settings) -> None:
     finally:
         await conn.close()
         files.close()
-    assert observer.calls == 2
+    assert observer.calls == commits
     assert fed == [r.record.log_id for r in records]
     with contextlib.closing(sqlite3.connect(config.db_path)) as db:
         assert db.execute("SELECT message_count FROM chat_sessions").fetchall() == [(5,)]
         assert db.execute("SELECT sum(lines) FROM ingest_offsets").fetchone() == (5,)
+        assert db.execute("SELECT count(*) FROM quarantined_lines").fetchone() == (0,)
 
 
 async def test_follower_reads_only_new_complete_lines(config: Settings) -> None:

@@ -33,6 +33,7 @@ from shared.stats.sketch import LatencySketch
 from shared.stats.toplists import updated_top
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_INT64 = (-(2**63), 2**63 - 1)
 _MICROSECOND = timedelta(microseconds=1)
 
 K = TypeVar("K")
@@ -146,7 +147,19 @@ async def _merge_row(
     stats.merge(delta)
     limit = TOP_PER_DAY if table == DAILY else TOP_PER_HOUR
     top = await updated_top(conn, table, key, current, touched, limit)
-    await conn.execute(insert_sql(table), (*key, *stats.row_values(top)))
+    await conn.execute(insert_sql(table), (*key, *_storable(stats.row_values(top))))
+
+
+def _storable(values: tuple[object, ...]) -> tuple[object, ...]:
+    """Sums saturate at SQLite's 64-bit bounds instead of failing the commit.
+
+    Each value is bounded per line (``shared.stats.admission``), so only an absurd
+    number of absurd values reaches a bound; the row then stays at it.
+    """
+    low, high = _INT64
+    return tuple(
+        min(max(v, low), high) if isinstance(v, int) and not isinstance(v, bool) else v for v in values
+    )
 
 
 def _add(target: dict[K, BucketStats], key: K, stats: BucketStats) -> None:
