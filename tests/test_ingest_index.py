@@ -133,6 +133,54 @@ async def test_failed_flush_recovers_from_files(config: Settings, error: Excepti
         assert db.execute("SELECT count(*) FROM quarantined_lines").fetchone() == (0,)
 
 
+class FailsOn:
+    """An observer that cannot apply one record (as an unforeseen value would), whatever else is in the commit."""
+
+    def __init__(self, log_id: str) -> None:
+        self.log_id = log_id
+        self.batch: list[str] = []
+
+    def fold(self, records: Sequence[EncodedRecord]) -> None:
+        self.batch.extend(r.record.log_id for r in records)
+
+    def take(self) -> object:
+        batch, self.batch = self.batch, []
+        return batch
+
+    async def apply(self, conn: aiosqlite.Connection, pending: object) -> None:
+        assert isinstance(pending, list)
+        if self.log_id in pending:
+            raise ValueError("cannot store this one")
+
+
+async def test_a_line_whose_commit_fails_alone_is_quarantined_and_the_rest_applied(config: Settings) -> None:
+    """A commit failing on its data is narrowed to the one line: it is quarantined, every other line applied once."""
+    layout, records, files = written(config, 9, seed=4)
+    conn = await open_writer(config.db_path)
+    poison = records[4]
+    index = LogIndex(conn, layout, observers=[FailsOn(poison.record.log_id)])
+    try:
+        await index.open()
+        await index.pull([records[0].day])
+        await index.flush()
+        assert (index.failures, index.quarantined) == (1, 1)
+        # Later lines come on as usual.
+        written(config, 3, seed=5)[2].close()
+        await index.pull([records[0].day])
+        await index.flush()
+        assert index.failures == 1
+    finally:
+        await conn.close()
+        files.close()
+    with contextlib.closing(sqlite3.connect(config.db_path)) as db:
+        assert db.execute("SELECT sum(lines) FROM ingest_offsets").fetchone() == (12,)
+        assert db.execute("SELECT message_count FROM chat_sessions").fetchall() == [(11,)]
+        ((line, offset, reason, raw),) = db.execute("SELECT line, byte_offset, reason, raw FROM quarantined_lines")
+    assert (line, raw + b"\n") == (5, poison.line)
+    assert offset == sum(len(r.line) for r in records[:4])
+    assert reason == "applying failed: ValueError: cannot store this one"
+
+
 async def test_follower_reads_only_new_complete_lines(config: Settings) -> None:
     """A torn tail waits for its end; blank and undecodable lines advance the offset and derive nothing."""
     layout = StorageLayout.from_settings(config)
