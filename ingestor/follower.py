@@ -74,8 +74,26 @@ class FollowedLines:
     fresh_from: int = 0  # records[fresh_from:] were never handed to consumers
     rejected: list[RejectedLine] = field(default_factory=list)
     raw: list[bytes] = field(default_factory=list)  # every line read, in order (kept until folded)
-    more: bool = False  # stopped at PULL_BYTES (or the line limit): call again
+    more: bool = False  # stopped at PULL_BYTES: call again
     size: int | None = None  # bytes of the file its lines so far cover (the whole file if compressed)
+    first: int = 0  # lines of the day before these
+    order: list[EncodedRecord | RejectedLine] = field(default_factory=list)  # records and rejected, by line
+
+    def singles(self) -> list[FollowedLines]:
+        """These lines as one FollowedLines each (to apply them one transaction at a time)."""
+        out: list[FollowedLines] = []
+        records = 0
+        for i, item in enumerate(self.order):
+            one = FollowedLines(self.day, lines=1, raw=[self.raw[i]], first=self.first + i)
+            one.size = self.size if i == len(self.order) - 1 else None
+            if isinstance(item, RejectedLine):
+                one.rejected.append(item)
+            else:
+                one.records.append(item)
+                one.fresh_from = 1 if records < self.fresh_from else 0
+                records += 1
+            out.append(one)
+        return out
 
 
 def decode_lines(lines: list[bytes]) -> list[LogRecord | str]:
@@ -144,8 +162,8 @@ class LogFollower:
             total += max(0, size - position.offset)
         return total
 
-    def read(self, day: date, limit: int | None = None) -> FollowedLines:
-        """The lines of ``day`` after those read so far (about PULL_BYTES of a plain file, at most ``limit``)."""
+    def read(self, day: date) -> FollowedLines:
+        """The lines of ``day`` after those read so far (about PULL_BYTES of a plain file)."""
         position = self._days.setdefault(day, _Position(0, 0))
         path = self._layout.day_files(Stream.LOGS, day).readable
         out = FollowedLines(day)
@@ -154,25 +172,27 @@ class LogFollower:
         offsets: list[int] = []
         if path.name.endswith(".jsonl"):
             try:
-                raw = self._read_plain(path, position, out, offsets, limit)
+                raw = self._read_plain(path, position, out, offsets)
             except FileNotFoundError:
                 return out  # compressed or removed meanwhile: the next pull sees what is there
         else:
-            raw = self._read_compressed(path, position, out, limit)
+            raw = self._read_compressed(path, position)
         out.size = self.covered(day)
-        first_line = position.lines
+        out.first = first_line = position.lines
         check = self._check
         for i, decoded in enumerate(decode_lines(raw)):
             reason = decoded if isinstance(decoded, str) else check(decoded) if check is not None else None
             if reason is not None or isinstance(decoded, str):
-                out.rejected.append(
-                    RejectedLine(day, first_line + i + 1, offsets[i] if offsets else None, reason or "", raw[i])
-                )
+                rejected = RejectedLine(day, first_line + i + 1, offsets[i] if offsets else None, reason or "", raw[i])
+                out.rejected.append(rejected)
+                out.order.append(rejected)
                 continue
             if offsets:
-                out.records.append(EncodedRecord(decoded, day, b"", first_line + i, offsets[i], len(raw[i])))
+                item = EncodedRecord(decoded, day, b"", first_line + i, offsets[i], len(raw[i]))
             else:
-                out.records.append(EncodedRecord(decoded, day, b""))
+                item = EncodedRecord(decoded, day, b"")
+            out.records.append(item)
+            out.order.append(item)
             # Records before the fed mark were handed to consumers before a failed commit.
             if first_line + i < position.fed:
                 out.fresh_from = len(out.records)
@@ -183,7 +203,7 @@ class LogFollower:
         return out
 
     def _read_plain(
-        self, path: Path, position: _Position, out: FollowedLines, offsets: list[int], limit: int | None
+        self, path: Path, position: _Position, out: FollowedLines, offsets: list[int]
     ) -> list[bytes]:
         with open(path, "rb") as f:
             stat = os.fstat(f.fileno())
@@ -215,20 +235,16 @@ class LogFollower:
         position.searched = 0
         lines: list[bytes] = []
         at = start
-        end = cut
         for line in data[:cut].split(b"\n"):
             if line:
-                if limit is not None and len(lines) == limit:
-                    end = at - start - 1
-                    break
                 lines.append(line)
                 offsets.append(at)
             at += len(line) + 1
-        out.more = start + end + 1 < stat.st_size
-        position.offset = start + end + 1
+        out.more = start + cut + 1 < stat.st_size
+        position.offset = start + cut + 1
         return lines
 
-    def _read_compressed(self, path: Path, position: _Position, out: FollowedLines, limit: int | None) -> list[bytes]:
+    def _read_compressed(self, path: Path, position: _Position) -> list[bytes]:
         size = path.stat().st_size
         if position.compressed_size == size:
             return []
@@ -236,9 +252,6 @@ class LogFollower:
         lines: list[bytes] = []
         for number, line in enumerate(iter_lines(path, ReadCounts())):
             if number >= position.lines:
-                if limit is not None and len(lines) == limit:
-                    out.more = True
-                    return lines  # not at the end: the file is read again for the rest
                 lines.append(line)
         position.compressed_size = size
         return lines

@@ -307,31 +307,36 @@ class LogIndex:
         """Apply the lines read before a failed commit one per transaction; quarantine each that fails alone.
 
         The caller holds both locks. A failure of the database or the disk stops this
-        (it is raised): the next pull reads the same lines again.
+        (it is raised, and the caller goes back to the database's offsets).
         """
         for day, until in sorted(self._follower.unapplied().items()):
             while self._follower.applied(day) < until:
-                followed = await asyncio.to_thread(self._follower.read, day, 1)
+                followed = await asyncio.to_thread(self._follower.read, day)
                 if not followed.lines:
                     break  # the file changed meanwhile: the next pull reads what it holds
-                delta = SessionDelta()
-                self._fold(delta, followed)
-                delta.observed = [observer.take() for observer in self._observers]
-                try:
-                    await self._commit(delta)
-                except Exception as exc:
-                    if quarantine.caused_by_environment(exc):
-                        raise
-                    delta = SessionDelta()
-                    delta.lines[day], delta.sizes[day] = followed.lines, followed.size
-                    delta.observed = [observer.take() for observer in self._observers]
-                    number = self._follower.applied(day)
-                    offset = followed.records[0].offset if followed.records else -1
-                    delta.quarantined.append(RejectedLine(
-                        day, number, offset if offset >= 0 else None, quarantine.failure_reason(exc), followed.raw[0],
-                    ))
-                    await self._commit(delta)
-                self._committed(delta, followed.lines)
+                for one in followed.singles():
+                    await self._apply_one(one)
+
+    async def _apply_one(self, followed: FollowedLines) -> None:
+        delta = SessionDelta()
+        self._fold(delta, followed)
+        delta.observed = [observer.take() for observer in self._observers]
+        try:
+            await self._commit(delta)
+        except Exception as exc:
+            if quarantine.caused_by_environment(exc):
+                raise
+            # Only the line's count and the line itself, kept with why it failed.
+            delta = SessionDelta()
+            delta.lines[followed.day], delta.sizes[followed.day] = 1, followed.size
+            delta.observed = [observer.take() for observer in self._observers]
+            offset = followed.records[0].offset if followed.records else -1
+            delta.quarantined.append(RejectedLine(
+                followed.day, followed.first + 1, offset if offset >= 0 else None,
+                quarantine.failure_reason(exc), followed.raw[0],
+            ))
+            await self._commit(delta)
+        self._committed(delta, 1)
 
     async def apply(self, records: Sequence[EncodedRecord], lines: dict[date, int] | None = None) -> None:
         """Apply records at once, in one transaction, without reading files (tests).
