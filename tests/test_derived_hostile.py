@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 from aiohttp.test_utils import TestClient
 
 from ingestor import keys
 from ingestor.derived.process import DERIVED_LAG_LIMIT_BYTES
 from ingestor.derived.status import DerivedStatus
+from shared.schemas import LlmParams, LogRecord, Performance, RetrievalInfo, RetrievedDoc
 from shared.settings import Settings
+from shared.stats.admission import inadmissible
 from tests.derived import derived_state, until
 from tests.events import make_event
 from tests.hostile import append_raw, counted, every_collection, quarantined, record_line
@@ -184,3 +190,23 @@ async def test_a_stalled_derived_state_shows_in_healthz_and_metrics(
         assert time.monotonic() < deadline, body
         await asyncio.sleep(0.2)
     assert metric(await (await client.get("/metrics")).text(), "chatlog_ingest_derived_stalled") == 0.0
+
+
+def test_admission_names_each_value_the_derived_state_cannot_hold() -> None:
+    """Values no JSON line decodes to (NaN, infinity) but other writers' records may hold are named too."""
+    zone = ZoneInfo("Asia/Seoul")
+    ok = msgspec.json.decode(record_line(Settings(), random.Random(12))[1], type=LogRecord)
+    assert inadmissible(ok, zone) is None
+    replace = msgspec.structs.replace
+    cases = {
+        "$.performance.token_count": replace(ok, performance=Performance(token_count=2**53)),
+        "$.llm_params.temperature": replace(ok, llm_params=LlmParams(temperature=math.nan)),
+        "$.retrieval_info.top_scores": replace(ok, retrieval_info=RetrievalInfo(top_scores=[0.5, math.inf])),
+        "$.retrieved_docs[].score": replace(ok, retrieved_docs=[RetrievedDoc(score=-math.inf)]),
+        "created_at": replace(ok, created_at=datetime(9999, 12, 31, 20, tzinfo=UTC)),  # past 9999 in Seoul
+        "created_at ": replace(ok, created_at=datetime(1, 1, 1, 1, tzinfo=timezone(timedelta(hours=5)))),
+    }
+    for path, record in cases.items():
+        reason = inadmissible(record, zone)
+        assert reason is not None and path.strip() in reason, (path, reason)
+    assert inadmissible(replace(ok, performance=Performance(token_count=2**53 - 1)), zone) is None

@@ -21,7 +21,6 @@ and SQLite stores NUL and any other code point as given.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from datetime import UTC
 from zoneinfo import ZoneInfo
 
@@ -30,59 +29,63 @@ from shared.schemas import LogRecord
 MAX_STORED_INT = 2**53 - 1
 
 
-def _int_problem(path: str, value: int | None) -> str | None:
-    if value is None or 0 <= value <= MAX_STORED_INT:
-        return None
-    return f"integer out of range [0, 2^53-1] at {path}"
+def _int_ok(value: int | None) -> bool:
+    return value is None or 0 <= value <= MAX_STORED_INT
 
 
-def _float_problem(path: str, value: float | None) -> str | None:
-    if value is None or math.isfinite(value):
-        return None
-    return f"non-finite number at {path}"
+def _float_ok(value: float | None) -> bool:
+    return value is None or math.isfinite(value)
 
 
-def _first(problems: Iterable[str | None]) -> str | None:
-    return next((p for p in problems if p is not None), None)
+def _first_bad(ints: dict[str, int | None], floats: dict[str, float | None]) -> str:
+    """The reason for the first field (by path) that fails its check."""
+    for path, value in ints.items():
+        if not _int_ok(value):
+            return f"integer out of range [0, 2^53-1] at {path}"
+    for path, number in floats.items():
+        if not _float_ok(number):
+            return f"non-finite number at {path}"
+    raise AssertionError("no field fails")
 
 
 def inadmissible(record: LogRecord, tz: ZoneInfo) -> str | None:
-    """Why ``record`` cannot be applied to the derived state, or None when it can."""
-    try:
-        at = record.created_at if record.created_at.tzinfo is not None else record.created_at.replace(tzinfo=UTC)
-        at.astimezone(tz)
-        at.astimezone(UTC)
-    except (OverflowError, ValueError):
-        return "created_at has no representable hour in the configured time zone"
+    """Why ``record`` cannot be applied to the derived state, or None when it can.
+
+    Runs for every line the derived state reads: the common case is a few comparisons.
+    """
+    at = record.created_at
+    # Zone offsets are under a day: only the first and last years can leave the calendar.
+    if not 1 < at.year < 9999:
+        try:
+            at = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+            at.astimezone(tz)
+            at.astimezone(UTC)
+        except (OverflowError, ValueError):
+            return "created_at has no representable hour in the configured time zone"
     perf = record.performance
-    if perf is not None:
-        problem = _first((
-            _int_problem("$.performance.response_time_ms", perf.response_time_ms),
-            _int_problem("$.performance.token_count", perf.token_count),
-            _int_problem("$.performance.retrieval_time_ms", perf.retrieval_time_ms),
-        ))
-        if problem:
-            return problem
+    if perf is not None and not (
+        _int_ok(perf.response_time_ms) and _int_ok(perf.token_count) and _int_ok(perf.retrieval_time_ms)
+    ):
+        return _first_bad({
+            "$.performance.response_time_ms": perf.response_time_ms,
+            "$.performance.token_count": perf.token_count,
+            "$.performance.retrieval_time_ms": perf.retrieval_time_ms,
+        }, {})
     params = record.llm_params
-    if params is not None:
-        problem = _first((
-            _int_problem("$.llm_params.max_tokens", params.max_tokens),
-            _float_problem("$.llm_params.temperature", params.temperature),
-            _float_problem("$.llm_params.top_p", params.top_p),
-        ))
-        if problem:
-            return problem
+    if params is not None and not (
+        _int_ok(params.max_tokens) and _float_ok(params.temperature) and _float_ok(params.top_p)
+    ):
+        return _first_bad(
+            {"$.llm_params.max_tokens": params.max_tokens},
+            {"$.llm_params.temperature": params.temperature, "$.llm_params.top_p": params.top_p},
+        )
     retrieval = record.retrieval_info
     if retrieval is not None:
-        problem = _int_problem("$.retrieval_info.retrieved_count", retrieval.retrieved_count)
-        if problem:
-            return problem
-        for i, score in enumerate(retrieval.top_scores or ()):
-            problem = _float_problem(f"$.retrieval_info.top_scores[{i}]", score)
-            if problem:
-                return problem
-    for i, doc in enumerate(record.retrieved_docs or ()):
-        problem = _float_problem(f"$.retrieved_docs[{i}].score", doc.score)
-        if problem:
-            return problem
+        if not _int_ok(retrieval.retrieved_count):
+            return "integer out of range [0, 2^53-1] at $.retrieval_info.retrieved_count"
+        if retrieval.top_scores and not all(map(math.isfinite, retrieval.top_scores)):
+            return "non-finite number at $.retrieval_info.top_scores"
+    docs = record.retrieved_docs
+    if docs and not all(_float_ok(doc.score) for doc in docs):
+        return "non-finite number at $.retrieved_docs[].score"
     return None
