@@ -20,7 +20,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Protocol
 
 import aiosqlite
@@ -113,6 +113,8 @@ class SessionDelta:
         for item in records:
             record = item.record
             at = record.created_at
+            if at.tzinfo is not UTC:  # another writer's line: naive means UTC, as everywhere
+                at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
             day = item.day
             row = rows.get(record.session_id)
             if row is None:
@@ -168,6 +170,7 @@ class LogIndex:
         # Held while reading and folding, so that recovering from a failed commit sees no fold half done.
         self._read_lock = asyncio.Lock()
         self._stale = False  # the follower must go back to the database's offsets before reading on
+        self._fold_error: Exception | None = None  # folding the pending lines failed: narrow it down
         self.failures = 0
         self.applied_lines = 0  # committed since this index opened (quarantined lines included)
         self.quarantined = 0  # lines held in quarantined_lines
@@ -193,29 +196,36 @@ class LogIndex:
         """Read and fold the new lines of ``days``; True when some day has more to read."""
         more = False
         async with self._read_lock:
-            if self._stale and not await self._resync():
+            if self._fold_error is not None or (self._stale and not await self._resync()):
                 return False
             for day in days:
                 followed = await asyncio.to_thread(self._follower.read, day)
                 more = more or followed.more
-                if followed.lines:
+                if not followed.lines:
+                    continue
+                self._pending += followed.lines
+                self._dirty.set()
+                try:
                     self._fold(self._delta, followed)
-                    self._pending += followed.lines
-                    self._dirty.set()
+                except Exception as exc:
+                    # Like a commit failing on its data: the next flush narrows it down.
+                    self._fold_error = exc
+                    return False
         return more
 
     def _fold(self, delta: SessionDelta, followed: FollowedLines) -> None:
         records = followed.records
-        delta.add(records)
-        delta.lines[followed.day] = delta.lines.get(followed.day, 0) + followed.lines
-        delta.sizes[followed.day] = followed.size
-        delta.quarantined.extend(followed.rejected)
-        for observer in self._observers:
-            observer.fold(records)
+        # Consumers first: the follower counts these records as handed over, whatever fails below.
         fresh = records[followed.fresh_from :] if followed.fresh_from else records
         if fresh:
             for consumer in self._consumers:
                 consumer(fresh)
+        delta.lines[followed.day] = delta.lines.get(followed.day, 0) + followed.lines
+        delta.sizes[followed.day] = followed.size
+        delta.quarantined.extend(followed.rejected)
+        delta.add(records)
+        for observer in self._observers:
+            observer.fold(records)
 
     async def drain(self) -> None:
         """Commit everything read, then stop the task.
@@ -251,10 +261,13 @@ class LogIndex:
             self._delta, self._pending = SessionDelta(), 0
             delta.observed = [observer.take() for observer in self._observers]
             try:
+                if self._fold_error is not None:
+                    raise self._fold_error
                 await self._commit(delta)
             except Exception as exc:
                 self.failures += 1
                 async with self._read_lock:
+                    self._fold_error = None
                     await self._recover(exc, pending)
             else:
                 self._committed(delta, pending)
@@ -319,9 +332,9 @@ class LogIndex:
 
     async def _apply_one(self, followed: FollowedLines) -> None:
         delta = SessionDelta()
-        self._fold(delta, followed)
-        delta.observed = [observer.take() for observer in self._observers]
         try:
+            self._fold(delta, followed)
+            delta.observed = [observer.take() for observer in self._observers]
             await self._commit(delta)
         except Exception as exc:
             if quarantine.caused_by_environment(exc):

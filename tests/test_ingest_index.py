@@ -136,12 +136,15 @@ async def test_failed_flush_recovers_from_files(config: Settings, error: Excepti
 class FailsOn:
     """An observer that cannot apply one record (as an unforeseen value would), whatever else is in the commit."""
 
-    def __init__(self, log_id: str) -> None:
+    def __init__(self, log_id: str, when: str) -> None:
         self.log_id = log_id
+        self.when = when
         self.batch: list[str] = []
 
     def fold(self, records: Sequence[EncodedRecord]) -> None:
         self.batch.extend(r.record.log_id for r in records)
+        if self.when == "fold" and self.log_id in self.batch:
+            raise ValueError("cannot store this one")
 
     def take(self) -> object:
         batch, self.batch = self.batch, []
@@ -149,16 +152,21 @@ class FailsOn:
 
     async def apply(self, conn: aiosqlite.Connection, pending: object) -> None:
         assert isinstance(pending, list)
-        if self.log_id in pending:
+        if self.when == "apply" and self.log_id in pending:
             raise ValueError("cannot store this one")
 
 
-async def test_a_line_whose_commit_fails_alone_is_quarantined_and_the_rest_applied(config: Settings) -> None:
+@pytest.mark.parametrize("when", ["fold", "apply"])
+async def test_a_line_whose_commit_fails_alone_is_quarantined_and_the_rest_applied(config: Settings, when: str) -> None:
     """A commit failing on its data is narrowed to the one line: it is quarantined, every other line applied once."""
     layout, records, files = written(config, 9, seed=4)
     conn = await open_writer(config.db_path)
     poison = records[4]
-    index = LogIndex(conn, layout, observers=[FailsOn(poison.record.log_id)])
+    fed: list[str] = []
+    index = LogIndex(
+        conn, layout, observers=[FailsOn(poison.record.log_id, when)],
+        consumers=[lambda rs: fed.extend(r.record.log_id for r in rs)],
+    )
     try:
         await index.open()
         await index.pull([records[0].day])
@@ -179,6 +187,7 @@ async def test_a_line_whose_commit_fails_alone_is_quarantined_and_the_rest_appli
     assert (line, raw + b"\n") == (5, poison.line)
     assert offset == sum(len(r.line) for r in records[:4])
     assert reason == "applying failed: ValueError: cannot store this one"
+    assert len(fed) == len(set(fed)) == 12
 
 
 async def test_follower_reads_only_new_complete_lines(config: Settings) -> None:
