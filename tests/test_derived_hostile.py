@@ -162,7 +162,7 @@ async def test_a_stalled_derived_state_shows_in_healthz_and_metrics(
     """Lines that cannot be read on (a tail a foreign writer never finished) make it stalled, visibly."""
     derived = client.app[keys.derived_key]
     await derived.wait_ready()
-    derived.stall_seconds = 1.0
+    derived.stall_seconds = 3.0  # heartbeats come every second, later under load
     rng = random.Random(10)
     assert (await client.post("/v1/logs", json=every_collection(rng))).status == 202
     await until(lambda: counted(config.db_path)["sessions"] == 6, seconds=10)
@@ -174,10 +174,10 @@ async def test_a_stalled_derived_state_shows_in_healthz_and_metrics(
         assert time.monotonic() < deadline, body
         await asyncio.sleep(0.2)
     assert body["status"] == "ok"
-    assert body["derived"]["seconds_without_progress"] >= 1.0
+    assert body["derived"]["seconds_without_progress"] >= 3.0
     text = await (await client.get("/metrics")).text()
     assert metric(text, "chatlog_ingest_derived_stalled") == 1.0
-    assert metric(text, "chatlog_ingest_derived_seconds_without_progress") >= 1.0
+    assert metric(text, "chatlog_ingest_derived_seconds_without_progress") >= 3.0
     # Far behind but stalled: refusing events would not help it catch up.
     derived.status = DerivedStatus(
         lag_bytes=DERIVED_LAG_LIMIT_BYTES + 1, applied_lines=0, open_conversations=0, saved=0, dropped=0

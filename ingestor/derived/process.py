@@ -6,10 +6,11 @@ applies every written line, closes open conversations and exits. If it falls mor
 than DERIVED_LAG_LIMIT_BYTES behind, the ingestor answers 503 until it catches up,
 which keeps statistics fresh (seconds, not minutes) under a sustained overload.
 
-It is *stalled* when its applied lines have not moved for DERIVED_STALL_SECONDS
-while it is behind (or it has not reported at all for that long): /healthz says so
-and /metrics has it. A stalled derived state does not hold ingest back: refusing
-events cannot help it catch up, and storing them is the ingestor's first duty.
+It is *stalled* when for DERIVED_STALL_SECONDS it has neither applied a line nor
+reported being caught up (it reports every second): stuck behind, hung, or dying at
+every start. /healthz says so and /metrics has it. A stalled derived state does not
+hold ingest back: refusing events cannot help it catch up, and storing them is the
+ingestor's first duty.
 """
 
 from __future__ import annotations
@@ -75,15 +76,15 @@ class DerivedStateProcess:
         return status.lag_bytes if status is not None and not status.catching_up else 0
 
     def seconds_without_progress(self) -> float:
-        """Seconds since the derived state last applied a line while behind, or reported at all (0: keeping up)."""
-        status = self.status
-        if status is not None and status.lag_bytes == 0:
-            return 0.0
+        """Seconds since the derived state last applied a line or said it was caught up (about 1 while idle).
+
+        It reports every second, so this also grows while it is dead, hung or crashing at start.
+        """
         return time.monotonic() - self._progress_at
 
     @property
     def stalled(self) -> bool:
-        """True when the derived state has not moved for DERIVED_STALL_SECONDS while behind."""
+        """True when the derived state has not moved (nor been caught up) for DERIVED_STALL_SECONDS."""
         return self.seconds_without_progress() > self.stall_seconds
 
     def behind(self) -> bool:
@@ -126,7 +127,6 @@ class DerivedStateProcess:
     async def _spawn(self) -> None:
         self.status = None
         self._ready.clear()
-        self._progress_at = time.monotonic()  # a new process gets the full time to report
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "ingestor.derived",
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
@@ -161,7 +161,8 @@ class DerivedStateProcess:
 
     def _observe(self, status: DerivedStatus) -> None:
         previous, self.status = self.status, status
-        if previous is None or status.lag_bytes == 0 or status.applied_lines != previous.applied_lines:
+        # A new process counts its lines from 0 (the previous status is cleared when it starts).
+        if status.lag_bytes == 0 or status.applied_lines > (previous.applied_lines if previous else 0):
             self._progress_at = time.monotonic()
         if not status.catching_up:
             self._ready.set()
