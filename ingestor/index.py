@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Protocol
 
 import aiosqlite
@@ -29,6 +30,7 @@ from ingestor import quarantine
 from ingestor.encoded import EncodedRecord
 from ingestor.follower import FollowedLines, LogFollower, RecordCheck, RejectedLine
 from shared.layout import StorageLayout, Stream
+from shared.stats.admission import inadmissible
 
 log = logging.getLogger("chatlog.ingestor.index")
 
@@ -141,7 +143,8 @@ class LogIndex:
     every COALESCE_SECONDS. ``consumers`` see each record once, as it is first read
     (the conversation assembler); a commit that fails is rolled back and its lines
     re-read from the files without being handed to consumers again. ``check`` says
-    why a record cannot be applied (its line is then quarantined), or None.
+    why a record cannot be applied (its line is then quarantined), or None; by default
+    ``shared.stats.admission.inadmissible`` in the layout's time zone.
     """
 
     def __init__(
@@ -155,7 +158,7 @@ class LogIndex:
     ) -> None:
         self._conn = conn
         self._layout = layout
-        self._check = check
+        self._check = check or partial(inadmissible, tz=layout.tz)
         self._observers = list(observers)
         self._consumers = list(consumers)
         self._delta = SessionDelta()

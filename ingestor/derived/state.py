@@ -18,7 +18,6 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
-from functools import partial
 
 import aiosqlite
 
@@ -30,7 +29,6 @@ from ingestor.statistics import StatisticsObserver
 from shared.db import open_writer
 from shared.layout import StorageLayout
 from shared.settings import Settings
-from shared.stats.admission import inadmissible
 
 log = logging.getLogger("chatlog.ingestor.derived")
 
@@ -78,7 +76,6 @@ class DerivedState:
         index = LogIndex(
             conn, self._layout, observers=[StatisticsObserver(self._settings.timezone)],
             consumers=[conversations.observe], lock=lock,
-            check=partial(inadmissible, tz=self._settings.timezone),
         )
         self._index = index
         index.on_commit = self.report
