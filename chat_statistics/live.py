@@ -33,9 +33,12 @@ from chat_statistics.tables import (
 from chat_statistics.top_queries import TOP_PER_DAY, TOP_PER_HOUR, decode_top, display_text, query_key
 from shared.wire import LogRecord
 
+_INT64 = (-(2**63), 2**63 - 1)
+
 K = TypeVar("K")
 HourKey = tuple[str, str, int]  # collection_name, date, hour
 QueryKey = tuple[str, str, int, str]  # ... and the query key
+
 
 
 @dataclass
@@ -137,7 +140,19 @@ async def _merge_row(
     stats.merge(delta)
     limit = TOP_PER_DAY if table == DAILY else TOP_PER_HOUR
     top = await updated_top(conn, table, key, current, touched, limit)
-    await conn.execute(insert_sql(table), (*key, *stats.row_values(top)))
+    await conn.execute(insert_sql(table), (*key, *_storable(stats.row_values(top))))
+
+
+def _storable(values: tuple[object, ...]) -> tuple[object, ...]:
+    """Sums saturate at SQLite's 64-bit bounds instead of failing the commit.
+
+    Each value is bounded per line (``chat_statistics.admission``), so only an absurd
+    number of absurd values reaches a bound; the row then stays at it.
+    """
+    low, high = _INT64
+    return tuple(
+        min(max(v, low), high) if isinstance(v, int) and not isinstance(v, bool) else v for v in values
+    )
 
 
 def _add(target: dict[K, BucketStats], key: K, stats: BucketStats) -> None:

@@ -46,6 +46,21 @@ class IngestMetrics:
             "Bytes of written log lines the derived state (sessions, statistics, conversations) has not read",
             registry=r,
         )
+        self.derived_stalled = Gauge(
+            "chatlog_ingest_derived_stalled",
+            "1 while the derived state has not applied a line for DERIVED_STALL_SECONDS although behind",
+            registry=r,
+        )
+        self.derived_seconds_without_progress = Gauge(
+            "chatlog_ingest_derived_seconds_without_progress",
+            "Seconds since the derived state last applied a line while behind (0 while it keeps up)",
+            registry=r,
+        )
+        self.derived_quarantined = Counter(
+            "chatlog_ingest_derived_quarantined_lines",
+            "Day-file lines the derived state could not apply, set aside in quarantined_lines",
+            registry=r,
+        )
         self.derived_restarts = Counter(
             "chatlog_ingest_derived_restarts", "Times the derived-state process died and was restarted", registry=r
         )

@@ -84,6 +84,6 @@ async def healthz(request: web.Request) -> web.Response:
         "queue_depth": writer.pending_events,
         "storage_error": writer.storage_error,
         # Statistics and conversations trail the files by this much (they never block storing).
-        "derived": {"running": derived.running, "lag_bytes": derived.lag_bytes, "restarts": derived.restarts},
+        "derived": derived.health(),
     }
     return json_response(body, status=200 if writer.healthy else 503)

@@ -195,6 +195,20 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE ingest_offsets ADD COLUMN size INTEGER;
     """,
+    # Day-file lines the derived state could not apply (ingestor/quarantine.py): counted in
+    # ingest_offsets like every line, kept here with the reason and their raw bytes.
+    """
+    CREATE TABLE quarantined_lines (
+        stream TEXT NOT NULL,
+        day TEXT NOT NULL,
+        line INTEGER NOT NULL,
+        byte_offset INTEGER,
+        reason TEXT NOT NULL,
+        raw BLOB NOT NULL,
+        quarantined_at TEXT NOT NULL,
+        PRIMARY KEY (stream, day, line)
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

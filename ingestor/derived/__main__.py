@@ -2,7 +2,8 @@
 
 Protocol on its pipes: stdin carries the settings (a length-prefixed pickle, from the
 parent that built them) and then one line per write, ``YYYY-MM-DD[,...]``, naming
-the days that grew; stdout carries one JSON ``DerivedStatus`` line after each commit.
+the days that grew; stdout carries one JSON ``DerivedStatus`` line after each commit
+and at least every second (a heartbeat, so a stall shows).
 End of stdin (the ingestor stopping, or dying) means: apply everything, close every
 open conversation, exit 0. Signals are the ingestor's to handle: it stops this
 process in order through stdin.
@@ -22,6 +23,7 @@ from datetime import date
 import msgspec
 
 from ingestor.derived.state import DerivedState
+from ingestor.derived.status import DerivedStatus
 from shared.layout import StorageLayout
 from shared.locking import derived_lock
 from shared.logs import configure_logging
@@ -53,9 +55,9 @@ def _read_exactly(fd: int, size: int) -> bytes:
     return data
 
 
-def _report(state: DerivedState) -> None:
+def _report(status: DerivedStatus) -> None:
     with contextlib.suppress(OSError):  # the ingestor is gone: nobody to tell
-        os.write(1, msgspec.json.encode(state.status()) + b"\n")
+        os.write(1, msgspec.json.encode(status) + b"\n")
 
 
 async def serve(settings: Settings) -> None:
@@ -63,17 +65,15 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    state = DerivedState(settings)
+    state = DerivedState(settings, on_status=_report)
     await state.start()
-    state.applier.on_commit = lambda: _report(state)
-    _report(state)
     try:
         while line := await reader.readline():
             with contextlib.suppress(ValueError):
                 state.wake(date.fromisoformat(d) for d in line.decode().strip().split(",") if d)
     finally:
         await state.stop()
-        _report(state)
+        state.report()
 
 
 def main() -> int:

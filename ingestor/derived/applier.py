@@ -5,6 +5,12 @@ since the last pull, folds them into an in-memory delta, and commits the delta e
 COALESCE_SECONDS in one transaction together with the new line count of each day.
 Because offsets and derived rows commit together and the files are the source,
 every stored event is applied exactly once, whatever crashes in between.
+
+No line can stop the others: a line that does not decode or cannot be stored is
+quarantined as it is read (``ingestor.derived.quarantine``), and when a commit still fails
+on its data, its lines are applied again one per transaction and the one that
+fails alone is quarantined. Only a failure of the database or the disk is retried
+as a whole (the same lines, re-read from the files).
 """
 
 from __future__ import annotations
@@ -14,12 +20,15 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from functools import partial
 from typing import Protocol
 
 import aiosqlite
 
-from ingestor.derived.follower import FollowedLines, LogFollower
+from chat_statistics.admission import inadmissible
+from ingestor.derived import quarantine
+from ingestor.derived.follower import FollowedLines, LogFollower, RecordCheck, RejectedLine
 from ingestor.records import EncodedRecord
 from shared.layout import StorageLayout, Stream
 
@@ -98,6 +107,7 @@ class SessionDelta:
         self.lines: dict[date, int] = {}
         self.sizes: dict[date, int | None] = {}  # file bytes the day's lines cover, after this delta
         self.observed: list[object] = []  # each observer's taken state, in observer order
+        self.quarantined: list[RejectedLine] = []
 
     def add(self, records: Sequence[EncodedRecord]) -> None:
         """Fold a batch of records in (the lines they advance are counted by the caller)."""
@@ -105,6 +115,8 @@ class SessionDelta:
         for item in records:
             record = item.record
             at = record.created_at
+            if at.tzinfo is not UTC:  # another writer's line: naive means UTC, as everywhere
+                at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
             day = item.day
             row = rows.get(record.session_id)
             if row is None:
@@ -130,7 +142,9 @@ class LineApplier:
     ``pull`` reads and folds (cheap, spread over the load); the commit task writes
     every COALESCE_SECONDS. ``consumers`` see each record once, as it is first read
     (the conversation assembler); a commit that fails is rolled back and its lines
-    re-read from the files without being handed to consumers again.
+    re-read from the files without being handed to consumers again. ``check`` says
+    why a record cannot be applied (its line is then quarantined), or None; by default
+    ``chat_statistics.admission.inadmissible`` in the layout's time zone.
     """
 
     def __init__(
@@ -140,9 +154,11 @@ class LineApplier:
         observers: Sequence[LineObserver] = (),
         consumers: Sequence[Callable[[Sequence[EncodedRecord]], None]] = (),
         lock: asyncio.Lock | None = None,
+        check: RecordCheck | None = None,
     ) -> None:
         self._conn = conn
         self._layout = layout
+        self._check = check or partial(inadmissible, tz=layout.tz)
         self._observers = list(observers)
         self._consumers = list(consumers)
         self._delta = SessionDelta()
@@ -154,8 +170,13 @@ class LineApplier:
         self._stopping = False
         # Shared by everything that runs transactions on the one writer connection.
         self.lock = lock or asyncio.Lock()
+        # Held while reading and folding, so that recovering from a failed commit sees no fold half done.
+        self._read_lock = asyncio.Lock()
+        self._stale = False  # the follower must go back to the database's offsets before reading on
+        self._fold_error: Exception | None = None  # folding the pending lines failed: narrow it down
         self.failures = 0
-        self.applied_lines = 0  # committed since this applier opened
+        self.applied_lines = 0  # committed since this applier opened (quarantined lines included)
+        self.quarantined = 0  # lines held in quarantined_lines
         self.on_commit: Callable[[], None] | None = None
 
     def lag_bytes(self, days: Sequence[date]) -> int:
@@ -165,7 +186,8 @@ class LineApplier:
     async def open(self) -> dict[date, int]:
         """Start following from what the database has applied; return those line counts."""
         applied = await self._applied()
-        self._follower = LogFollower(self._layout, applied)
+        self.quarantined = await quarantine.count(self._conn)
+        self._follower = LogFollower(self._layout, applied, self._check)
         self._opened = True
         return applied
 
@@ -176,26 +198,37 @@ class LineApplier:
     async def pull(self, days: Sequence[date]) -> bool:
         """Read and fold the new lines of ``days``; True when some day has more to read."""
         more = False
-        for day in days:
-            followed = await asyncio.to_thread(self._follower.read, day)
-            more = more or followed.more
-            if followed.lines:
-                self._fold(followed)
+        async with self._read_lock:
+            if self._fold_error is not None or (self._stale and not await self._resync()):
+                return False
+            for day in days:
+                followed = await asyncio.to_thread(self._follower.read, day)
+                more = more or followed.more
+                if not followed.lines:
+                    continue
+                self._pending += followed.lines
+                self._dirty.set()
+                try:
+                    self._fold(self._delta, followed)
+                except Exception as exc:
+                    # Like a commit failing on its data: the next flush narrows it down.
+                    self._fold_error = exc
+                    return False
         return more
 
-    def _fold(self, followed: FollowedLines) -> None:
+    def _fold(self, delta: SessionDelta, followed: FollowedLines) -> None:
         records = followed.records
-        self._delta.add(records)
-        self._delta.lines[followed.day] = self._delta.lines.get(followed.day, 0) + followed.lines
-        self._delta.sizes[followed.day] = followed.size
-        for observer in self._observers:
-            observer.fold(records)
+        # Consumers first: the follower counts these records as handed over, whatever fails below.
         fresh = records[followed.fresh_from :] if followed.fresh_from else records
         if fresh:
             for consumer in self._consumers:
                 consumer(fresh)
-        self._pending += followed.lines
-        self._dirty.set()
+        delta.lines[followed.day] = delta.lines.get(followed.day, 0) + followed.lines
+        delta.sizes[followed.day] = followed.size
+        delta.quarantined.extend(followed.rejected)
+        delta.add(records)
+        for observer in self._observers:
+            observer.fold(records)
 
     async def drain(self) -> None:
         """Commit everything read, then stop the task.
@@ -218,7 +251,11 @@ class LineApplier:
             await self.flush()
 
     async def flush(self) -> None:
-        """Commit what has been read; after a failure, go back to the database's offsets."""
+        """Commit what has been read; after a failure, go back to the database's offsets.
+
+        A failure caused by the lines themselves (not the database or the disk) is
+        then narrowed down at once: the lines are applied one per transaction.
+        """
         async with self.lock:
             self._dirty.clear()
             delta, pending = self._delta, self._pending
@@ -227,18 +264,95 @@ class LineApplier:
             self._delta, self._pending = SessionDelta(), 0
             delta.observed = [observer.take() for observer in self._observers]
             try:
+                if self._fold_error is not None:
+                    raise self._fold_error
                 await self._commit(delta)
-            except Exception:
+            except Exception as exc:
                 self.failures += 1
-                log.exception("committing %d lines to SQLite failed; re-reading them from the files", pending)
-                with contextlib.suppress(Exception):
-                    await self._conn.rollback()
-                with contextlib.suppress(Exception):
-                    self._follower.reset(await self._applied())
-                return
-            self.applied_lines += pending
+                async with self._read_lock:
+                    self._fold_error = None
+                    await self._recover(exc, pending)
+            else:
+                self._committed(delta, pending)
         if self.on_commit is not None:
             self.on_commit()
+
+    def _committed(self, delta: SessionDelta, lines: int) -> None:
+        self.applied_lines += lines
+        if delta.quarantined:
+            self.quarantined += len(delta.quarantined)
+            for line in delta.quarantined:
+                log.error("quarantined line %d of the %s log file: %s", line.number, line.day, line.reason)
+
+    async def _recover(self, exc: Exception, pending: int) -> None:
+        """After a failed commit: drop everything folded, go back to the database's offsets, narrow it down."""
+        environmental = quarantine.caused_by_environment(exc)
+        if environmental:
+            log.error("committing %d lines to SQLite failed (%s); re-reading them from the files", pending, exc)
+        else:
+            log.exception("committing %d lines failed on their data; applying them one at a time", pending)
+        # Lines folded while the commit ran came after the failed ones: they are read again too.
+        self._delta, self._pending = SessionDelta(), 0
+        for observer in self._observers:
+            observer.take()
+        with contextlib.suppress(Exception):
+            await self._conn.rollback()
+        if not await self._resync() or environmental:
+            return
+        try:
+            await self._apply_singly()
+        except Exception:
+            log.exception("applying lines one at a time failed; re-reading them from the files")
+            with contextlib.suppress(Exception):
+                await self._conn.rollback()
+            await self._resync()
+
+    async def _resync(self) -> bool:
+        """Put the follower back at the database's offsets (consumers are not fed again)."""
+        try:
+            applied = await self._applied()
+        except Exception:
+            log.exception("reading ingest_offsets failed; retrying before the next read")
+            self._stale = True
+            return False
+        self._follower.reset(applied)
+        self._stale = False
+        return True
+
+    async def _apply_singly(self) -> None:
+        """Apply the lines read before a failed commit one per transaction; quarantine each that fails alone.
+
+        The caller holds both locks. A failure of the database or the disk stops this
+        (it is raised, and the caller goes back to the database's offsets).
+        """
+        for day, until in sorted(self._follower.unapplied().items()):
+            while self._follower.applied(day) < until:
+                followed = await asyncio.to_thread(self._follower.read, day)
+                if not followed.lines:
+                    break  # the file changed meanwhile: the next pull reads what it holds
+                for one in followed.singles():
+                    await self._apply_one(one)
+
+    async def _apply_one(self, followed: FollowedLines) -> None:
+        delta = SessionDelta()
+        try:
+            self._fold(delta, followed)
+            delta.observed = [observer.take() for observer in self._observers]
+            await self._commit(delta)
+        except Exception as exc:
+            if quarantine.caused_by_environment(exc):
+                raise
+            # Only the line's count and the line itself, kept with why it failed.
+            delta = SessionDelta()
+            delta.lines[followed.day], delta.sizes[followed.day] = 1, followed.size
+            delta.observed = [observer.take() for observer in self._observers]
+            offset = followed.records[0].offset if followed.records else -1
+            delta.quarantined.append(RejectedLine(
+                followed.day, followed.first + 1, offset if offset >= 0 else None,
+                quarantine.failure_reason(exc), followed.raw[0],
+            ))
+            await self._commit(delta)
+        self._committed(delta, 1)
 
     async def apply(self, records: Sequence[EncodedRecord], lines: dict[date, int] | None = None) -> None:
         """Apply records at once, in one transaction, without reading files (tests).
@@ -276,6 +390,7 @@ class LineApplier:
                 _OFFSET_ADD,
                 [(Stream.LOGS.value, d.isoformat(), n, delta.sizes.get(d)) for d, n in delta.lines.items()],
             )
+            await quarantine.record(self._conn, delta.quarantined)
             for observer, pending in zip(self._observers, delta.observed, strict=True):
                 await observer.apply(self._conn, pending)
             await self._conn.commit()

@@ -8,13 +8,18 @@ on from there. A plain ``.jsonl`` day is read from a remembered byte offset; a
 compressed day (late events, or a day compressed while behind) is re-read and the
 applied lines skipped, which is rare and slower but the same lines.
 
-Lines are counted as the shared reader counts them: complete, non-empty lines; a
-line that does not decode still counts (it advances the offset, it derives nothing).
+Lines are counted as the shared reader counts them: complete, non-empty lines, of
+any length (a line longer than PULL_BYTES is read on to its newline; only an
+unterminated tail is waited for). A line that does not decode, or holds a record
+the derived state cannot apply (``chat_statistics.admission``), still counts: it
+advances the offset, derives nothing, and is handed back as ``rejected`` so that
+it is quarantined in the same commit.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -27,11 +32,14 @@ from shared.layout import StorageLayout, Stream
 from shared.reader import ReadCounts, iter_lines
 from shared.wire import LogRecord
 
-# Bytes read per day per pull: bounds memory and the size of one commit when far behind.
+# Bytes read per day per pull: bounds memory and the size of one commit when far behind
+# (a single longer line is read whole: the ingestor accepts lines up to its body limit).
 PULL_BYTES = 1 << 20
 
+# Why a record cannot be applied, or None (``chat_statistics.admission.inadmissible``).
+RecordCheck = Callable[[LogRecord], "str | None"]
+
 _decoder = msgspec.json.Decoder(LogRecord)
-_many = msgspec.json.Decoder(list[LogRecord])
 
 
 @dataclass(slots=True)
@@ -41,6 +49,19 @@ class _Position:
     offset: int | None = None  # byte offset after ``lines`` in the plain file, once known
     inode: int | None = None
     compressed_size: int | None = None  # size of a compressed file when last read
+    # Bytes after ``offset`` already searched for a newline in vain (an unterminated tail).
+    searched: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedLine:
+    """A line that advances its day's count but derives nothing: it is quarantined."""
+
+    day: date
+    number: int  # 1-based, among the file's non-empty lines
+    offset: int | None  # in the plain file, when read from one
+    reason: str
+    raw: bytes
 
 
 @dataclass
@@ -51,31 +72,58 @@ class FollowedLines:
     records: list[EncodedRecord] = field(default_factory=list)
     lines: int = 0
     fresh_from: int = 0  # records[fresh_from:] were never handed to consumers
+    rejected: list[RejectedLine] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)  # every line read, in order (kept until folded)
     more: bool = False  # stopped at PULL_BYTES: call again
     size: int | None = None  # bytes of the file its lines so far cover (the whole file if compressed)
+    first: int = 0  # lines of the day before these
+    order: list[EncodedRecord | RejectedLine] = field(default_factory=list)  # records and rejected, by line
 
-
-def decode_lines(lines: list[bytes]) -> list[LogRecord | None]:
-    """Each line as a record, or None where it does not decode (fast path: one array decode)."""
-    if not lines:
-        return []
-    try:
-        return list(_many.decode(b"[" + b",".join(lines) + b"]"))
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        out: list[LogRecord | None] = []
-        for line in lines:
-            try:
-                out.append(_decoder.decode(line))
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                out.append(None)
+    def singles(self) -> list[FollowedLines]:
+        """These lines as one FollowedLines each (to apply them one transaction at a time)."""
+        out: list[FollowedLines] = []
+        records = 0
+        for i, item in enumerate(self.order):
+            one = FollowedLines(self.day, lines=1, raw=[self.raw[i]], first=self.first + i)
+            one.size = self.size if i == len(self.order) - 1 else None
+            if isinstance(item, RejectedLine):
+                one.rejected.append(item)
+            else:
+                one.records.append(item)
+                one.fresh_from = 1 if records < self.fresh_from else 0
+                records += 1
+            out.append(one)
         return out
+
+
+def decode_lines(lines: list[bytes]) -> list[LogRecord | str]:
+    """Each line as a record, or why it does not decode.
+
+    One decode per line, never one array decode of the joined lines: a crafted line
+    (two objects, or half of one) would shift every record after it in the array.
+    """
+    out: list[LogRecord | str] = []
+    for line in lines:
+        try:
+            out.append(_decoder.decode(line))
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            out.append(f"does not decode: {exc}")
+    return out
 
 
 class LogFollower:
     """Reads each log day file on from the line the database has applied."""
 
-    def __init__(self, layout: StorageLayout, applied: dict[date, int]) -> None:
+    def __init__(
+        self,
+        layout: StorageLayout,
+        applied: dict[date, int],
+        check: RecordCheck | None = None,
+        pull_bytes: int = PULL_BYTES,
+    ) -> None:
         self._layout = layout
+        self._check = check
+        self._pull_bytes = pull_bytes
         self._days = {day: _Position(lines, lines) for day, lines in applied.items()}
 
     def applied(self, day: date) -> int:
@@ -96,6 +144,10 @@ class LogFollower:
             lines = applied.get(day, 0)
             position.lines, position.offset, position.inode, position.compressed_size = lines, None, None, None
 
+    def unapplied(self) -> dict[date, int]:
+        """Days with lines handed to consumers but not read since a reset: how many lines that is up to."""
+        return {day: p.fed for day, p in self._days.items() if p.lines < p.fed}
+
     def lag_bytes(self, days: list[date]) -> int:
         """Bytes of plain day files not read yet (days not read since start and compressed days: 0)."""
         total = 0
@@ -111,7 +163,7 @@ class LogFollower:
         return total
 
     def read(self, day: date) -> FollowedLines:
-        """The lines of ``day`` after those read so far (up to PULL_BYTES of a plain file)."""
+        """The lines of ``day`` after those read so far (about PULL_BYTES of a plain file)."""
         position = self._days.setdefault(day, _Position(0, 0))
         path = self._layout.day_files(Stream.LOGS, day).readable
         out = FollowedLines(day)
@@ -126,46 +178,70 @@ class LogFollower:
         else:
             raw = self._read_compressed(path, position)
         out.size = self.covered(day)
-        first_line = position.lines
-        decoded = decode_lines(raw)
-        if offsets:
-            out.records = [
-                EncodedRecord(r, day, b"", first_line + i, offsets[i], len(raw[i]))
-                for i, r in enumerate(decoded) if r is not None
-            ]
-        else:
-            out.records = [EncodedRecord(r, day, b"") for r in decoded if r is not None]
+        out.first = first_line = position.lines
+        check = self._check
+        for i, decoded in enumerate(decode_lines(raw)):
+            reason = decoded if isinstance(decoded, str) else check(decoded) if check is not None else None
+            if reason is not None or isinstance(decoded, str):
+                rejected = RejectedLine(day, first_line + i + 1, offsets[i] if offsets else None, reason or "", raw[i])
+                out.rejected.append(rejected)
+                out.order.append(rejected)
+                continue
+            if offsets:
+                item = EncodedRecord(decoded, day, b"", first_line + i, offsets[i], len(raw[i]))
+            else:
+                item = EncodedRecord(decoded, day, b"")
+            out.records.append(item)
+            out.order.append(item)
+            # Records before the fed mark were handed to consumers before a failed commit.
+            if first_line + i < position.fed:
+                out.fresh_from = len(out.records)
         out.lines = len(raw)
+        out.raw = raw
         position.lines += len(raw)
-        # Records before the fed mark were handed to consumers before a failed commit.
-        already = max(0, position.fed - first_line)
-        if already:
-            out.fresh_from = sum(1 for r in decoded[:already] if r is not None)
         position.fed = max(position.fed, position.lines)
         return out
 
-    def _read_plain(self, path: Path, position: _Position, out: FollowedLines, offsets: list[int]) -> list[bytes]:
+    def _read_plain(
+        self, path: Path, position: _Position, out: FollowedLines, offsets: list[int]
+    ) -> list[bytes]:
         with open(path, "rb") as f:
             stat = os.fstat(f.fileno())
             if position.offset is None or position.inode != stat.st_ino:
                 position.offset = _offset_after_lines(f, position.lines)
                 position.inode = stat.st_ino
-            if stat.st_size <= position.offset:
+                position.searched = 0
+            start = position.offset
+            # Past a tail known to have no newline, only growth of the file can change anything.
+            if stat.st_size <= start + position.searched:
                 return []
-            f.seek(position.offset)
-            data = f.read(min(stat.st_size - position.offset, PULL_BYTES))
-        cut = data.rfind(b"\n")
+            f.seek(start)
+            data = f.read(min(stat.st_size - start, self._pull_bytes))
+            cut = data.rfind(b"\n")
+            if cut < 0 and start + len(data) < stat.st_size:
+                # One line longer than a pull: read on to its newline.
+                parts, size = [data], len(data)
+                while chunk := f.read(min(stat.st_size - start - size, self._pull_bytes)):
+                    parts.append(chunk)
+                    newline = chunk.find(b"\n")
+                    if newline >= 0:
+                        cut = size + newline
+                        break
+                    size += len(chunk)
+                data = b"".join(parts)
         if cut < 0:
+            position.searched = len(data)
             return []  # only a line being written (or torn): wait for its end
-        out.more = position.offset + len(data) < stat.st_size
+        position.searched = 0
         lines: list[bytes] = []
-        at = position.offset
+        at = start
         for line in data[:cut].split(b"\n"):
             if line:
                 lines.append(line)
                 offsets.append(at)
             at += len(line) + 1
-        position.offset += cut + 1
+        out.more = start + cut + 1 < stat.st_size
+        position.offset = start + cut + 1
         return lines
 
     def _read_compressed(self, path: Path, position: _Position) -> list[bytes]:

@@ -5,6 +5,12 @@ nothing is lost or counted twice) and stopped in order at shutdown: stdin closes
 applies every written line, closes open conversations and exits. If it falls more
 than DERIVED_LAG_LIMIT_BYTES behind, the ingestor answers 503 until it catches up,
 which keeps statistics fresh (seconds, not minutes) under a sustained overload.
+
+It is *stalled* when for DERIVED_STALL_SECONDS it has neither applied a line nor
+reported being caught up (it reports every second): stuck behind, hung, or dying at
+every start. /healthz says so and /metrics has it. A stalled derived state does not
+hold ingest back: refusing events cannot help it catch up, and storing them is the
+ingestor's first duty.
 """
 
 from __future__ import annotations
@@ -14,7 +20,9 @@ import contextlib
 import logging
 import pickle
 import sys
+import time
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 
@@ -27,6 +35,8 @@ log = logging.getLogger("chatlog.ingestor.derived")
 
 # About two seconds of the derived process's work on this class of machine.
 DERIVED_LAG_LIMIT_BYTES = 64 << 20
+# Tens of heartbeats without progress: far beyond any single commit of a healthy process.
+DERIVED_STALL_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 120.0
 RESTART_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 _PIPE_BACKLOG_BYTES = 1 << 20
@@ -45,20 +55,55 @@ class DerivedStateProcess:
         self.status: DerivedStatus | None = None
         self.restarts = 0
         self._counted = (0, 0)  # saved, dropped already added to the metrics
+        self._quarantined_counted = 0
+        self.stall_seconds = DERIVED_STALL_SECONDS
+        self._progress_at = time.monotonic()
+        metrics.derived_stalled.set_function(lambda: 1.0 if self.stalled else 0.0)
+        metrics.derived_seconds_without_progress.set_function(self.seconds_without_progress)
 
     @property
     def running(self) -> bool:
-        """True while the process runs and has reported at least once."""
-        return self._proc is not None and self._proc.returncode is None and self.status is not None
+        """True while the process runs and has caught up once since it started."""
+        status = self.status
+        return self._proc is not None and self._proc.returncode is None and status is not None and (
+            not status.catching_up
+        )
 
     @property
     def lag_bytes(self) -> int:
-        """How far behind the files the derived state last said it was."""
-        return self.status.lag_bytes if self.status is not None else 0
+        """How far behind the files the derived state last said it was (0 while it catches up at start)."""
+        status = self.status
+        return status.lag_bytes if status is not None and not status.catching_up else 0
+
+    def seconds_without_progress(self) -> float:
+        """Seconds since the derived state last applied a line or said it was caught up (about 1 while idle).
+
+        It reports every second, so this also grows while it is dead, hung or crashing at start.
+        """
+        return time.monotonic() - self._progress_at
+
+    @property
+    def stalled(self) -> bool:
+        """True when the derived state has not moved (nor been caught up) for DERIVED_STALL_SECONDS."""
+        return self.seconds_without_progress() > self.stall_seconds
 
     def behind(self) -> bool:
         """True when the ingestor should refuse new events until the derived state catches up."""
-        return self.lag_bytes > DERIVED_LAG_LIMIT_BYTES
+        return self.lag_bytes > DERIVED_LAG_LIMIT_BYTES and not self.stalled
+
+    def health(self) -> dict[str, Any]:
+        """The ``derived`` part of the ingestor's /healthz."""
+        status = self.status
+        return {
+            "running": self.running,
+            "catching_up": status is not None and status.catching_up,
+            "lag_bytes": self.lag_bytes,
+            "restarts": self.restarts,
+            "stalled": self.stalled,
+            "seconds_without_progress": round(self.seconds_without_progress(), 1),
+            "quarantined": status.quarantined if status is not None else self._quarantined_counted,
+            "commit_failures": status.commit_failures if status is not None else 0,
+        }
 
     async def start(self) -> None:
         """Start the process and its supervisor."""
@@ -115,8 +160,16 @@ class DerivedStateProcess:
             await self._spawn()
 
     def _observe(self, status: DerivedStatus) -> None:
-        self.status = status
-        self._ready.set()
+        previous, self.status = self.status, status
+        # A new process counts its lines from 0 (the previous status is cleared when it starts).
+        if status.lag_bytes == 0 or status.applied_lines > (previous.applied_lines if previous else 0):
+            self._progress_at = time.monotonic()
+        if not status.catching_up:
+            self._ready.set()
+        # The process reports the lines held in quarantine: the counter follows their number.
+        if status.quarantined > self._quarantined_counted:
+            self._metrics.derived_quarantined.inc(status.quarantined - self._quarantined_counted)
+        self._quarantined_counted = status.quarantined
         self._metrics.derived_lag.set(status.lag_bytes)
         self._metrics.open_conversations.set(status.open_conversations)
         saved, dropped = self._counted

@@ -4,7 +4,10 @@ It follows the day files rather than receiving records from the writer, so it ru
 in its own process (``ingestor.derived.process``) and the ingest path never pays for
 it; tests run the same object in-process. On start it reopens the conversations that
 were open, applies the lines the database has not seen, then follows the files:
-woken by the writer's notices, and every FOLLOW_TICK_SECONDS regardless.
+woken by the writer's notices, and every FOLLOW_TICK_SECONDS regardless. Its status
+goes to ``on_status`` after every commit and at least every HEARTBEAT_SECONDS, also
+while it catches up at start and while nothing moves: the ingestor tells a stalled
+derived state from an idle one by whether the applied lines move while lag remains.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, timedelta
 
 import aiosqlite
@@ -31,13 +34,17 @@ log = logging.getLogger("chatlog.ingestor.derived")
 
 FOLLOW_TICK_SECONDS = 1.0
 PULL_INTERVAL_SECONDS = 0.1
+HEARTBEAT_SECONDS = 1.0
 
 
 class DerivedState:
     """The derived side of one data directory; one instance at a time writes it."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, on_status: Callable[[DerivedStatus], None] | None = None) -> None:
         self._settings = settings
+        self._on_status = on_status
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._catching_up = True
         self._layout = StorageLayout.from_settings(settings)
         self._woken: set[date] = set()
         self._wake = asyncio.Event()
@@ -50,7 +57,7 @@ class DerivedState:
 
     @property
     def applier(self) -> LineApplier:
-        """What applies the day files' lines to SQLite (after ``start``)."""
+        """The line applier (after ``start``)."""
         assert self._applier is not None
         return self._applier
 
@@ -71,9 +78,13 @@ class DerivedState:
             consumers=[conversations.observe], lock=lock,
         )
         self._applier = applier
+        applier.on_commit = self.report
         applied = await applier.open()
+        self._heartbeat = asyncio.create_task(self._beat(), name="derived-heartbeat")
         await conversations.recover(applied)
         await applier.catch_up()
+        self._catching_up = False
+        self.report()
         applier.start()
         conversations.start()
         self._task = asyncio.create_task(self._follow(), name="derived-follow")
@@ -120,15 +131,29 @@ class DerivedState:
             await asyncio.sleep(max(0.0, PULL_INTERVAL_SECONDS - (time.monotonic() - started)))
 
     def status(self) -> DerivedStatus:
-        """Lag, progress and conversation counts now."""
+        """Lag, progress, quarantine and conversation counts now."""
         conversations = self.conversations
+        applier = self.applier
         return DerivedStatus(
-            lag_bytes=self.applier.lag_bytes(sorted(self._recent() | self._woken)),
-            applied_lines=self.applier.applied_lines,
+            lag_bytes=applier.lag_bytes(sorted(self._recent() | self._woken)),
+            applied_lines=applier.applied_lines,
             open_conversations=len(conversations.assembler),
             saved=conversations.saved,
             dropped=conversations.dropped,
+            quarantined=applier.quarantined,
+            commit_failures=applier.failures,
+            catching_up=self._catching_up,
         )
+
+    def report(self) -> None:
+        """Hand the status now to ``on_status``."""
+        if self._on_status is not None:
+            self._on_status(self.status())
+
+    async def _beat(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            self.report()
 
     async def stop(self) -> None:
         """Apply every line written so far, close every open conversation, release everything."""
@@ -138,6 +163,10 @@ class DerivedState:
             self._wake.set()
             if self._task is not None:
                 await self._task
+            if self._heartbeat is not None:
+                self._heartbeat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._heartbeat
             if self._applier is not None:
                 await self.pull()
                 await self._applier.drain()

@@ -13,3 +13,6 @@ class DerivedStatus(msgspec.Struct, frozen=True):
     open_conversations: int
     saved: int
     dropped: int
+    quarantined: int = 0  # lines held in quarantined_lines
+    commit_failures: int = 0  # failed commits since the process started
+    catching_up: bool = False  # still applying, at start, what the database had not seen

@@ -1,4 +1,4 @@
-"""The line applier: a failed commit is recovered from the day files, without deadlock."""
+"""The SQLite index: a failed commit is recovered from the day files, without deadlock."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import aiosqlite
 import msgspec
+import pytest
 
 from ingestor.dayfiles import DayFileWriter
 from ingestor.derived.applier import LineApplier
@@ -29,8 +30,9 @@ from tests.support.events import make_event
 class FailsOnce:
     """An observer whose first commit fails, as a bug or a full disk would make it."""
 
-    def __init__(self) -> None:
+    def __init__(self, error: Exception | None = None) -> None:
         self.calls = 0
+        self.error = error or RuntimeError("observer failed")
 
     def fold(self, records: Sequence[EncodedRecord]) -> None:
         pass
@@ -41,7 +43,7 @@ class FailsOnce:
     async def apply(self, conn: aiosqlite.Connection, pending: object) -> None:
         self.calls += 1
         if self.calls == 1:
-            raise RuntimeError("observer failed")
+            raise self.error
 
 
 def written(config: Settings, n: int, seed: int) -> tuple[StorageLayout, list[EncodedRecord], DayFileWriter]:
@@ -79,13 +81,13 @@ async def test_drain_during_a_commit_waits_for_it(config: Settings) -> None:
     layout, records, files = written(config, 50, seed=12)
     conn = await open_writer(config.db_path)
     observer = HoldsCommit()
-    applier = LineApplier(conn, layout, observers=[observer])
+    index = LineApplier(conn, layout, observers=[observer])
     try:
-        await applier.open()
-        applier.start()
-        await applier.pull([records[0].day])
+        await index.open()
+        index.start()
+        await index.pull([records[0].day])
         await observer.entered.wait()  # the commit task is inside its transaction
-        draining = asyncio.create_task(applier.drain())
+        draining = asyncio.create_task(index.drain())
         await asyncio.sleep(0.05)
         observer.release.set()
         await draining
@@ -97,30 +99,97 @@ async def test_drain_during_a_commit_waits_for_it(config: Settings) -> None:
         assert db.execute("SELECT message_count FROM chat_sessions").fetchall() == [(50,)]
 
 
-async def test_failed_flush_recovers_from_files(config: Settings) -> None:
-    """After a failed commit the applier re-reads the files: every event applied once, consumers fed once."""
+@pytest.mark.parametrize(
+    ("error", "commits"),
+    [
+        # The disk: the same lines are committed again as a whole, from the files.
+        (sqlite3.OperationalError("database or disk is full"), 2),
+        # Anything else might be a line's fault: they are applied one per transaction at once.
+        (RuntimeError("observer failed"), 1 + 5),
+    ],
+)
+async def test_failed_flush_recovers_from_files(config: Settings, error: Exception, commits: int) -> None:
+    """After a failed commit the index re-reads the files: every event applied once, consumers fed once."""
     layout, records, files = written(config, 5, seed=1)
     conn = await open_writer(config.db_path)
-    observer = FailsOnce()
+    observer = FailsOnce(error)
     fed: list[str] = []
-    applier = LineApplier(
+    index = LineApplier(
         conn, layout, observers=[observer], consumers=[lambda rs: fed.extend(r.record.log_id for r in rs)]
     )
     try:
-        await applier.open()
-        await applier.pull([records[0].day])
-        await applier.flush()  # fails, rolls back, goes back to the database's offsets
-        assert applier.failures == 1
-        await applier.pull([records[0].day])
-        await applier.flush()
+        await index.open()
+        await index.pull([records[0].day])
+        await index.flush()  # fails, rolls back, goes back to the database's offsets
+        assert index.failures == 1
+        await index.pull([records[0].day])
+        await index.flush()
     finally:
         await conn.close()
         files.close()
-    assert observer.calls == 2
+    assert observer.calls == commits
     assert fed == [r.record.log_id for r in records]
     with contextlib.closing(sqlite3.connect(config.db_path)) as db:
         assert db.execute("SELECT message_count FROM chat_sessions").fetchall() == [(5,)]
         assert db.execute("SELECT sum(lines) FROM ingest_offsets").fetchone() == (5,)
+        assert db.execute("SELECT count(*) FROM quarantined_lines").fetchone() == (0,)
+
+
+class FailsOn:
+    """An observer that cannot apply one record (as an unforeseen value would), whatever else is in the commit."""
+
+    def __init__(self, log_id: str, when: str) -> None:
+        self.log_id = log_id
+        self.when = when
+        self.batch: list[str] = []
+
+    def fold(self, records: Sequence[EncodedRecord]) -> None:
+        self.batch.extend(r.record.log_id for r in records)
+        if self.when == "fold" and self.log_id in self.batch:
+            raise ValueError("cannot store this one")
+
+    def take(self) -> object:
+        batch, self.batch = self.batch, []
+        return batch
+
+    async def apply(self, conn: aiosqlite.Connection, pending: object) -> None:
+        assert isinstance(pending, list)
+        if self.when == "apply" and self.log_id in pending:
+            raise ValueError("cannot store this one")
+
+
+@pytest.mark.parametrize("when", ["fold", "apply"])
+async def test_a_line_whose_commit_fails_alone_is_quarantined_and_the_rest_applied(config: Settings, when: str) -> None:
+    """A commit failing on its data is narrowed to the one line: it is quarantined, every other line applied once."""
+    layout, records, files = written(config, 9, seed=4)
+    conn = await open_writer(config.db_path)
+    poison = records[4]
+    fed: list[str] = []
+    index = LineApplier(
+        conn, layout, observers=[FailsOn(poison.record.log_id, when)],
+        consumers=[lambda rs: fed.extend(r.record.log_id for r in rs)],
+    )
+    try:
+        await index.open()
+        await index.pull([records[0].day])
+        await index.flush()
+        assert (index.failures, index.quarantined) == (1, 1)
+        # Later lines come on as usual.
+        written(config, 3, seed=5)[2].close()
+        await index.pull([records[0].day])
+        await index.flush()
+        assert index.failures == 1
+    finally:
+        await conn.close()
+        files.close()
+    with contextlib.closing(sqlite3.connect(config.db_path)) as db:
+        assert db.execute("SELECT sum(lines) FROM ingest_offsets").fetchone() == (12,)
+        assert db.execute("SELECT message_count FROM chat_sessions").fetchall() == [(11,)]
+        ((line, offset, reason, raw),) = db.execute("SELECT line, byte_offset, reason, raw FROM quarantined_lines")
+    assert (line, raw + b"\n") == (5, poison.line)
+    assert offset == sum(len(r.line) for r in records[:4])
+    assert reason == "applying failed: ValueError: cannot store this one"
+    assert len(fed) == len(set(fed)) == 12
 
 
 async def test_follower_reads_only_new_complete_lines(config: Settings) -> None:
