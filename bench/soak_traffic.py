@@ -35,6 +35,10 @@ ODD_TEXTS = (
 )
 
 
+KINDS = ("valid", "retry", "invalid_json", "truncated", "over_limit", "huge_int", "extreme_date", "deep_json",
+         "bad_auth", "bad_encoding", "big_message", "odd_unicode")
+
+
 @dataclass
 class Request:
     """One POST /v1/logs as bytes on the wire."""
@@ -73,6 +77,7 @@ class Traffic:
             "bad_encoding": (7, self.bad_encoding), "big_message": (1, self.big_message),
             "odd_unicode": (10, self.odd_unicode),
         }
+        assert tuple(self.kinds) == KINDS
 
     def next(self) -> Request:
         """A request of a kind drawn by weight."""
