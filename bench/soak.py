@@ -136,17 +136,17 @@ class Ingestor:
                 if "ingestor.derived" in " ".join(child.cmdline()):
                     child.kill()
 
-    def stop(self, timeout: float = 45.0) -> int | None:
-        """SIGTERM and wait: the exit code, or None when it had to be killed."""
+    def stop(self, timeout: float = 45.0) -> str:
+        """SIGTERM and wait: what happened (its exit code, or that it had to be killed)."""
         if not self.up:
-            return None
+            return "it was not running"
         assert self.proc is not None
         self.proc.terminate()
         try:
-            return self.proc.wait(timeout)
+            return f"exit code {self.proc.wait(timeout)}"
         except subprocess.TimeoutExpired:
             self.kill()
-            return None
+            return f"no exit within {timeout:.0f} s: SIGKILLed"
 
 
 @dataclass
@@ -216,8 +216,9 @@ async def sample_rss(ingestor: Ingestor, tally: Tally, stop: asyncio.Event) -> N
             await asyncio.wait_for(stop.wait(), 0.25)
 
 
-def client_thread(url: str, spool: Path, end: float, logged: list[str], result: dict[str, Any]) -> None:
-    """A ChatlogClient logging valid events until ``end``, then closed: what it left is counted."""
+def client_thread(url: str, spool: Path, end: float, may_close: threading.Event, logged: list[str],
+                  result: dict[str, Any]) -> None:
+    """A ChatlogClient logging valid events until ``end``, closed once the ingestor is up for good."""
     rng = random.Random(7)
     client = ChatlogClient(url, token=TOKEN, spool_path=spool, flush_interval=0.1)
     while time.monotonic() < end:
@@ -227,6 +228,7 @@ def client_thread(url: str, spool: Path, end: float, logged: list[str], result: 
             client.log(event)
             logged.append(event["log_id"])
         time.sleep(0.05)
+    may_close.wait(300)
     result["left"] = client.close(120)
     result["stats"] = client.stats
 
@@ -313,53 +315,65 @@ def print_report(tally: Tally, rows: list[tuple[str, str]]) -> None:
         print(f"{name:<40} {value}")
 
 
+async def wind_down(ingestor: Ingestor, tally: Tally, client: threading.Thread, may_close: threading.Event
+                    ) -> str:
+    """The ingestor up, the client closed, the derived state caught up, then SIGTERM: how it ended."""
+    if not ingestor.up:
+        await asyncio.to_thread(ingestor.start)
+    may_close.set()
+    await asyncio.to_thread(client.join, 180)
+    for _ in range(225):  # the derived state catches up, within 45 s
+        health = await asyncio.to_thread(ingestor.health)
+        derived = (health or {}).get("derived", {})
+        if derived.get("running") and derived.get("lag_bytes") == 0:
+            break
+        await asyncio.sleep(0.2)
+    else:
+        tally.notes.append("the derived state had not caught up 45 s after the traffic ended")
+    return await asyncio.to_thread(ingestor.stop)
+
+
 async def soak(seconds: float, work: Path, skip: Sequence[str]) -> int:
     """Run the soak in ``work``; the exit code."""
     data_dir = work / "data"
     ingestor = Ingestor(data_dir)
     tally = Tally()
-    await asyncio.to_thread(ingestor.start)
-    end = time.monotonic() + seconds
     history: deque[Request] = deque(maxlen=300)
     unanswered: deque[Request] = deque(maxlen=2000)
     logged: list[str] = []
     client_result: dict[str, Any] = {}
     spool = work / "client-spool.ndjson"
-    client = threading.Thread(target=client_thread, args=(f"http://127.0.0.1:{ingestor.port}", spool, end,
-                                                          logged, client_result), daemon=True)
-    client.start()
     stop_sampling = asyncio.Event()
     sampler = asyncio.create_task(sample_rss(ingestor, tally, stop_sampling))
-    tasks = [asyncio.create_task(sender(i, ingestor.port, end, tally, history, unanswered, skip))
-             for i in range(SENDERS)]
-    tasks.append(asyncio.create_task(chaos(ingestor, end, tally, random.Random(99))))
-    outcome = await asyncio.gather(*tasks, return_exceptions=True)
-    for failed in (o for o in outcome if isinstance(o, BaseException)):
-        tally.notes.append(f"traffic stopped early: {type(failed).__name__}: {failed}")
-    exit_code = None
+    may_close = threading.Event()
+    stopped = "not reached (see the notes)"
     try:
-        if not ingestor.up:
-            await asyncio.to_thread(ingestor.start)
-        await asyncio.to_thread(client.join, 180)
-        caught_up = False
-        for _ in range(225):  # the derived state catches up, within 45 s
-            health = await asyncio.to_thread(ingestor.health)
-            derived = (health or {}).get("derived", {})
-            if derived.get("running") and derived.get("lag_bytes") == 0:
-                caught_up = True
-                break
-            await asyncio.sleep(0.2)
-        if not caught_up:
-            tally.notes.append("the derived state had not caught up 45 s after the traffic ended")
-        exit_code = await asyncio.to_thread(ingestor.stop)
+        await asyncio.to_thread(ingestor.start)
+        end = time.monotonic() + seconds
+        client = threading.Thread(target=client_thread, daemon=True, args=(
+            f"http://127.0.0.1:{ingestor.port}", spool, end, may_close, logged, client_result))
+        client.start()
+        tasks = [asyncio.create_task(sender(i, ingestor.port, end, tally, history, unanswered, skip))
+                 for i in range(SENDERS)]
+        tasks.append(asyncio.create_task(chaos(ingestor, end, tally, random.Random(99))))
+        outcome = await asyncio.gather(*tasks, return_exceptions=True)
+        for failed in (o for o in outcome if isinstance(o, BaseException)):
+            tally.notes.append(f"traffic stopped early: {type(failed).__name__}: {failed}")
+        stopped = await wind_down(ingestor, tally, client, may_close)
     except RuntimeError as exc:
         tally.notes.append(str(exc))
     finally:
+        may_close.set()
         stop_sampling.set()
         await sampler
         ingestor.kill_all(tally.child_pids)
-
     tally.acked |= client_acked(spool, logged)
+    return report(tally, ingestor, stopped, logged, client_result)
+
+
+def report(tally: Tally, ingestor: Ingestor, stopped: str, logged: list[str], client_result: dict[str, Any]) -> int:
+    """Read the day files and the statistics back, print the table; 1 when events were lost or doubled."""
+    data_dir = ingestor.data_dir
     stored, users, counts = read_back(data_dir)
     lost = tally.acked - set(stored)
     duplicated = sum(1 for n in stored.values() if n > 1)
@@ -385,7 +399,7 @@ async def soak(seconds: float, work: Path, skip: Sequence[str]) -> int:
     rows += [
         ("kills: ingestor / derived child", f"{tally.kills['ingestor']} / {tally.kills['derived']}"),
         ("derived children not explained by kills", f"{max(0, unexpected_children)}"),
-        ("ingestor exit code at SIGTERM", "no exit within 45 s: SIGKILLed" if exit_code is None else f"{exit_code}"),
+        ("ingestor at SIGTERM", stopped),
         ("peak RSS MiB: ingestor / child / both", f"{tally.peak_rss['ingestor'] / mib:.0f} / "
          f"{tally.peak_rss['derived'] / mib:.0f} / {tally.peak_rss['both'] / mib:.0f}"),
         ("ChatlogClient logged / left in spool", f"{len(logged)} / {client_result.get('left', 'not closed')}"),
