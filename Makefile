@@ -50,6 +50,7 @@ bench: install
 	$(BIN)/python -m bench.storage
 	$(BIN)/python -m bench.analytics
 	$(BIN)/python -m bench.conversations
+	$(BIN)/python -m bench.soak
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

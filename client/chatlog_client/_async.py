@@ -15,7 +15,7 @@ import aiohttp
 from chatlog_client._core import DEFAULT_SPOOL, DEFAULT_URL, ClientCore
 from chatlog_client._delivery import Delivery, Outcome, Post, Reply, parse_retry_after
 
-log = logging.getLogger("chatlog.client")
+log = logging.getLogger("chatlog_client")
 
 
 class AsyncChatlogClient(ClientCore):
@@ -24,8 +24,9 @@ class AsyncChatlogClient(ClientCore):
     Same behaviour as ``ChatlogClient``: ``log(event)`` is a plain (not async) method
     that only encodes and enqueues; call it from the event loop's thread. The task
     starts with ``async with``, ``start()``, or the first ``log()`` inside a running
-    loop. ``await close()`` flushes; at interpreter exit without it, whatever is still
-    in memory is written to the spool so the next client replays it.
+    loop. ``await close()`` delivers what is in memory and in the spool while the daemon
+    answers; at interpreter exit without it, whatever is still in memory is written to
+    the spool so the next client replays it.
 
     Give each process its own ``spool_path``.
     """
@@ -72,9 +73,11 @@ class AsyncChatlogClient(ClientCore):
             self._task = asyncio.get_running_loop().create_task(self._run(), name="chatlog-client")
 
     async def flush(self, timeout: float | None = 10.0) -> bool:  # noqa: ASYNC109 (same API as sync)
-        """Wait until every event logged so far was acknowledged, rejected or spooled.
+        """Wait until every event logged so far was delivered and the spool file is empty.
 
-        Returns False if that did not happen within ``timeout`` seconds.
+        Same rules as ``ChatlogClient.flush``: delivered is acknowledged or refused for
+        good, a failed daemon is probed every quarter second meanwhile, and False means
+        events are still in memory or in the spool after ``timeout`` seconds.
         """
         self.start()
         loop = asyncio.get_running_loop()
@@ -84,8 +87,8 @@ class AsyncChatlogClient(ClientCore):
             self._flush_requests += 1
         self._wakeup.set()
         try:
-            while self._settled < target:
-                if self._task is None or self._task.done():
+            while not self._flushed(target):
+                if self._task is None or self._task.done() or self._gave_up:
                     return False
                 self._progress.clear()
                 remaining = None if deadline is None else deadline - loop.time()
@@ -101,13 +104,23 @@ class AsyncChatlogClient(ClientCore):
             with self._lock:
                 self._flush_requests -= 1
 
-    async def close(self, timeout: float | None = 10.0) -> None:  # noqa: ASYNC109
-        """Flush (up to ``timeout`` seconds), spool whatever is left, and stop the task."""
+    async def close(self, timeout: float | None = 10.0) -> int:  # noqa: ASYNC109
+        """Deliver what is in memory and in the spool while the daemon answers, then stop.
+
+        Same rules as ``ChatlogClient.close``: at most ``timeout`` seconds (plus the rest
+        of a request under way), sooner when the daemon does not answer; returns the
+        number of events left in the spool file (0: all delivered, -1: unreadable) and
+        logs a warning with that count and the spool path when it is not 0.
+        """
         if self._closed:
-            return
+            return self._left_at_close
         atexit.unregister(self._spool_at_exit)
         self.start()
         self._closed = True
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        with self._lock:
+            self._draining = True
         await self.flush(timeout)
         with self._lock:
             self._closing = True
@@ -115,8 +128,9 @@ class AsyncChatlogClient(ClientCore):
         self._wakeup.set()
         stuck = False
         if self._task is not None:
+            remaining = self._timeout if deadline is None else max(0.0, deadline - loop.time())
             try:
-                await asyncio.wait_for(asyncio.shield(self._task), self._timeout + 1.0)
+                await asyncio.wait_for(asyncio.shield(self._task), min(remaining, self._timeout) + 0.5)
             except TimeoutError:
                 stuck = True
                 self._task.cancel()
@@ -128,7 +142,9 @@ class AsyncChatlogClient(ClientCore):
             leftovers = self._leftovers(include_inflight=stuck)
         if leftovers:
             await asyncio.to_thread(self._spool_lines, leftovers)
+        left = await asyncio.to_thread(self._report_left)
         self._spool.close()
+        return left
 
     @property
     def _running(self) -> bool:
@@ -202,6 +218,8 @@ class AsyncChatlogClient(ClientCore):
             await asyncio.to_thread(self._commit_replay, chunk)
         except Exception as exc:
             self._replay_failed(exc)
+        finally:
+            self._progress.set()  # flush() waits for the spool to empty
 
     async def _finish_async(self, outcome: Outcome, *, replay: bool) -> None:
         if outcome.rejected or outcome.remaining:  # file writes: off the loop

@@ -20,14 +20,17 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from chatlog_client._delivery import MAX_ATTEMPTS, Delivery, Outcome, backoff, deliver
+from chatlog_client._delivery import MAX_ATTEMPTS, MAX_DELAY, Delivery, Outcome, backoff, deliver
 from chatlog_client._spool import Spool, SpoolChunk, corrupt_entry, unencodable_entry, utc_now
 
-log = logging.getLogger("chatlog.client")
+log = logging.getLogger("chatlog_client")
 
 DEFAULT_URL = "http://127.0.0.1:8700"
 DEFAULT_SPOOL = "./chatlog-spool.ndjson"
 OFFLINE_DELAY = 0.5  # first wait before probing an unreachable daemon again; doubles per failure
+# While flush() or close() waits, the daemon is probed this often instead of on the
+# backoff clock: a daemon back after a restart is found within a fraction of a second.
+FLUSH_PROBE_DELAY = 0.25
 MAX_BATCH_BYTES = 1 << 20  # well under the daemon's 5 MiB default body limit
 
 
@@ -83,15 +86,23 @@ class Link:
         self._rng = rng
         self.failures = 0
         self.retry_at = 0.0
+        self.failed_at = 0.0
+        self.hold_until = 0.0  # the daemon's Retry-After: not even a flush probes sooner
 
     @property
     def probing(self) -> bool:
         """True after a failure: send one attempt at a time until one succeeds."""
         return self.failures > 0
 
-    def may_try(self, now: float) -> bool:
+    def next_try(self, *, urgent: bool) -> float:
+        """When the network may be used next; ``urgent`` (someone waits in flush) probes sooner."""
+        if urgent and self.failures:
+            return min(self.retry_at, max(self.failed_at + FLUSH_PROBE_DELAY, self.hold_until))
+        return self.retry_at
+
+    def may_try(self, now: float, *, urgent: bool) -> bool:
         """True when the network may be used now."""
-        return now >= self.retry_at
+        return now >= self.next_try(urgent=urgent)
 
     def succeeded(self) -> None:
         """The daemon answered: back to normal."""
@@ -104,6 +115,12 @@ class Link:
         """A batch could not be delivered: spool until the next probe."""
         if not self.failures:
             log.warning("chatlog daemon not taking events (%s); spooling to %s", reason, spool)
+        self.failed_at = now
+        self.hold_until = now + min(retry_after, MAX_DELAY) if retry_after is not None else 0.0
+        if self.failures and now < self.retry_at:
+            # A flush's early probe: the backoff keeps its schedule instead of growing per probe.
+            self.retry_at = max(self.retry_at, self.hold_until)
+            return
         self.retry_at = now + backoff(self.failures, retry_after, self._rng, base=OFFLINE_DELAY)
         self.failures += 1
 
@@ -171,8 +188,11 @@ class ClientCore:
         self._settled = 0  # of those: acknowledged, rejected or spooled
         self._flush_requests = 0
         self._inflight: list[bytes] = []
+        self._draining = False  # close() is delivering what is left before it stops
+        self._gave_up = False  # ... and stopped because the daemon does not answer
         self._closing = False
         self._replay_offset = 0
+        self._left_at_close = 0
 
     @property
     def spool_path(self) -> Path:
@@ -227,6 +247,15 @@ class ClientCore:
             for name, n in counts.items():
                 self._counts[name] += n
 
+    def _flushed(self, target: int) -> bool:
+        """The first ``target`` events logged left memory and the spool is empty (lock held)."""
+        return self._settled >= target and not self._spool.has_backlog
+
+    @property
+    def _urgent(self) -> bool:
+        """Someone waits in flush() or close(): probe a failed daemon on the short clock."""
+        return self._flush_requests > 0
+
     def _plan(self, now: float) -> tuple[Action, list[bytes], float | None]:
         """What the worker does next (call with the lock held): a batch, a replay step, or wait."""
         timeout: float | None = None
@@ -239,8 +268,8 @@ class ClientCore:
             timeout = due - now
         elif self._closing:
             return "stop", [], None
-        if not self._closing and self._spool.has_backlog:
-            wait = self._link.retry_at - now
+        if not self._closing and not self._gave_up and self._spool.has_backlog:
+            wait = self._link.next_try(urgent=self._urgent) - now
             if wait <= 0:
                 return "replay", [], None
             timeout = wait if timeout is None else min(timeout, wait)
@@ -268,7 +297,7 @@ class ClientCore:
         return deliver(lines, 1 if self._link.probing else MAX_ATTEMPTS, self._rng)
 
     def _may_send(self) -> bool:
-        return not self._closing and self._link.may_try(time.monotonic())
+        return not self._closing and self._link.may_try(time.monotonic(), urgent=self._urgent)
 
     def _finish(self, outcome: Outcome, *, replay: bool) -> None:
         """Count a delivery, write its rejections, and spool what a live batch did not deliver."""
@@ -277,6 +306,8 @@ class ClientCore:
         self._reject(outcome.rejected)
         if outcome.remaining:
             self._link.failed(time.monotonic(), outcome.retry_after, outcome.last_error, self._spool.path)
+            if outcome.not_answering and self._draining:
+                self._gave_up = True
             if not replay:
                 self._spool_lines(outcome.remaining)
         else:
@@ -322,6 +353,8 @@ class ClientCore:
 
     def _replay_failed(self, exc: Exception) -> None:
         self._count(errors=1)
+        if self._draining:
+            self._gave_up = True
         self._link.failed(time.monotonic(), None, f"replay failed: {exc}", self._spool.path)
         log.exception("chatlog client: replaying %s failed", self._spool.replaying_path)
 
@@ -331,3 +364,16 @@ class ClientCore:
         self._settled += len(self._queue)
         self._queue.clear()
         return lines
+
+    def _report_left(self) -> int:
+        """Count what stays in the spool for the next client on it, and say so (at close)."""
+        try:
+            left = self._spool.pending_lines(self._replay_offset)
+        except OSError as exc:
+            log.error("chatlog client: cannot read the spool %s (%s)", self._spool.path, exc)
+            left = -1
+        if left:
+            log.warning("chatlog client closed with %s events left in the spool %s; "
+                        "the next client on it sends them", "some" if left < 0 else left, self._spool.path)
+        self._left_at_close = left
+        return left

@@ -91,6 +91,9 @@ class Outcome:
     failures: int = 0
     retry_after: float | None = None
     last_error: str = ""
+    # The last attempt got no HTTP answer, or a 401/403/404/405 (wrong token or URL):
+    # trying again within seconds will not help, unlike after a 5xx or 429.
+    not_answering: bool = False
 
 
 Delivery = Generator[Post | Sleep, Reply | None, Outcome]
@@ -158,6 +161,7 @@ def deliver(lines: list[bytes], attempts: int, rng: random.Random) -> Delivery:
             out.retry_after = reply.retry_after
             out.last_error = reply.describe()
             if reply.unreachable or reply.status in _MISCONFIGURED or attempt == attempts - 1:
+                out.not_answering = reply.status == 0 or reply.status in _MISCONFIGURED
                 out.remaining = [line for c in (chunk, *reversed(stack)) for line in c]
                 return out
             yield Sleep(backoff(attempt, reply.retry_after, rng))

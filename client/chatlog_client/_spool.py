@@ -186,6 +186,14 @@ class Spool:
             chunk.eof = True
         return chunk
 
+    def pending_lines(self, replay_offset: int) -> int:
+        """Events still waiting: the spool's lines and the replay file's from ``replay_offset`` on.
+
+        A torn last line (no newline) is not counted: a replay skips it.
+        """
+        with self._lock:
+            return _count_lines(self.path, 0) + _count_lines(self.replaying_path, replay_offset)
+
     def finish_replay(self) -> None:
         """Delete the replay file: every line of it was acknowledged."""
         with self._lock:
@@ -230,6 +238,19 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
+
+
+def _count_lines(path: Path, offset: int) -> int:
+    count = 0
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            for line in f:
+                if line.endswith(b"\n") and line.strip():
+                    count += 1
+    except FileNotFoundError:
+        return 0
+    return count
 
 
 def _has_torn_tail(path: Path) -> bool:

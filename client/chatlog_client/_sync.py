@@ -14,7 +14,7 @@ from types import TracebackType
 from chatlog_client._core import DEFAULT_SPOOL, DEFAULT_URL, ClientCore
 from chatlog_client._delivery import Delivery, Outcome, Post, Reply, parse_retry_after
 
-log = logging.getLogger("chatlog.client")
+log = logging.getLogger("chatlog_client")
 _UNREACHABLE = (ConnectionRefusedError, FileNotFoundError, socket.gaierror)
 
 
@@ -44,7 +44,8 @@ class ChatlogClient(ClientCore):
     ``batch_size`` events (or what gathered in ``flush_interval`` seconds) as NDJSON,
     retries with backoff honouring Retry-After, and spools to ``spool_path`` what the
     daemon cannot take, replaying it when the daemon answers again (also on start).
-    ``close()`` (or leaving the ``with`` block, or interpreter exit) flushes.
+    ``close()`` (or leaving the ``with`` block, or interpreter exit) delivers what is
+    in memory and in the spool while the daemon answers, then stops.
 
     Give each process its own ``spool_path``.
     """
@@ -82,35 +83,56 @@ class ChatlogClient(ClientCore):
         self.close()
 
     def flush(self, timeout: float | None = 10.0) -> bool:
-        """Wait until every event logged so far was acknowledged, rejected or spooled.
+        """Wait until every event logged so far was delivered and the spool file is empty.
 
-        Returns False if that did not happen within ``timeout`` seconds.
+        Delivered means acknowledged by the daemon, or refused for good (then it is in
+        ``<spool>.rejected``). While waiting, a daemon that failed is probed every
+        quarter second (never sooner than its Retry-After) instead of on the backoff
+        clock. Returns False when events are still in memory or in the spool after
+        ``timeout`` seconds, for example because the daemon is down.
         """
         with self._cond:
             target = self._enqueued
             self._flush_requests += 1
             self._cond.notify_all()
             try:
-                return self._cond.wait_for(lambda: self._settled >= target, timeout)
+                if not self._thread.is_alive():
+                    return self._flushed(target)
+                self._cond.wait_for(lambda: self._flushed(target) or self._gave_up, timeout)
+                return self._flushed(target)
             finally:
                 self._flush_requests -= 1
 
-    def close(self, timeout: float | None = 10.0) -> None:
-        """Flush (up to ``timeout`` seconds), spool whatever is left, and stop the thread."""
+    def close(self, timeout: float | None = 10.0) -> int:
+        """Deliver what is in memory and in the spool while the daemon answers, then stop.
+
+        Waits at most ``timeout`` seconds (plus the rest of a request under way), and
+        stops sooner when the daemon does not answer at all (or answers 401/403/404/405).
+        What is not delivered by then stays in the spool file for the next client on it.
+        Returns the number of events left there (0: everything was delivered; -1: the
+        spool could not be read), and logs a warning with that count and the spool path
+        when it is not 0. Closing again returns the same number.
+        """
         if self._closed:
-            return
+            return self._left_at_close
         self._closed = True
         atexit.unregister(self.close)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            self._draining = True
         self.flush(timeout)
         with self._cond:
             self._closing = True
             self._cond.notify_all()
         self._stopping.set()
-        self._thread.join(self._timeout + 1.0)
+        remaining = self._timeout if deadline is None else max(0.0, deadline - time.monotonic())
+        self._thread.join(min(remaining, self._timeout) + 0.5)
         with self._cond:
             leftovers = self._leftovers(include_inflight=self._thread.is_alive())
         self._spool_lines(leftovers)
+        left = self._report_left()
         self._spool.close()
+        return left
 
     def _wake(self) -> None:
         self._cond.notify_all()  # flush() callers wait on the same condition
@@ -160,6 +182,9 @@ class ChatlogClient(ClientCore):
             self._commit_replay(chunk)
         except Exception as exc:
             self._replay_failed(exc)
+        finally:
+            with self._cond:
+                self._cond.notify_all()  # flush() waits for the spool to empty
 
     def _drive(self, delivery: Delivery) -> Outcome:
         """Run the delivery rules with http.client and real sleeps."""

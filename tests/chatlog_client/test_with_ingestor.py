@@ -6,18 +6,21 @@ import asyncio
 import dataclasses
 import itertools
 import json
+import logging
 import random
 import socket
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from chatlog_client import AsyncChatlogClient, ChatlogClient, new_conversation_id
@@ -28,6 +31,9 @@ from shared.serving import Listener, start
 from shared.settings import Settings
 from shared.wire import LogRecord
 from tests.support.events import make_event
+
+if TYPE_CHECKING:
+    from tests.support.daemon import IngestorProcess
 
 
 def free_port() -> int:
@@ -134,7 +140,7 @@ async def test_spools_while_daemon_down_then_replays_exactly_once(config: Settin
     for event in events(250, seed=3):
         del event["log_id"], event["created_at"]
         client.log(event)
-    assert await asyncio.to_thread(client.flush, 10)
+    assert not await asyncio.to_thread(client.flush, 0.5)  # spooled, not delivered
     assert client.stats.spooled == 250 and client.stats.sent == 0
     ids = spooled_ids(spool)
     logged_before = datetime.now(UTC)
@@ -159,7 +165,7 @@ async def test_async_client_spools_while_socket_missing_then_replays(config: Set
     async with AsyncChatlogClient(unix_socket=config.ingest_socket_path, spool_path=spool, batch_size=50) as client:
         for event in batch:
             client.log(event)
-        assert await client.flush(10)
+        assert not await client.flush(0.5)  # spooled, not delivered
         assert client.stats.spooled == 120 and client.stats.sent == 0
         async with ingestor(config, free_port()):
             await eventually(lambda: client.stats.replayed == 120)
@@ -310,3 +316,115 @@ def test_new_conversation_id() -> None:
         generated = new_conversation_id(given)
         assert str(uuid.UUID(generated)) == generated
     assert new_conversation_id(None) != new_conversation_id(None)
+
+
+def log_paced(client: ChatlogClient, batch: list[dict[str, Any]]) -> None:
+    """Log ``batch`` at about 10,000 events/s, as a busy chat backend would."""
+    for i, event in enumerate(batch):
+        client.log(event)
+        if i % 50 == 49:
+            time.sleep(0.005)
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 30.0) -> None:
+    """Block until ``condition()`` holds; fail after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def stored_once(config: Settings, batch: list[dict[str, Any]]) -> None:
+    """Every event of ``batch`` is in the day files exactly once, and nothing else is."""
+    counts = Counter(r.log_id for r in stored(config))
+    missing = {e["log_id"] for e in batch} - set(counts)
+    duplicated = [log_id for log_id, n in counts.items() if n > 1]
+    assert not missing and not duplicated, f"{len(missing)} missing, {len(duplicated)} stored twice"
+    assert len(counts) == len(batch)
+
+
+def test_sync_client_drains_the_spool_after_daemon_restarts(
+    config: Settings, daemon: IngestorProcess, tmp_path: Path
+) -> None:
+    """Daemon down, up, SIGKILLed, up: flush() is True only once the spool is empty; each event is stored once."""
+    spool = tmp_path / "spool.ndjson"
+    batch = events(8000, seed=20)
+    client = ChatlogClient(daemon.url, spool_path=spool, batch_size=200, flush_interval=0.05)
+    log_paced(client, batch[:3000])  # nothing listens: spooled
+    daemon.start()
+    log_paced(client, batch[3000:6000])  # live batches and the replay of the spool
+    wait_until(lambda: client.stats.sent + client.stats.replayed >= 1000)
+    daemon.kill()  # most likely in the middle of the replay
+    log_paced(client, batch[6000:])
+    daemon.start()  # the client is backing off by now: flush() must not wait that out
+    assert client.flush(60)
+    assert spooled_ids(spool) == [] and client.stats.queued == 0
+    assert client.close(30) == 0
+    daemon.terminate()
+    stored_once(config, batch)
+    assert not spool.exists() and not spool.with_name(spool.name + ".replaying").exists()
+
+
+async def test_async_client_drains_the_spool_after_daemon_restarts(
+    config: Settings, daemon: IngestorProcess, tmp_path: Path
+) -> None:
+    """The asyncio client across the same restarts: flush() waits for the spool; close() leaves nothing."""
+    spool = tmp_path / "spool.ndjson"
+    batch = events(6000, seed=21)
+    client = AsyncChatlogClient(daemon.url, spool_path=spool, batch_size=200, flush_interval=0.05)
+    client.start()
+
+    async def log_for_a_while(part: list[dict[str, Any]]) -> None:
+        for i in range(0, len(part), 50):
+            for event in part[i : i + 50]:
+                client.log(event)
+            await asyncio.sleep(0.005)
+
+    await log_for_a_while(batch[:2000])
+    await asyncio.to_thread(daemon.start)
+    await log_for_a_while(batch[2000:4000])
+    await eventually(lambda: client.stats.sent + client.stats.replayed >= 1000)
+    await asyncio.to_thread(daemon.kill)
+    await log_for_a_while(batch[4000:])
+    await asyncio.to_thread(daemon.start)
+    assert await client.flush(60)
+    assert spooled_ids(spool) == [] and client.stats.queued == 0
+    assert await client.close(30) == 0
+    await asyncio.to_thread(daemon.terminate)
+    stored_once(config, batch)
+
+
+def test_sync_close_against_a_daemon_that_stays_down(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """flush() says False while events sit in the spool; close() returns in its timeout and says what it left."""
+    spool = tmp_path / "spool.ndjson"
+    batch = events(500, seed=22)
+    client = ChatlogClient(f"http://127.0.0.1:{free_port()}", spool_path=spool, flush_interval=0.05)
+    for event in batch:
+        client.log(event)
+    assert not client.flush(0.5)
+    caplog.set_level(logging.WARNING, "chatlog_client")
+    started = time.monotonic()
+    left = client.close(2.0)
+    assert time.monotonic() - started < 2.5
+    assert left == 500
+    assert sorted(spooled_ids(spool)) == sorted(e["log_id"] for e in batch)
+    assert any("500" in r.getMessage() and str(spool) in r.getMessage() for r in caplog.records)
+
+
+async def test_async_close_against_a_daemon_that_stays_down(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The asyncio client's close() returns in its timeout with the count it left in the spool."""
+    spool = tmp_path / "spool.ndjson"
+    batch = events(300, seed=23)
+    async with AsyncChatlogClient(f"http://127.0.0.1:{free_port()}", spool_path=spool) as client:
+        for event in batch:
+            client.log(event)
+        assert not await client.flush(0.5)
+        caplog.set_level(logging.WARNING, "chatlog_client")
+        started = time.monotonic()
+        left = await client.close(2.0)
+        assert time.monotonic() - started < 2.5
+    assert left == 300
+    assert sorted(spooled_ids(spool)) == sorted(e["log_id"] for e in batch)
+    assert any("300" in r.getMessage() and str(spool) in r.getMessage() for r in caplog.records)
