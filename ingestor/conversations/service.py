@@ -23,6 +23,7 @@ from pathlib import Path
 import aiosqlite
 import msgspec
 
+from chat_statistics.admission import inadmissible
 from ingestor.conversations.assembly import ConversationAssembler, OpenConversation, doc_scores, judge
 from ingestor.conversations.sampling import ConversationSampler, SamplingDecision
 from ingestor.conversations.store import ConversationStore
@@ -86,13 +87,15 @@ class ConversationService:
         """Reopen conversations with events newer than their last record; return how many.
 
         Only the first ``applied`` lines of yesterday's and today's files are read: the
-        lines after them reach the assembler as the line applier follows the files.
+        lines after them reach the assembler as the line applier follows the files. Lines
+        the applier quarantined (``inadmissible``) are left out here too.
         """
         today = self._layout.today()
         days = [(d, p) for d in (today - timedelta(days=1), today)
                 if (p := self._layout.day_files(Stream.LOGS, d).readable) is not None]
+        tz = self._layout.tz
         records = await asyncio.to_thread(
-            lambda: [r for d, p in days for r in _first_records(p, applied.get(d, 0))]
+            lambda: [r for d, p in days for r in _first_records(p, applied.get(d, 0)) if inadmissible(r, tz) is None]
         )
         if not records:
             return 0

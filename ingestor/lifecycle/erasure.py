@@ -63,6 +63,7 @@ class ErasureReport:
     sessions: int = 0
     conversations: int = 0
     query_texts: int = 0
+    quarantined: int = 0
 
     def summary(self) -> str:
         """One line for the operator."""
@@ -70,7 +71,7 @@ class ErasureReport:
         return (
             f"removed {parts or 'no lines'} in {self.files_rewritten} files, "
             f"{self.sessions} session rows, {self.conversations} conversation index rows, "
-            f"{self.query_texts} top-query counts"
+            f"{self.query_texts} top-query counts, {self.quarantined} quarantined lines"
         )
 
 
@@ -135,6 +136,11 @@ def erase_user(
                 "UPDATE chat_statistics_sessions SET session_id = ? WHERE session_id = ?",
                 [(f"erased-{secrets.token_hex(12)}", session) for session in sorted(plan.sessions)],
             )
+            # Quarantined lines keep their raw bytes: the user's go too (stored lines carry
+            # only the user's hash, so the hash finds them even where a line does not decode).
+            report.quarantined = conn.execute(
+                "DELETE FROM quarantined_lines WHERE instr(raw, ?) > 0", (user_hash.encode(),)
+            ).rowcount
             report.query_texts = take_out_queries(conn, plan.fed)
             if plan.rewrites or report.sessions or report.conversations:
                 mark_backups_stale(conn)

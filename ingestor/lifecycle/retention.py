@@ -92,6 +92,11 @@ def drop_expired_rows(conn: sqlite3.Connection, cutoffs: dict[Stream, date]) -> 
             offsets += conn.execute(
                 "DELETE FROM ingest_offsets WHERE stream = ? AND day < ?", (stream.value, cutoff.isoformat())
             ).rowcount
+            if _has_table(conn, "quarantined_lines"):
+                # A quarantined line holds its raw bytes: it expires with its day file.
+                conn.execute(
+                    "DELETE FROM quarantined_lines WHERE stream = ? AND day < ?", (stream.value, cutoff.isoformat())
+                )
         conversations = 0
         if _has_table(conn, "conversations"):
             conversations = conn.execute(

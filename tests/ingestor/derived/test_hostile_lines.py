@@ -81,16 +81,7 @@ async def test_a_line_the_derived_state_cannot_apply_is_quarantined_and_the_rest
     assert reason in why
 
 
-RESTARTS = [
-    pytest.param(name, marks=pytest.mark.xfail(
-        strict=True, raises=OverflowError,
-        reason="conversations.recover re-reads the day file's first lines without the quarantine's checks",
-    )) if name == "an instant past year 9999 in UTC" else name
-    for name in BAD_LINES
-]
-
-
-@pytest.mark.parametrize("name", RESTARTS)
+@pytest.mark.parametrize("name", list(BAD_LINES))
 async def test_a_restart_after_a_quarantined_line_goes_on_counting(config: Settings, name: str) -> None:
     """The next start skips the quarantined line again (it is not quarantined twice) and applies the rest."""
     make_line, reason = BAD_LINES[name]

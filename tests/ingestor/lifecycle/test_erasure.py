@@ -59,10 +59,18 @@ async def test_erase_user_everywhere(aiohttp_client: AiohttpClient, config: Sett
     compress_day(old_file)
     victim = UserHasher(TEST_SECRET.encode()).hash("victim")
     assert any(victim.encode() in p.read_bytes() for p in config.data_dir.rglob("*.jsonl"))
+    with contextlib.closing(sqlite3.connect(config.db_path)) as conn, conn:
+        # As the derived state sets aside one of the user's lines it cannot apply: raw bytes kept.
+        raw = b'{"user_hash": "%s", "performance": {"response_time_ms": 18446744073709551616}}' % victim.encode()
+        conn.execute(
+            "INSERT INTO quarantined_lines VALUES ('data', ?, 99, 0, 'integer out of range', ?, '')",
+            (layout.today().isoformat(), raw),
+        )
 
     result = chatlog(config, "erase-user", "--user-id", "victim")
     assert result.returncode == 0, result.stderr
     assert "removed 4 data lines" in result.stdout
+    assert "1 quarantined lines" in result.stdout
 
     for path in config.data_dir.rglob("*"):
         if path.is_file():

@@ -31,6 +31,7 @@ def _populate(settings: Settings) -> tuple[StorageLayout, sqlite3.Connection]:
         write_day(layout, Stream.CONVERSATIONS, day, day_events(day, 1, seed=day.toordinal()))
         text = day.isoformat()
         conn.execute("INSERT INTO ingest_offsets (stream, day, lines) VALUES ('data', ?, 3)", (text,))
+        conn.execute("INSERT INTO quarantined_lines VALUES ('data', ?, 2, 0, 'bad', ?, '')", (text, b"{}"))
         conn.execute(
             "INSERT INTO chat_sessions VALUES (?, ?, 'hr-docs', NULL, ?, ?, 3, ?)",
             (f"s-{text}", f"c-{text}", f"{text}T00:00:00Z", f"{text}T00:00:01Z", text),
@@ -62,6 +63,9 @@ def test_deletes_days_past_retention_in_the_configured_zone(
         assert report.rows == DroppedRows(len(deleted), len(deleted), len(deleted))
         offsets = [row[0] for row in conn.execute("SELECT day FROM ingest_offsets ORDER BY day")]
         assert offsets == [d.isoformat() for d in kept]
+        # A quarantined line's raw bytes expire with its day file.
+        quarantined = [row[0] for row in conn.execute("SELECT day FROM quarantined_lines ORDER BY day")]
+        assert quarantined == [d.isoformat() for d in kept]
         sessions = [row[0] for row in conn.execute("SELECT last_day FROM chat_sessions ORDER BY last_day")]
         assert sessions == [d.isoformat() for d in kept]
         assert conn.execute("SELECT value FROM meta WHERE key = 'kept'").fetchone() == ("yes",)
