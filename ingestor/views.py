@@ -8,6 +8,7 @@ from ingestor import keys
 from ingestor.decoding import decode_items
 from shared.errors import BadRequest, TooLarge, Unauthorized, ValidationFailed, json_response
 from shared.privacy import bearer_token, tokens_equal
+from shared.quarantine import quarantined
 from shared.schemas import ConversationIn, LogEventIn
 
 
@@ -80,5 +81,10 @@ async def healthz(request: web.Request) -> web.Response:
         "storage_error": writer.storage_error,
         # Statistics and conversations trail the files by this much (they never block storing).
         "derived": {"running": derived.running, "lag_bytes": derived.lag_bytes, "restarts": derived.restarts},
+        # Damaged day files moved aside whole (their readable frames stay readable); storing goes on.
+        "damaged_files": [
+            {"day_file": str(q.day_file), "quarantined": str(q.path)}
+            for q in quarantined(request.app[keys.layout_key])
+        ],
     }
     return json_response(body, status=200 if writer.healthy else 503)

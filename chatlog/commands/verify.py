@@ -1,6 +1,7 @@
 """``chatlog verify``: check every day file and the database; exit 1 on damage.
 
-Read-only, so it works while the ingestor runs.
+Read-only, so it works while the ingestor runs. A damaged original kept in the
+quarantine folder counts as damage until the operator removes it from there.
 """
 
 from __future__ import annotations
@@ -34,6 +35,15 @@ def _as_json(report: VerifyReport) -> bytes:
             }
             for f in report.files
         ],
+        "quarantined": [
+            {
+                "path": str(q.kept.path), "day_file": str(q.kept.day_file), "stream": q.kept.stream.value,
+                "day": q.kept.day.isoformat(), "bytes": q.bytes, "salvaged_lines": q.counts.lines,
+                "salvaged_frames": q.frames, "damaged_runs": q.counts.damaged,
+                "unreadable_bytes": q.counts.skipped_bytes, "description": q.describe(),
+            }
+            for q in report.quarantined
+        ],
         "totals": {"lines": totals.lines, "torn": totals.torn, "corrupt": totals.corrupt},
         "database": {
             "exists": report.database.exists,
@@ -55,6 +65,8 @@ def _print_text(report: VerifyReport, show_all: bool) -> None:
             )
             for problem in f.problems:
                 print(f"        - {problem}")
+    for q in report.quarantined:
+        print(f"DAMAGED {q.kept.day_file}: {q.describe()}")
     for note in report.notes:
         print(f"note    {note}")
     db = report.database
