@@ -85,6 +85,42 @@ async def test_rebuild_reads_compressed_days(aiohttp_client: AiohttpClient, conf
     assert snapshot(zoned.db_path) == before
 
 
+def _day_events(db_path: Path, day: date) -> int:
+    with contextlib.closing(sqlite3.connect(db_path)) as conn:
+        row = conn.execute(
+            "SELECT message_count FROM chat_statistics_daily WHERE scope = '' AND date = ?", (day.isoformat(),)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def test_rebuild_never_wipes_what_damage_made_unreadable(aiohttp_client: AiohttpClient, config: Settings) -> None:
+    """A day whose first frame is damaged keeps its rows; without rows it gets those of its readable lines."""
+    zoned = await live(aiohttp_client, config, "UTC")
+    layout = StorageLayout.from_settings(zoned)
+    day, files = next((d, f) for d, f in layout.days(Stream.LOGS).items() if f.plain is not None)
+    assert files.plain is not None
+    data = files.plain.read_bytes()
+    cut = data.index(b"\n", len(data) // 2) + 1
+    compressor = zstandard.ZstdCompressor(write_checksum=True)
+    first = bytearray(compressor.compress(data[:cut]))
+    first[len(first) // 2] ^= 0x5A
+    Path(f"{files.plain}.zst").write_bytes(bytes(first) + compressor.compress(data[cut:]))
+    files.plain.unlink()
+    counted = _day_events(zoned.db_path, day)
+    readable = data[cut:].count(b"\n")
+    assert counted > readable > 0
+    before = snapshot(zoned.db_path)
+    report = rebuild(zoned.db_path, layout, day, day)
+    assert _day_events(zoned.db_path, day) == counted
+    assert snapshot(zoned.db_path) == before
+    assert report.kept == [day] and "with unreadable data kept their rows" in report.describe(day, day)
+    with contextlib.closing(connect_writer_sync(zoned.db_path)) as conn:
+        conn.execute("DELETE FROM chat_statistics_daily WHERE date = ?", (day.isoformat(),))
+    report = rebuild(zoned.db_path, layout, day, day)
+    assert report.days == 1 and not report.kept
+    assert _day_events(zoned.db_path, day) == readable
+
+
 async def test_replayed_lines_count_once(aiohttp_client: AiohttpClient, config: Settings) -> None:
     """Lines written but not applied before a crash are applied once on restart, as a rebuild counts them."""
     zoned = await live(aiohttp_client, config, "UTC", count=300)
