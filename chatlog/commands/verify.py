@@ -31,6 +31,7 @@ def _as_json(report: VerifyReport) -> bytes:
             {
                 "path": str(f.path), "stream": f.stream.value, "day": f.day.isoformat(), "bytes": f.bytes,
                 "lines": f.counts.lines, "torn": f.counts.torn, "corrupt": f.counts.corrupt,
+                "damaged": f.counts.damaged, "skipped_bytes": f.counts.skipped_bytes,
                 "frames": f.frames, "problems": f.problems,
             }
             for f in report.files
@@ -44,7 +45,10 @@ def _as_json(report: VerifyReport) -> bytes:
             }
             for q in report.quarantined
         ],
-        "totals": {"lines": totals.lines, "torn": totals.torn, "corrupt": totals.corrupt},
+        "totals": {
+            "lines": totals.lines, "torn": totals.torn, "corrupt": totals.corrupt, "damaged": totals.damaged,
+            "skipped_bytes": totals.skipped_bytes,
+        },
         "database": {
             "exists": report.database.exists,
             "problems": report.database.problems,
@@ -61,7 +65,7 @@ def _print_text(report: VerifyReport, show_all: bool) -> None:
             frames = f" in {f.frames} frames" if f.path.name.endswith(".zst") else ""
             print(
                 f"{state:7} {f.path}: {f.counts.lines} lines{frames}, "
-                f"{f.counts.torn} torn, {f.counts.corrupt} corrupt"
+                f"{f.counts.torn} torn, {f.counts.corrupt} corrupt, {f.counts.damaged} damaged runs skipped"
             )
             for problem in f.problems:
                 print(f"        - {problem}")
