@@ -29,11 +29,11 @@ DAY = date(2026, 3, 4)
 SUFFIXES = (".jsonl", ".jsonl.zst", ".jsonl.gz")
 _ZSTD = zstandard.ZstdCompressor(level=1, write_checksum=True)
 
-_text = st.text(st.characters(blacklist_characters="\n", blacklist_categories=("Cs",)), max_size=60)
+_text = st.text(st.characters(blacklist_characters="\n", blacklist_categories=("Cs",)), max_size=30)
 # Now and then a line longer than the read chunk.
 _long = st.integers(CHUNK - 3, CHUNK + 5000).map(lambda n: "L" * n)
 _line = st.one_of(_text, _text, _text, _text, _text, _text, st.just(""), _long)
-_frames = st.lists(st.lists(_line, max_size=12), min_size=1, max_size=6)
+_frames = st.lists(st.lists(_line, max_size=8), min_size=1, max_size=5)
 
 
 @dataclass
@@ -222,3 +222,14 @@ def test_repair_never_shrinks_a_file_below_what_is_readable(
         else:
             assert not kept and path.read_bytes() == spoiled[: len(path.read_bytes())]
             assert len(spoiled) - path.stat().st_size == report.torn_bytes
+
+
+def test_a_damaged_gzip_member_costs_only_its_own_lines(tmp_path: Path) -> None:
+    """Reading goes on after a damaged member of a .gz day, as after a damaged zstd frame."""
+    built = build(".jsonl.gz", [["a", "b"], ["c" * 500, "d"], ["e"]])
+    start, end = built.spans[1]
+    spoiled = bytearray(built.data)
+    spoiled[(start + end) // 2] ^= 0xFF
+    got, counts = read(_write(tmp_path, ".jsonl.gz", bytes(spoiled)))
+    assert got == built.frames[0] + built.frames[2]
+    assert (counts.lines, counts.damaged, counts.torn, counts.skipped_bytes) == (3, 1, 0, end - start)
