@@ -19,6 +19,7 @@ from ingestor.app import create_app as create_ingestor
 from ingestor.dayfiles import DayFileWriter
 from ingestor.lifecycle.compression import compress_day
 from ingestor.lifecycle.jobs import lifecycle_jobs
+from ingestor.lifecycle.policy import LifecycleError
 from ingestor.recovery import repair_day_files
 from ingestor.salvage import STEPS
 from shared.compressed import ZSTD, SegmentState, walk
@@ -205,6 +206,11 @@ async def test_ingestor_reports_damage_and_rebuild_keeps_the_statistics(
     (entry,) = body["damaged_files"]
     assert entry["day_file"] == str(path) and Path(entry["quarantined"]).read_bytes() != path.read_bytes()
     assert read_ids(layout) == [e["log_id"] for e in late]
+    (verify,) = [job for job in lifecycle_jobs(ingest.server.app) if job.name == "storage-verify"]
+    with pytest.raises(LifecycleError, match="damaged original"):
+        await verify.run()
+    metrics = await (await ingest.get("/metrics")).text()
+    assert "chatlog_storage_damaged_files 1.0" in metrics
     extra = make_event(rng, created_at=when + timedelta(minutes=50))
     assert (await ingest.post("/v1/logs", json=extra)).status == 202
     assert read_ids(layout) == [e["log_id"] for e in late] + [extra["log_id"]]
