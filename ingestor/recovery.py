@@ -28,6 +28,7 @@ class RepairReport:
     torn_bytes: int = 0
     leftovers_removed: int = 0
     salvaged: list[Salvage] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)  # damaged files that could not be salvaged
 
 
 def _cut_torn_tail(path: Path, compressed: bool) -> int:
@@ -45,7 +46,7 @@ def _remove_temporaries(directory: Path) -> int:
     if not directory.is_dir():
         return 0
     for name in os.listdir(directory):
-        if name.endswith(".tmp"):
+        if name.endswith(".tmp") and not (directory / name).is_dir():
             # A compression, salvage or rewrite that never reached its rename.
             (directory / name).unlink(missing_ok=True)
             removed += 1
@@ -76,7 +77,14 @@ def repair_day_files(layout: StorageLayout) -> RepairReport:
                 if path is None:
                     continue
                 # Salvage first, so that quarantine keeps the original with its torn tail too.
-                salvaged = salvage_damaged(layout, stream, path)
+                try:
+                    salvaged = salvage_damaged(layout, stream, path)
+                except OSError as exc:
+                    # Left as it is (readers skip the damage, appends go after it): ingest
+                    # must not stop for want of room to salvage an old day.
+                    log.error("DAMAGED day file %s could not be salvaged (%s); left in place", path, exc)
+                    report.failed.append((path, str(exc)))
+                    continue
                 if salvaged is not None:
                     report.salvaged.append(salvaged)
                 else:

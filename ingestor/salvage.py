@@ -105,13 +105,21 @@ def salvage_damaged(
         if not found.damaged_runs:
             return None
         size = os.fstat(fd).st_size
-        kept = _quarantine(layout, stream, path, fd)
+        kept, linked = _quarantine(layout, stream, path, fd)
         step("quarantined")
         tmp = path.with_name(path.name + ".salvage.tmp")
-        _write_frames(fd, found.frames, tmp)
-        step("tmp-synced")
-        _check_copy(tmp, fmt, found)
-        os.rename(tmp, path)
+        try:
+            _write_frames(fd, found.frames, tmp)
+            step("tmp-synced")
+            _check_copy(tmp, fmt, found)
+            os.rename(tmp, path)
+        except OSError:
+            if linked:
+                # A link to the file still in use would change with its next append: the
+                # next try links afresh.
+                with contextlib.suppress(OSError):
+                    kept.unlink()
+            raise
         step("renamed")
         fsync_dir(path.parent)
         step("done")
@@ -122,8 +130,9 @@ def salvage_damaged(
     return salvage
 
 
-def _quarantine(layout: StorageLayout, stream: Stream, path: Path, fd: int) -> Path:
-    """The original, kept byte for byte in quarantine (reusing a copy an earlier try made)."""
+def _quarantine(layout: StorageLayout, stream: Stream, path: Path, fd: int) -> tuple[Path, bool]:
+    """The original, kept byte for byte in quarantine (reusing a copy an earlier try made),
+    and whether it is a hard link made now."""
     directory = quarantine_dir(layout, stream)
     directory.mkdir(parents=True, exist_ok=True, mode=0o750)
     fsync_dir(layout.quarantine_dir)
@@ -132,11 +141,13 @@ def _quarantine(layout: StorageLayout, stream: Stream, path: Path, fd: int) -> P
         if earlier.day_file != path:
             continue
         if os.path.samefile(earlier.path, path) or filecmp.cmp(earlier.path, path, shallow=False):
-            return earlier.path
+            return earlier.path, False
     target = quarantine_path(layout, stream, path)
+    linked = True
     try:
         os.link(path, target)
     except OSError:
+        linked = False
         # Another file system (or no hard links): a copy, written and synced before it is named.
         tmp = target.with_name(target.name + ".tmp")
         out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
@@ -150,7 +161,7 @@ def _quarantine(layout: StorageLayout, stream: Stream, path: Path, fd: int) -> P
             os.close(out)
         os.rename(tmp, target)
     fsync_dir(directory)
-    return target
+    return target, linked
 
 
 def _write_frames(fd: int, frames: list[tuple[int, int]], tmp: Path) -> None:

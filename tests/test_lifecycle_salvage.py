@@ -151,6 +151,19 @@ def test_writer_appends_after_damage_without_cutting_it(layout: StorageLayout) -
     assert read_ids(layout) == [*late_ids, "later"]
 
 
+def test_a_salvage_that_fails_leaves_the_file_and_start_up_goes_on(layout: StorageLayout) -> None:
+    """No room for the salvaged copy (here: its name is taken): the file stays as it was, nothing is linked."""
+    day = layout.today() - timedelta(days=10)
+    path, _, late_ids = _two_frame_day(layout, day)
+    (start, end), _ = _frames(path)
+    damaged = _flip(path, (start + end) // 2)
+    path.with_name(path.name + ".salvage.tmp").mkdir()
+    report = repair_day_files(layout)
+    assert [p for p, _ in report.failed] == [path] and not report.salvaged
+    assert path.read_bytes() == damaged and not quarantined(layout)
+    assert read_ids(layout) == late_ids
+
+
 @pytest.mark.parametrize("crash_at", STEPS)
 def test_crash_at_every_salvage_step_loses_nothing_readable(layout: StorageLayout, crash_at: str) -> None:
     """Killed at any salvage step, the next start ends with the original in quarantine once and its readable lines."""
