@@ -7,7 +7,13 @@ dropped the dirty pages and marked them clean); the batch fails and is rewritten
 the client's retry.
 
 A day whose file is already compressed gets late events as an extra zstd frame
-(``.jsonl.gz`` days get an extra gzip member): readers see one file per day.
+(``.jsonl.gz`` days get an extra gzip member, both with checksums): readers see one
+file per day.
+
+Repair here only ever cuts a torn tail (the unterminated last line, or the cut-short
+last frame, of an append a crash interrupted), and only under the file's append lock,
+so another process's append in progress is never mistaken for one. Damage anywhere
+else is left for ``ingestor.salvage``, which keeps the original whole.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from pathlib import Path
 
 import zstandard
 
+from shared.compressed import SegmentState, format_of, walk
 from shared.layout import StorageLayout, Stream, make_private_dirs
 
 DayKey = tuple[Stream, date]
@@ -63,6 +70,7 @@ class _OpenDay:
     fd: int
     path: Path
     kind: str  # ".jsonl", ".jsonl.zst" or ".jsonl.gz"
+    checked: bool = False  # its tail was checked for a torn append under the lock
 
 
 class DayFileWriter:
@@ -75,7 +83,8 @@ class DayFileWriter:
     def __init__(self, layout: StorageLayout, zstd_level: int = 6) -> None:
         self._layout = layout
         self._open: dict[DayKey, _OpenDay] = {}
-        self._zstd = zstandard.ZstdCompressor(level=zstd_level)
+        # Checksummed frames: a damaged frame is then detected and skipped, never misread.
+        self._zstd = zstandard.ZstdCompressor(level=zstd_level, write_checksum=True)
         self.lock = threading.RLock()
 
     def append(self, groups: Mapping[DayKey, Sequence[bytes]]) -> AppendResult:
@@ -112,15 +121,30 @@ class DayFileWriter:
 
         Conversation files have two writers (the ingestor for posted conversations and
         the derived-state process for assembled ones): the lock makes each append, its
-        fsync and its undo whole, and the offsets in ``AppendResult`` true.
+        fsync and its undo whole, and the offsets in ``AppendResult`` true. A torn tail
+        is cut under the lock too, where no append of the other writer is in progress.
         """
         day = self._day(key)
         fcntl.flock(day.fd, fcntl.LOCK_EX)
-        if os.fstat(day.fd).st_nlink == 0:
-            # Replaced meanwhile (compressed): append to what is there now.
+        for _ in range(3):
+            if not _replaced(day):
+                break
+            # Replaced meanwhile (compressed, salvaged, rewritten): append to what is there now.
             self._forget(day)
             day = self._day(key)
             fcntl.flock(day.fd, fcntl.LOCK_EX)
+        if not day.checked:
+            try:
+                if day.kind == ".jsonl":
+                    repair_torn_tail(day.fd)
+                else:
+                    # Reopened after a failed append could not be cut back: drop a torn frame
+                    # so new frames never land behind it.
+                    repair_compressed_tail(day.fd, day.path)
+            except OSError:
+                self._forget(day)
+                raise
+            day.checked = True
         return day
 
     def _payload(self, day: _OpenDay, lines: Sequence[bytes]) -> bytes:
@@ -163,16 +187,10 @@ class DayFileWriter:
         try:
             if created:
                 fsync_dir(directory)
-            elif kind == ".jsonl":
-                repair_torn_tail(fd)
-            elif kind == ".jsonl.zst":
-                # Reopened after a failed append could not be cut back: drop a torn frame
-                # so new frames never land behind garbage.
-                repair_zstd_tail(path)
         except OSError:
             os.close(fd)
             raise
-        day = _OpenDay(fd=fd, path=path, kind=kind)
+        day = _OpenDay(fd=fd, path=path, kind=kind, checked=created)
         self._open[key] = day
         return day
 
@@ -222,40 +240,46 @@ def repair_torn_tail(fd: int) -> int:
     return size
 
 
-def complete_zstd_length(path: Path) -> int:
-    """The length of the leading run of complete, valid frames of a ``.zst`` file."""
-    dctx = zstandard.ZstdDecompressor()
-    good = 0  # bytes of input consumed by complete frames
-    consumed = 0  # bytes of input fed to the current frame
-    dobj = dctx.decompressobj()
-    with open(path, "rb") as f:
-        pending = b""
-        while True:
-            data = pending or f.read(1 << 20)
-            pending = b""
-            if not data:
-                return good
-            try:
-                dobj.decompress(data)
-            except zstandard.ZstdError:
-                return good
-            consumed += len(data)
-            if dobj.eof:
-                pending = dobj.unused_data
-                good += consumed - len(pending)
-                consumed = 0
-                dobj = dctx.decompressobj()
+def _replaced(day: _OpenDay) -> bool:
+    """True when the day's path no longer names the open file (renamed over or removed)."""
+    held = os.fstat(day.fd)
+    if held.st_nlink == 0:
+        return True
+    try:
+        now = os.stat(day.path)
+    except FileNotFoundError:
+        return True
+    return (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino)
 
 
-def repair_zstd_tail(path: Path) -> int:
-    """Cut a ``.zst`` day file back to its last complete frame; return the bytes removed."""
-    size = path.stat().st_size
-    good = complete_zstd_length(path)
-    if good < size:
-        fd = os.open(path, os.O_WRONLY)
-        try:
-            os.ftruncate(fd, good)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    return size - good
+def torn_frame_start(fd: int, path: Path) -> int | None:
+    """Where a compressed file's torn last frame starts (None when its last frame is whole).
+
+    Only a cut-short last frame (or zero bytes after the last frame) with nothing
+    readable after it counts: damaged bytes are not a torn tail.
+    """
+    fmt = format_of(path.name)
+    if fmt is None:
+        raise ValueError(f"{path.name} is not a compressed day file")
+    last = None
+    with open(os.dup(fd), "rb") as f:
+        for segment in walk(f, fmt):
+            last = segment
+    if last is not None and last.state is SegmentState.TORN:
+        return last.start
+    return None
+
+
+def repair_compressed_tail(fd: int, path: Path) -> int:
+    """Cut a torn last frame off a ``.zst`` (or ``.gz``) day file; return the bytes removed.
+
+    Like ``repair_torn_tail``: such a frame was never acknowledged. Any other damage
+    is left in place (see ``ingestor.salvage``).
+    """
+    start = torn_frame_start(fd, path)
+    if start is None:
+        return 0
+    size = os.fstat(fd).st_size
+    os.ftruncate(fd, start)
+    os.fsync(fd)
+    return size - start

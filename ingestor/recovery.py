@@ -1,17 +1,21 @@
-"""Start-up repair after a crash: torn tails, interrupted compressions, the id window."""
+"""Start-up repair after a crash: torn tails, interrupted compressions, damaged files, the id window."""
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 import msgspec
 
-from ingestor.dayfiles import fsync_dir, repair_torn_tail, repair_zstd_tail
+from ingestor.dayfiles import fsync_dir, repair_compressed_tail, repair_torn_tail
 from ingestor.idempotency import RecentIdWindow
+from ingestor.salvage import Salvage, salvage_damaged
 from shared.layout import StorageLayout, Stream
+from shared.quarantine import quarantine_dir, quarantined
 from shared.reader import iter_lines
 
 log = logging.getLogger("chatlog.ingestor.recovery")
@@ -23,39 +27,81 @@ class RepairReport:
 
     torn_bytes: int = 0
     leftovers_removed: int = 0
+    salvaged: list[Salvage] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)  # damaged files that could not be salvaged
+
+
+def _cut_torn_tail(path: Path, compressed: bool) -> int:
+    fd = os.open(path, os.O_RDWR)
+    try:
+        # A previous run's derived-state process may still be finishing an append.
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return repair_compressed_tail(fd, path) if compressed else repair_torn_tail(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_temporaries(directory: Path) -> int:
+    removed = 0
+    if not directory.is_dir():
+        return 0
+    for name in os.listdir(directory):
+        if name.endswith(".tmp") and not (directory / name).is_dir():
+            # A compression, salvage or rewrite that never reached its rename.
+            (directory / name).unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def repair_day_files(layout: StorageLayout) -> RepairReport:
-    """Cut torn tails and remove leftovers of interrupted compressions, in every stream."""
+    """Cut torn tails, remove leftovers of interrupted compressions, salvage damaged files.
+
+    Only a torn tail is ever cut; a compressed file damaged anywhere else is moved to
+    quarantine whole and replaced by its readable frames (``ingestor.salvage``).
+    """
     report = RepairReport()
     for stream in Stream:
         directory = layout.stream_dir(stream)
+        report.leftovers_removed += _remove_temporaries(quarantine_dir(layout, stream))
         if not directory.is_dir():
             continue
-        for name in os.listdir(directory):
-            if name.endswith(".tmp"):
-                # A compression or rewrite that never reached its rename.
-                (directory / name).unlink(missing_ok=True)
-                report.leftovers_removed += 1
+        report.leftovers_removed += _remove_temporaries(directory)
         for files in layout.days(stream).values():
             if files.plain is not None and (files.zst is not None or files.gz is not None):
                 # The compressed file was renamed into place complete: the plain one is a leftover.
                 files.plain.unlink()
                 report.leftovers_removed += 1
             elif files.plain is not None:
-                fd = os.open(files.plain, os.O_RDWR)
+                report.torn_bytes += _cut_torn_tail(files.plain, compressed=False)
+            for path in (files.zst, files.gz):
+                if path is None:
+                    continue
+                # Salvage first, so that quarantine keeps the original with its torn tail too.
                 try:
-                    report.torn_bytes += repair_torn_tail(fd)
-                finally:
-                    os.close(fd)
-            if files.zst is not None:
-                report.torn_bytes += repair_zstd_tail(files.zst)
+                    salvaged = salvage_damaged(layout, stream, path)
+                except OSError as exc:
+                    # Left as it is (readers skip the damage, appends go after it): ingest
+                    # must not stop for want of room to salvage an old day.
+                    log.error("DAMAGED day file %s could not be salvaged (%s); left in place", path, exc)
+                    report.failed.append((path, str(exc)))
+                    continue
+                if salvaged is not None:
+                    report.salvaged.append(salvaged)
+                else:
+                    report.torn_bytes += _cut_torn_tail(path, compressed=True)
         fsync_dir(directory)
     if report.torn_bytes or report.leftovers_removed:
         log.warning(
             "start-up repair: removed %d torn bytes and %d leftover files",
             report.torn_bytes, report.leftovers_removed,
         )
+    just = {s.quarantined for s in report.salvaged}
+    for kept in quarantined(layout):
+        if kept.path not in just:
+            log.error(
+                "DAMAGED day file %s: its damaged original is still in quarantine at %s "
+                "(run `chatlog verify`; remove it from there once dealt with)", kept.day_file, kept.path,
+            )
     return report
 
 

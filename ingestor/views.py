@@ -9,6 +9,7 @@ from ingestor.content_encoding import decoded_body
 from ingestor.decoding import decode_items
 from shared.errors import BadRequest, InvalidBody, TooLarge, Unauthorized, ValidationFailed, json_response
 from shared.privacy import bearer_token, tokens_equal
+from shared.quarantine import quarantined
 from shared.wire import ConversationIn, LogEventIn
 
 
@@ -85,5 +86,10 @@ async def healthz(request: web.Request) -> web.Response:
         "storage_error": writer.storage_error,
         # Statistics and conversations trail the files by this much (they never block storing).
         "derived": derived.health(),
+        # Damaged day files moved aside whole (their readable frames stay readable); storing goes on.
+        "damaged_files": [
+            {"day_file": str(q.day_file), "quarantined": str(q.path)}
+            for q in quarantined(request.app[keys.layout_key])
+        ],
     }
     return json_response(body, status=200 if writer.healthy else 503)

@@ -6,6 +6,7 @@
     conversations/YYYY-MM-DD.jsonl[.zst|.gz]  conversation records closed that day
     chatlog.sqlite3                           metadata, statistics, indexes
     backups/                                  online SQLite backups
+    quarantine/<stream>/                      damaged day files, kept whole (never read)
 """
 
 from __future__ import annotations
@@ -81,6 +82,11 @@ class StorageLayout:
     def backups_dir(self) -> Path:
         """Where online SQLite backups go."""
         return self.root / "backups"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        """Where damaged day files are moved aside whole (``shared.quarantine``)."""
+        return self.root / "quarantine"
 
     @property
     def secret_path(self) -> Path:

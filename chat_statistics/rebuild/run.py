@@ -8,6 +8,16 @@ replaces the day's rows in one short ``BEGIN IMMEDIATE`` transaction if the offs
 has not moved meanwhile (and re-reads if it has). A day whose file is gone
 (retention) keeps its rows.
 
+A day whose file has lost data (damaged bytes, a damaged original in quarantine, or
+fewer lines than the database applied) is rebuilt from its readable lines only when
+they hold at least as many events as its rows count; otherwise its rows are kept as
+they are (``KeptDay``): a rebuild never wipes statistics it can no longer recompute,
+nor drops below what is readable.
+
+Only days that have a log file are read, and only days with statistics rows are
+reported as kept for want of one, so a range as wide as ``0001-01-01..9999-12-31``
+costs what the stored days cost.
+
 Days are read and aggregated a few ahead in worker processes (``workers``) while
 this process writes each one's rows in order; the distinct-session links are then
 recomputed once, from the activity the workers returned when no day has moved.
@@ -31,9 +41,11 @@ from chat_statistics.rebuild.aggregate import DayRows
 from chat_statistics.rebuild.reach import DayActivity, SessionCodes, recompute_reach
 from chat_statistics.rebuild.workers import day_rows, executor
 from chat_statistics.sessions import bump_generation
-from chat_statistics.tables import DAILY, HOURLY, OVERALL, QUERIES, SESSIONS, insert_sql
+from chat_statistics.tables import ALL_SCOPE, DAILY, HOURLY, OVERALL, QUERIES, SESSIONS, insert_sql
 from shared.db import connect_writer_sync
-from shared.layout import StorageLayout, Stream, date_range
+from shared.layout import StorageLayout, Stream
+from shared.quarantine import has_quarantined
+from shared.reader import ReadCounts, iter_lines
 
 log = logging.getLogger("chatlog.stats.rebuild")
 
@@ -47,6 +59,7 @@ class RebuildReport:
     days: int = 0
     events: int = 0
     missing: list[date] = field(default_factory=list)
+    kept: list[date] = field(default_factory=list)  # days with unreadable data whose rows were kept
     seconds: float = 0.0
     reach_seconds: float = 0.0  # of which relinking distinct sessions across days
     workers: int = 1  # processes (or the one thread) that read and aggregated days
@@ -60,6 +73,12 @@ class RebuildReport:
         )
         if self.missing:
             text += f"; {len(self.missing)} day(s) without a log file kept their rows"
+        if self.kept:
+            days = ", ".join(d.isoformat() for d in self.kept[:10]) + (", ..." if len(self.kept) > 10 else "")
+            text += (
+                f"; {len(self.kept)} day(s) with unreadable data kept their rows ({days}): "
+                "their readable lines hold fewer events (see `chatlog verify`)"
+            )
         return text
 
 
@@ -76,6 +95,43 @@ class RebuiltDay:
         """Keep only what the reach recompute needs of a written day's rows."""
         sessions = codes.of(rows.session_names.to_pylist())
         return cls(applied, rows.events, DayActivity(rows.date, rows.collection_names, sessions, rows.active))
+
+
+@dataclass(frozen=True)
+class KeptDay:
+    """A day with unreadable data whose readable lines hold fewer events than its rows: rows kept."""
+
+    readable_events: int
+    counted_events: int
+
+
+def _counted_events(conn: sqlite3.Connection, day: date) -> int:
+    row = conn.execute(
+        f"SELECT message_count FROM {DAILY} WHERE scope = ? AND date = ?", (ALL_SCOPE, day.isoformat())
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _lost_data(path: Path, applied: int) -> bool:
+    """True when some of the day's applied lines can no longer be read from its file."""
+    if has_quarantined(path):
+        return True
+    counts = ReadCounts()
+    for _ in iter_lines(path, counts):
+        pass
+    return bool(counts.damaged) or counts.lines < applied or bool(counts.unreadable_files)
+
+
+def _keep_rows(conn: sqlite3.Connection, day: date, path: Path, applied: int, rows: DayRows) -> KeptDay | None:
+    """A ``KeptDay`` when replacing the day's rows would drop events it can no longer read."""
+    counted = _counted_events(conn, day)
+    if rows.events >= counted or not _lost_data(path, applied):
+        return None
+    log.warning(
+        "%s has unreadable data: its readable lines hold %d events, its statistics %d; rows kept",
+        path, rows.events, counted,
+    )
+    return KeptDay(rows.events, counted)
 
 
 def _applied_lines(conn: sqlite3.Connection, day: date) -> int:
@@ -105,8 +161,11 @@ def rebuild_day(
     finalise: bool,
     prepared: tuple[int, Future[DayRows]] | None = None,
     codes: SessionCodes | None = None,
-) -> RebuiltDay | None:
+) -> RebuiltDay | KeptDay | None:
     """Replace one day's rows with those of its applied lines (None: its file is gone, rows kept).
+
+    A ``KeptDay`` when the file has lost data and its readable lines would count fewer
+    events than the rows hold (the rows are left as they are).
 
     ``prepared`` is (applied lines, rows being computed) from a worker; ``codes`` codes
     the day's sessions for the reach recompute.
@@ -125,6 +184,10 @@ def rebuild_day(
                 if _applied_lines(conn, day) != applied:
                     conn.execute("ROLLBACK")
                     continue
+                kept = _keep_rows(conn, day, path, applied, rows)
+                if kept is not None:
+                    conn.execute("ROLLBACK")
+                    return kept
                 _replace_day(conn, day, rows)
                 conn.execute("COMMIT")
                 return RebuiltDay.of(applied, rows, codes)
@@ -136,6 +199,10 @@ def rebuild_day(
         try:
             applied = _applied_lines(conn, day)
             rows = day_rows(path, applied, tz, day, finalise)
+            kept = _keep_rows(conn, day, path, applied, rows)
+            if kept is not None:
+                conn.execute("ROLLBACK")
+                return kept
             _replace_day(conn, day, rows)
             conn.execute("COMMIT")
         except BaseException:
@@ -145,6 +212,30 @@ def rebuild_day(
     except FileNotFoundError:
         # Expired (or moved) since the range was listed: like a day without a file.
         log.warning("%s disappeared during the rebuild; its statistics are kept", path)
+        return None
+
+
+def _stored_days(layout: StorageLayout, conn: sqlite3.Connection, first: date, last: date) -> tuple[
+    list[tuple[date, Path]], list[date]
+]:
+    """The days of ``first..last`` with a log file, and those with statistics rows but no file."""
+    found = [
+        (day, files.readable)
+        for day, files in layout.days(Stream.LOGS).items()
+        if first <= day <= last and files.readable is not None
+    ]
+    with_files = {day for day, _ in found}
+    rows = conn.execute(
+        f"SELECT DISTINCT date FROM {DAILY} WHERE date BETWEEN ? AND ?", (first.isoformat(), last.isoformat())
+    ).fetchall()
+    missing = sorted(d for d in (_as_date(r[0]) for r in rows) if d is not None and d not in with_files)
+    return found, missing
+
+
+def _as_date(text: object) -> date | None:
+    try:
+        return date.fromisoformat(str(text))
+    except ValueError:
         return None
 
 
@@ -176,11 +267,13 @@ def rebuild(
     started = time.perf_counter()
     report = RebuildReport()
     today = layout.today()
-    work = [(day, layout.day_files(Stream.LOGS, day).readable) for day in date_range(first, last)]
-    report.missing = [day for day, path in work if path is None]
-    found = [(day, path) for day, path in work if path is not None]
-    pool, report.workers = executor(len(found), workers)
     conn = connect_writer_sync(db_path)
+    try:
+        found, report.missing = _stored_days(layout, conn, first, last)
+        pool, report.workers = executor(len(found), workers)
+    except BaseException:
+        conn.close()
+        raise
     written: list[tuple[date, RebuiltDay]] = []
     codes = SessionCodes()
     try:
@@ -207,13 +300,18 @@ def rebuild(
             if done is None:
                 report.missing.append(day)
                 continue
+            if isinstance(done, KeptDay):
+                report.kept.append(day)
+                continue
             written.append((day, done))
             report.events += done.events
             report.days += 1
         # Distinct sessions over ranges link each day to the session's previous one, so
         # every later day's links are recomputed too.
         relinking = time.perf_counter()
-        _relink(conn, first, written, codes)
+        if written:
+            # Days before the first one written keep their links: nothing before them changed.
+            _relink(conn, written[0][0], written, codes)
         report.reach_seconds = time.perf_counter() - relinking
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

@@ -138,7 +138,8 @@ def as_markdown(report: UsageReport) -> str:
 def main(settings: Settings, args: argparse.Namespace) -> int:
     """Print the report of the range."""
     last = args.last or date.today()
-    first = args.first or last - timedelta(days=6)
+    # Near date.min there are no 6 days to go back: the range starts at the first day there is.
+    first = args.first or max(date.min + timedelta(days=6), last) - timedelta(days=6)
     if first > last:
         raise CommandError(f"--from {first} is after --to {last}")
     if not 1 <= args.top <= 100:

@@ -1,6 +1,7 @@
 """``chatlog verify``: check every day file and the database; exit 1 on damage.
 
-Read-only, so it works while the ingestor runs.
+Read-only, so it works while the ingestor runs. A damaged original kept in the
+quarantine folder counts as damage until the operator removes it from there.
 """
 
 from __future__ import annotations
@@ -30,11 +31,24 @@ def _as_json(report: VerifyReport) -> bytes:
             {
                 "path": str(f.path), "stream": f.stream.value, "day": f.day.isoformat(), "bytes": f.bytes,
                 "lines": f.counts.lines, "torn": f.counts.torn, "corrupt": f.counts.corrupt,
+                "damaged": f.counts.damaged, "skipped_bytes": f.counts.skipped_bytes,
                 "frames": f.frames, "problems": f.problems,
             }
             for f in report.files
         ],
-        "totals": {"lines": totals.lines, "torn": totals.torn, "corrupt": totals.corrupt},
+        "quarantined": [
+            {
+                "path": str(q.kept.path), "day_file": str(q.kept.day_file), "stream": q.kept.stream.value,
+                "day": q.kept.day.isoformat(), "bytes": q.bytes, "salvaged_lines": q.counts.lines,
+                "salvaged_frames": q.frames, "damaged_runs": q.counts.damaged,
+                "unreadable_bytes": q.counts.skipped_bytes, "description": q.describe(),
+            }
+            for q in report.quarantined
+        ],
+        "totals": {
+            "lines": totals.lines, "torn": totals.torn, "corrupt": totals.corrupt, "damaged": totals.damaged,
+            "skipped_bytes": totals.skipped_bytes,
+        },
         "database": {
             "exists": report.database.exists,
             "problems": report.database.problems,
@@ -51,10 +65,12 @@ def _print_text(report: VerifyReport, show_all: bool) -> None:
             frames = f" in {f.frames} frames" if f.path.name.endswith(".zst") else ""
             print(
                 f"{state:7} {f.path}: {f.counts.lines} lines{frames}, "
-                f"{f.counts.torn} torn, {f.counts.corrupt} corrupt"
+                f"{f.counts.torn} torn, {f.counts.corrupt} corrupt, {f.counts.damaged} damaged runs skipped"
             )
             for problem in f.problems:
                 print(f"        - {problem}")
+    for q in report.quarantined:
+        print(f"DAMAGED {q.kept.day_file}: {q.describe()}")
     for note in report.notes:
         print(f"note    {note}")
     db = report.database

@@ -90,10 +90,12 @@ def lifecycle_jobs(app: web.Application) -> list[ScheduledJob]:
             metrics.stored_lines.labels(stream=stream.value).set(counts.lines)
             metrics.torn_lines.labels(stream=stream.value).set(counts.torn)
             metrics.corrupt_lines.labels(stream=stream.value).set(counts.corrupt)
-        metrics.damaged_files.set(sum(f.damaged for f in report.files))
+        # A damaged original in quarantine counts until the operator has dealt with it.
+        metrics.damaged_files.set(sum(f.damaged for f in report.files) + len(report.quarantined))
         metrics.database_ok.set(0 if report.database.problems else 1)
         if report.damaged:
             problems = [f"{f.path.name}: {'; '.join(f.problems)}" for f in report.files if f.damaged]
+            problems += [f"{q.kept.day_file.name}: {q.describe()}" for q in report.quarantined]
             problems += report.database.problems
             raise LifecycleError(report.account() + ": " + " | ".join(problems[:10]))
         return report.account()

@@ -5,6 +5,9 @@ would be unsafe: a crash after dropping a day's ``ingest_offsets`` row but befor
 deleting its file would make the ingestor's start-up catch-up apply that whole file a
 second time. Rows left behind by a crash between the two are dropped by the next run.
 
+Damaged originals kept in quarantine go with their day: retention promises that a
+day's events are gone once it expires, quarantined copies included.
+
 Aggregated statistics are kept: only rows that point into deleted files are dropped
 (``chat_sessions`` whose last day is past the log retention, ``ingest_offsets`` of
 deleted days, the ``conversations`` index entries of deleted conversation days).
@@ -23,6 +26,7 @@ from ingestor.dayfiles import DayFileWriter, fsync_dir
 from ingestor.lifecycle.guard import day_closed
 from ingestor.lifecycle.policy import retain_from, today_of
 from shared.layout import StorageLayout, Stream
+from shared.quarantine import quarantine_dir, quarantined
 from shared.settings import Settings
 
 
@@ -133,6 +137,7 @@ def apply_retention(
             report.bytes += size
         stale = _remove_stale_temporaries(layout, stream, retain_from(settings, stream, today))
         report.files += stale
+        report.files += _remove_expired_quarantine(layout, stream, retain_from(settings, stream, today))
         if days or stale:
             fsync_dir(layout.stream_dir(stream))
     cutoffs = {stream: retain_from(settings, stream, today) for stream in Stream}
@@ -153,4 +158,16 @@ def _remove_stale_temporaries(layout: StorageLayout, stream: Stream, oldest: dat
         if name.endswith(".tmp") and name[:10] < oldest.isoformat():
             (directory / name).unlink(missing_ok=True)
             removed += 1
+    return removed
+
+
+def _remove_expired_quarantine(layout: StorageLayout, stream: Stream, oldest: date) -> int:
+    """Remove the quarantined originals of expired days."""
+    removed = 0
+    for kept in quarantined(layout, stream):
+        if kept.day < oldest:
+            kept.path.unlink(missing_ok=True)
+            removed += 1
+    if removed:
+        fsync_dir(quarantine_dir(layout, stream))
     return removed

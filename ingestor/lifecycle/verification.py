@@ -1,8 +1,10 @@
 """Integrity checks of every day file and of the database (``chatlog verify`` and a daily job).
 
 Read-only: it works while the ingestor runs. Lines are counted by the one reader
-(``shared.reader``), so the counts are exactly what every reader sees; ``.zst`` files
-are also walked frame by frame to locate damage. The database's ``ingest_offsets`` are
+(``shared.reader``), so the counts are exactly what every reader sees; ``.zst`` and
+``.gz`` files are also walked frame by frame to locate damage. A damaged original that
+start-up repair moved to quarantine is damage too, until the operator removes it: the
+report names it and what of it was salvaged. The database's ``ingest_offsets`` are
 read before the files: files only grow, so a live ingestor cannot make the database
 look ahead of its files.
 """
@@ -17,12 +19,13 @@ from datetime import date, datetime
 from pathlib import Path
 
 import msgspec
-import zstandard
 
 from ingestor.lifecycle.policy import retain_from, today_of
+from shared.compressed import SegmentState, format_of, walk
 from shared.db import reader_uri
 from shared.layout import StorageLayout, Stream
-from shared.reader import CHUNK, ReadCounts, iter_lines
+from shared.quarantine import QuarantinedFile, quarantined
+from shared.reader import ReadCounts, iter_lines
 from shared.settings import Settings
 
 # A plain file that changes while it is read is being appended to: read it again.
@@ -48,6 +51,25 @@ class FileCheck:
 
 
 @dataclass
+class QuarantineCheck:
+    """A damaged original kept in quarantine: what of it is readable (and was salvaged)."""
+
+    kept: QuarantinedFile
+    bytes: int = 0
+    counts: ReadCounts = field(default_factory=ReadCounts)
+    frames: int = 0
+
+    def describe(self) -> str:
+        """What happened to the file, for the operator."""
+        c = self.counts
+        return (
+            f"damaged original ({self.bytes} bytes) kept at {self.kept.path}: {c.skipped_bytes} bytes "
+            f"unreadable in {c.damaged} damaged run(s) and {c.torn} torn tail(s); its {self.frames} "
+            f"readable frame(s), {c.lines} lines, were salvaged into {self.kept.day_file}"
+        )
+
+
+@dataclass
 class DatabaseCheck:
     """What the database check found."""
 
@@ -61,6 +83,7 @@ class VerifyReport:
     """Every day file checked, the database checked, and what is only worth a note."""
 
     files: list[FileCheck] = field(default_factory=list)
+    quarantined: list[QuarantineCheck] = field(default_factory=list)
     database: DatabaseCheck = field(default_factory=lambda: DatabaseCheck(exists=False))
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -68,7 +91,7 @@ class VerifyReport:
     @property
     def damaged(self) -> bool:
         """True when any file or the database is damaged."""
-        return any(f.damaged for f in self.files) or bool(self.database.problems)
+        return any(f.damaged for f in self.files) or bool(self.quarantined) or bool(self.database.problems)
 
     def totals(self, stream: Stream | None = None) -> ReadCounts:
         """Summed read counts over all files, or one stream's."""
@@ -82,52 +105,49 @@ class VerifyReport:
         """The one-line account of the check."""
         t = self.totals()
         damaged = sum(f.damaged for f in self.files)
+        kept = f", {len(self.quarantined)} damaged originals in quarantine" if self.quarantined else ""
         db = (
             "no database yet" if not self.database.exists
             else "database damaged" if self.database.problems else "database ok"
         )
         return (
             f"checked {len(self.files)} day files: {t.lines} lines, {t.torn} torn, {t.corrupt} corrupt, "
-            f"{damaged} damaged; {db}"
+            f"{damaged} damaged{kept}; {db}"
         )
 
 
-def _zstd_damage(path: Path) -> tuple[int, list[str]]:
-    """Walk the frames of a ``.zst`` file; return how many are whole, and what is wrong."""
-    dctx = zstandard.ZstdDecompressor()
+def _frame_damage(path: Path, name: str | None = None) -> tuple[int, list[str], ReadCounts]:
+    """Walk the frames of a ``.zst`` or ``.gz`` file (``name`` gives the format when the path
+    does not); return how many are whole, what is wrong, and what a reader counts."""
+    counts = ReadCounts()
+    fmt = format_of(name or path.name)
+    if fmt is None:
+        return 0, [], counts
     frames = 0
-    offset = 0  # input offset where the current frame starts
-    fed = 0
-    dobj = dctx.decompressobj()
-    tail = b""
+    problems = []
     with open(path, "rb") as f:
-        pending = b""
-        while True:
-            data = pending or f.read(CHUNK)
-            pending = b""
-            if not data:
-                break
-            try:
-                out = dobj.decompress(data)
-            except zstandard.ZstdError as exc:
-                size = os.fstat(f.fileno()).st_size
-                return frames, [f"frame {frames + 1} at byte {offset} is damaged ({exc}); "
-                                f"{size - offset} bytes from there on are unreadable"]
-            fed += len(data)
-            if out:
-                tail = (tail + out)[-1:]
-            if dobj.eof:
-                pending = dobj.unused_data
+        for segment in walk(f, fmt):
+            length = segment.end - segment.start
+            if segment.state is SegmentState.OK:
                 frames += 1
-                if tail != b"\n":
-                    return frames, [f"frame {frames} at byte {offset} does not end on a line boundary"]
-                offset += fed - len(pending)
-                fed = 0
-                tail = b""
-                dobj = dctx.decompressobj()
-    if fed:
-        return frames, [f"frame {frames + 1} at byte {offset} is cut short ({fed} bytes): a torn append"]
-    return frames, []
+                counts.lines += sum(1 for line in segment.content.split(b"\n")[:-1] if line)
+                if not segment.content.endswith(b"\n") and segment.content:
+                    counts.torn += 1
+                    problems.append(f"frame {frames} at byte {segment.start} does not end on a line boundary")
+                continue
+            counts.skipped_bytes += length
+            if segment.state is SegmentState.TORN:
+                counts.torn += 1
+                problems.append(
+                    f"the last frame, at byte {segment.start}, is cut short ({length} bytes): a torn append"
+                )
+            else:
+                counts.damaged += 1
+                problems.append(
+                    f"bytes {segment.start}..{segment.end} ({length} bytes) are damaged and unreadable; "
+                    "reading goes on at the next valid frame"
+                )
+    return frames, problems, counts
 
 
 def _count_lines(path: Path, counts: ReadCounts) -> None:
@@ -147,8 +167,8 @@ def _check_once(check: FileCheck) -> None:
     check.frames, check.problems = 0, []
     _count_lines(path, check.counts)
     c = check.counts
-    if path.name.endswith(".zst") and not c.unreadable_files:
-        check.frames, check.problems = _zstd_damage(path)
+    if format_of(path.name) is not None and not c.unreadable_files:
+        check.frames, check.problems, _ = _frame_damage(path)
     if c.torn and not check.problems:
         check.problems.append("ends with a torn (unterminated or undecompressable) tail")
     if c.corrupt:
@@ -189,6 +209,16 @@ def _check_day(layout: StorageLayout, stream: Stream, day: date) -> FileCheck | 
         check = check_day_file(stream, day, path)
         if not check.counts.unreadable_files or path.exists():
             return check
+    return check
+
+
+def _check_quarantined(kept: QuarantinedFile) -> QuarantineCheck:
+    check = QuarantineCheck(kept)
+    try:
+        check.bytes = kept.path.stat().st_size
+        check.frames, _, check.counts = _frame_damage(kept.path, kept.day_file.name)
+    except OSError:
+        check.counts.unreadable_files += 1
     return check
 
 
@@ -277,6 +307,7 @@ def verify_storage(
             check = _check_day(layout, stream, day)
             if check is not None:
                 report.files.append(check)
+    report.quarantined = [_check_quarantined(kept) for kept in quarantined(layout)]
     report.notes.extend(_leftovers(layout))
     if report.database.exists:
         if integrity:

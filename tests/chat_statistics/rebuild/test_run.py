@@ -6,8 +6,12 @@ import asyncio
 import contextlib
 import dataclasses
 import gzip
+import os
 import shutil
 import sqlite3
+import subprocess
+import sys
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -81,6 +85,42 @@ async def test_rebuild_reads_compressed_days(aiohttp_client: AiohttpClient, conf
     assert snapshot(zoned.db_path) == before
 
 
+def _day_events(db_path: Path, day: date) -> int:
+    with contextlib.closing(sqlite3.connect(db_path)) as conn:
+        row = conn.execute(
+            "SELECT message_count FROM chat_statistics_daily WHERE scope = '' AND date = ?", (day.isoformat(),)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+async def test_rebuild_never_wipes_what_damage_made_unreadable(aiohttp_client: AiohttpClient, config: Settings) -> None:
+    """A day whose first frame is damaged keeps its rows; without rows it gets those of its readable lines."""
+    zoned = await live(aiohttp_client, config, "UTC")
+    layout = StorageLayout.from_settings(zoned)
+    day, files = next((d, f) for d, f in layout.days(Stream.LOGS).items() if f.plain is not None)
+    assert files.plain is not None
+    data = files.plain.read_bytes()
+    cut = data.index(b"\n", len(data) // 2) + 1
+    compressor = zstandard.ZstdCompressor(write_checksum=True)
+    first = bytearray(compressor.compress(data[:cut]))
+    first[len(first) // 2] ^= 0x5A
+    Path(f"{files.plain}.zst").write_bytes(bytes(first) + compressor.compress(data[cut:]))
+    files.plain.unlink()
+    counted = _day_events(zoned.db_path, day)
+    readable = data[cut:].count(b"\n")
+    assert counted > readable > 0
+    before = snapshot(zoned.db_path)
+    report = rebuild(zoned.db_path, layout, day, day)
+    assert _day_events(zoned.db_path, day) == counted
+    assert snapshot(zoned.db_path) == before
+    assert report.kept == [day] and "with unreadable data kept their rows" in report.describe(day, day)
+    with contextlib.closing(connect_writer_sync(zoned.db_path)) as conn:
+        conn.execute("DELETE FROM chat_statistics_daily WHERE date = ?", (day.isoformat(),))
+    report = rebuild(zoned.db_path, layout, day, day)
+    assert report.days == 1 and not report.kept
+    assert _day_events(zoned.db_path, day) == readable
+
+
 async def test_replayed_lines_count_once(aiohttp_client: AiohttpClient, config: Settings) -> None:
     """Lines written but not applied before a crash are applied once on restart, as a rebuild counts them."""
     zoned = await live(aiohttp_client, config, "UTC", count=300)
@@ -118,7 +158,8 @@ async def test_rebuild_keeps_days_without_files(aiohttp_client: AiohttpClient, c
     for path in StorageLayout.from_settings(zoned).days(Stream.LOGS)[first].all:
         path.unlink()
     report = rebuild(zoned.db_path, StorageLayout.from_settings(zoned), first - timedelta(days=3), last)
-    assert report.missing[:4] == [first - timedelta(days=3 - i) for i in range(4)]
+    # Only the day that has rows but no file is reported: the days before it have neither.
+    assert report.missing == [first]
     assert snapshot(zoned.db_path) == before
 
 
@@ -150,6 +191,30 @@ async def test_cli_rebuild_creates_database_and_catches_up(
     out = capsys.readouterr().out
     assert "day-file lines the database had not seen" in out and "rebuilt statistics" in out
     assert snapshot(copy.db_path) == expected
+
+
+async def test_cli_rebuild_of_every_possible_day_covers_only_stored_days(
+    aiohttp_client: AiohttpClient, config: Settings, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``--from 0001-01-01 --to 9999-12-31`` takes what the stored days take (it took minutes), and
+    no command of the CLI overflows at the ends of the calendar."""
+    zoned = await live(aiohttp_client, config, "UTC", count=200)
+    before = snapshot(zoned.db_path)
+    stored = len(StorageLayout.from_settings(zoned).days(Stream.LOGS))
+    env = {**os.environ, "CHATLOG_DATA_DIR": str(zoned.data_dir), "CHATLOG_TIMEZONE": "UTC",
+           "CHATLOG_USER_HASH_SECRET": TEST_SECRET}
+    argv = [sys.executable, "-m", "chatlog", "rebuild-stats", "--from", "0001-01-01", "--to", "9999-12-31"]
+    started = time.monotonic()
+    proc = await asyncio.to_thread(subprocess.run, argv, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert time.monotonic() - started < 60
+    assert f"0001-01-01..9999-12-31: {stored} day(s)" in proc.stdout
+    assert snapshot(zoned.db_path) == before
+    _env(monkeypatch, zoned)
+    for args in (["--to", "0001-01-01"], ["--from", "0001-01-01", "--to", "9999-12-31"], ["--to", "9999-12-31"]):
+        assert chatlog_main(["report", *args]) == 0
+    assert "OverflowError" not in capsys.readouterr().err
 
 
 def test_cli_rejects_a_reversed_range(

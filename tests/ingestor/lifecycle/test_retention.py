@@ -105,6 +105,21 @@ def test_compressed_days_and_leftover_temporaries_go_too(tmp_path: Path) -> None
     assert report.files == 4
 
 
+def test_quarantined_originals_of_expired_days_go_too(tmp_path: Path) -> None:
+    """A damaged original kept in quarantine is deleted with its day, and kept while the day is."""
+    settings = Settings.for_data_dir(tmp_path / "d")
+    layout, conn = _populate(settings)
+    kept = layout.quarantine_dir / Stream.LOGS.value
+    kept.mkdir(parents=True)
+    (kept / "2026-02-07.jsonl.zst.20260301T000000Z").write_bytes(b"damaged")
+    (kept / "2026-03-01.jsonl.zst.20260302T000000Z").write_bytes(b"damaged")
+    try:
+        apply_retention(layout, settings, conn, now=NOW)
+    finally:
+        conn.close()
+    assert [p.name for p in kept.iterdir()] == ["2026-03-01.jsonl.zst.20260302T000000Z"]
+
+
 def test_cli_retention_refuses_while_the_ingestor_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
