@@ -17,7 +17,7 @@ from ingestor.lifecycle.erasure import finish_pending_erasure
 from ingestor.lifecycle.jobs import lifecycle_jobs
 from ingestor.metrics import IngestMetrics
 from ingestor.records import RecordBuilder
-from ingestor.recovery import rebuild_window, repair_day_files
+from ingestor.recovery import realign_offsets, rebuild_window, repair_day_files
 from ingestor.redaction import content_redactor
 from ingestor.routes import setup_routes
 from ingestor.scheduler import JobFactory, scheduler_context
@@ -65,6 +65,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         with contextlib.closing(connect_writer_sync(settings.db_path)) as setup:
             # A changed key would silently give every returning user a new user_hash.
             key = store_key_for_start(settings, setup)
+            realign_offsets(setup, layout, report.salvaged)
             await asyncio.to_thread(finish_pending_erasure, layout, setup, settings.zstd_level, settings.backup_keep)
         app[keys.builder_key] = RecordBuilder(
             layout, UserHasher(key), settings.log_retention_days, redact=content_redactor(settings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -107,6 +108,31 @@ def repair_day_files(layout: StorageLayout) -> RepairReport:
 
 class _LogId(msgspec.Struct):
     log_id: str
+
+
+def realign_offsets(conn: sqlite3.Connection, layout: StorageLayout, salvaged: list[Salvage]) -> None:
+    """After a salvage, count no more applied lines for a day than its file still holds.
+
+    The derived state counts lines, and a salvaged file lost the lines of its damaged
+    frames: left as it was, the count would point past the end of the file and the
+    follower would wait for lines that never come. ``min(applied, kept)`` is exact when
+    the damage is in the day's last frames; when an earlier frame was lost it may take a
+    few unapplied later lines as applied (the day's statistics then trail its file until
+    ``chatlog rebuild-stats``), which is better than never applying the day again.
+    """
+    for item in salvaged:
+        for stream in Stream:
+            if item.day_file.parent != layout.stream_dir(stream):
+                continue
+            day = item.day_file.name.split(".", 1)[0]
+            with conn:
+                changed = conn.execute(
+                    "UPDATE ingest_offsets SET lines = ?, size = NULL WHERE stream = ? AND day = ? AND lines > ?",
+                    (item.lines_kept, stream.value, day, item.lines_kept),
+                ).rowcount
+            if changed:
+                log.error("%s: applied lines of %s set back to the %d lines it still holds",
+                          item.day_file, day, item.lines_kept)
 
 
 def rebuild_window(layout: StorageLayout, window: RecentIdWindow, capacity: int) -> int:

@@ -227,7 +227,10 @@ async def test_ingestor_reports_damage_and_rebuild_keeps_the_statistics(
     extra = make_event(rng, created_at=when + timedelta(minutes=50))
     assert (await ingest.post("/v1/logs", json=extra)).status == 202
     assert read_ids(layout) == [e["log_id"] for e in late] + [extra["log_id"]]
+    # The day's applied count was set back to the salvaged file's lines: the late event is applied.
+    await applied(config, 204)
     await ingest.close()
+    assert _daily_events(config.db_path, day) == 204
 
     text = day.isoformat()
     assert await asyncio.to_thread(chatlog, ["rebuild-stats", "--from", text, "--to", text]) == 0
