@@ -39,8 +39,10 @@ import zstandard
 from ingestor.dayfiles import fsync_dir
 from ingestor.lifecycle.erasure_backups import mark_backups_stale, replace_stale_backups
 from ingestor.lifecycle.erasure_stats import FedQueries, take_out_queries
+from shared.compressed import SegmentState, format_of, walk
 from shared.db import DB_FILE_MODE
 from shared.layout import StorageLayout, Stream
+from shared.quarantine import quarantined
 from shared.reader import iter_lines
 
 PENDING_META = "erasure_pending"
@@ -64,6 +66,7 @@ class ErasureReport:
     conversations: int = 0
     query_texts: int = 0
     quarantined: int = 0
+    quarantined_files: int = 0
 
     def summary(self) -> str:
         """One line for the operator."""
@@ -71,7 +74,8 @@ class ErasureReport:
         return (
             f"removed {parts or 'no lines'} in {self.files_rewritten} files, "
             f"{self.sessions} session rows, {self.conversations} conversation index rows, "
-            f"{self.query_texts} top-query counts, {self.quarantined} quarantined lines"
+            f"{self.query_texts} top-query counts, {self.quarantined} quarantined lines, "
+            f"{self.quarantined_files} quarantined damaged files"
         )
 
 
@@ -145,6 +149,7 @@ def erase_user(
             if plan.rewrites or report.sessions or report.conversations:
                 mark_backups_stale(conn)
         step("committed")
+        report.quarantined_files = _drop_quarantined_copies(layout, user_hash)
         for rewrite in plan.rewrites:
             _rewrite(rewrite.path, rewrite.kept, zstd_level)
             if rewrite.leftover is not None:
@@ -158,6 +163,30 @@ def erase_user(
     scrub_database(conn)
     replace_stale_backups(conn, layout.db_path, layout.backups_dir, backup_keep)
     return report
+
+
+def _drop_quarantined_copies(layout: StorageLayout, user_hash: str) -> int:
+    """Delete the damaged originals kept in quarantine whose readable frames hold the user.
+
+    A quarantined original is kept byte for byte for forensics, so it cannot be rewritten
+    without the user's lines; its readable frames are in the salvaged day file anyway
+    (which the erasure rewrites), so only its unreadable bytes go with it.
+    """
+    needle = user_hash.encode()
+    dropped = 0
+    for copy in quarantined(layout):
+        fmt = format_of(copy.day_file.name)
+        if fmt is None:
+            continue
+        try:
+            with open(copy.path, "rb") as f:
+                holds = any(s.state is SegmentState.OK and needle in s.content for s in walk(f, fmt))
+        except OSError:
+            continue
+        if holds:
+            copy.path.unlink(missing_ok=True)
+            dropped += 1
+    return dropped
 
 
 def finish_pending_erasure(

@@ -18,11 +18,13 @@ from chatlog.cli import main as chatlog
 from ingestor.app import create_app as create_ingestor
 from ingestor.dayfiles import DayFileWriter
 from ingestor.lifecycle.compression import compress_day
+from ingestor.lifecycle.erasure import erase_user
 from ingestor.lifecycle.jobs import lifecycle_jobs
 from ingestor.lifecycle.policy import LifecycleError
 from ingestor.recovery import repair_day_files
 from ingestor.salvage import STEPS
 from shared.compressed import ZSTD, SegmentState, walk
+from shared.db import connect_writer_sync
 from shared.layout import StorageLayout, Stream
 from shared.quarantine import quarantined
 from shared.reader import ReadCounts, iter_lines
@@ -236,3 +238,27 @@ async def test_ingestor_reports_damage_and_rebuild_keeps_the_statistics(
     assert await asyncio.to_thread(chatlog, ["rebuild-stats", "--from", text, "--to", text]) == 0
     assert "with unreadable data kept their rows" in capsys.readouterr().out
     assert _daily_events(config.db_path, day) >= 203
+
+
+def test_erasure_drops_quarantined_originals_that_hold_the_user(config: Settings, layout: StorageLayout) -> None:
+    """A quarantined original is kept whole for forensics, but not past an erasure of a user it holds."""
+    day = layout.today() - timedelta(days=10)
+    first = day_events(day, 50, seed=5)
+    write_day(layout, Stream.LOGS, day, first)
+    compress_day(layout, Stream.LOGS, day, level=3)
+    late = [{**e, "user_hash": "victim-hash"} for e in day_events(day, 20, seed=6)]
+    writer = DayFileWriter(layout)
+    try:
+        writer.append({(Stream.LOGS, day): [json.dumps(e).encode() + b"\n" for e in late]})
+    finally:
+        writer.close()
+    path = layout.day_files(Stream.LOGS, day).zst
+    assert path is not None
+    (start, end), _ = _frames(path)
+    _flip(path, (start + end) // 2)
+    repair_day_files(layout)
+    (kept,) = quarantined(layout)
+    with contextlib.closing(connect_writer_sync(config.db_path)) as conn:
+        report = erase_user(layout, conn, "victim-hash")
+    assert report.quarantined_files == 1 and not kept.path.exists()
+    assert b"victim-hash" not in path.read_bytes() and not list(iter_lines(path))
