@@ -5,7 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from ingestor import keys, views
+from ingestor.openapi import ingest_openapi
 from shared.metrics import metrics_handler
+from shared.openapi import openapi_handler
 
 
 def setup_routes(app: web.Application) -> None:
@@ -14,3 +16,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/v1/conversations", views.post_conversation)
     app.router.add_get("/healthz", views.healthz)
     app.router.add_get("/metrics", metrics_handler(app[keys.metrics_key].registry))
+    app.router.add_get("/openapi.json", openapi_handler(ingest_openapi()))
