@@ -199,10 +199,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
         return json_response(http_error_body(exc.status, exc.reason), status=exc.status, headers=headers)
-    except HttpProcessingError as exc:
-        # A body that breaks HTTP framing (bad chunk sizes, bad Content-Encoding) surfaces
-        # while the handler reads it: the client's fault, not a crash.
-        message = f"the request body cannot be read: {exc.message or type(exc).__name__}"
+    except (HttpProcessingError, web.RequestPayloadError) as exc:
+        # A body that breaks its framing or Content-Encoding surfaces while the handler reads
+        # it (aiohttp wraps the parser's error in RequestPayloadError): the client's fault.
+        cause = exc if isinstance(exc, HttpProcessingError) else exc.__cause__
+        detail = cause.message if isinstance(cause, HttpProcessingError) and cause.message else str(exc)
+        message = f"the request body cannot be read: {detail}"
         return json_response(http_error_body(400, message), status=400, headers={"Connection": "close"})
     except Exception:
         # The traceback goes to the log; the client learns nothing about internals.

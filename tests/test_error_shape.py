@@ -152,3 +152,15 @@ async def test_static_files_missing_and_present(served: dict[str, int]) -> None:
     assert status == 200
     assert "javascript" in headers["content-type"]
     assert len(body) > 100
+
+
+async def test_body_that_breaks_its_content_encoding_answers_400(served: dict[str, int]) -> None:
+    """A body aiohttp cannot inflate fails inside the handler's read: the client's 400, not a 500."""
+    request = (b"POST /grafana/query HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Content-Encoding: deflate\r\nContent-Length: 8\r\nConnection: close\r\n\r\nnot-zlib")
+    status, headers, body = await raw_exchange(served["analytics"], request)
+    assert status == 400, body
+    assert headers["content-type"].startswith("application/json")
+    answer = json.loads(body)
+    assert answer["error"] == "bad_request"
+    assert "cannot be read" in answer["message"]
