@@ -34,7 +34,7 @@ INGEST_TOKEN = "ingest-token"
 ADMIN_TOKEN = "admin-token"
 SEED = 20261202
 MAX_EXAMPLES = 15
-MAX_SECONDS = 45
+MAX_SECONDS = 30
 
 
 @dataclass
