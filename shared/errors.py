@@ -176,7 +176,11 @@ async def _static_file_problem(request: web.Request) -> ChatlogError | None:
     if not isinstance(resource, web.StaticResource):
         return None
     target = Path(resource.get_info()["directory"]) / request.match_info.get("filename", "")
-    is_file, readable = await asyncio.to_thread(lambda: (target.is_file(), os.access(target, os.R_OK)))
+    try:
+        is_file, readable = await asyncio.to_thread(lambda: (target.is_file(), os.access(target, os.R_OK)))
+    except (OSError, ValueError):
+        # A NUL byte or a name over the file system's limits: no such file either.
+        is_file = readable = False
     if not is_file:
         return NotFound(f"no file {request.path}")
     if not readable:

@@ -141,7 +141,8 @@ async def test_protocol_errors_answer_the_json_shape(served: dict[str, int]) -> 
 
 async def test_static_files_missing_and_present(served: dict[str, int]) -> None:
     """A path under /static/ that names no file is a JSON 404, not aiohttp's empty one; files still serve."""
-    for path in ("/static/missing.js", "/static/vendor", "/static/vendor/uplot/none.css"):
+    for path in ("/static/missing.js", "/static/vendor", "/static/vendor/uplot/none.css", "/static/a%00b",
+                 "/static/" + "n" * 300):
         request = f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
         status, headers, body = await raw_exchange(served["analytics"], request)
         assert status == 404, path
