@@ -19,7 +19,6 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -114,14 +113,6 @@ def run_schemathesis(schema: str, base_url: str, token: str | None, report: Path
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=MAX_SECONDS * 4, check=False)
     return done.returncode, done.stdout + done.stderr
-
-
-def failures(report: Path) -> list[dict[str, Any]]:
-    """The failures a JSON run report lists."""
-    if not report.exists():
-        return []
-    data = json.loads(report.read_text())
-    return list(data.get("failures", []))
 
 
 @pytest.mark.parametrize(("service", "token"), [("ingestor", INGEST_TOKEN), ("analytics", ADMIN_TOKEN)])
