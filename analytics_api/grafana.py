@@ -77,6 +77,8 @@ class QueryRequest(msgspec.Struct):
     intervalMs: float | None = None
     maxDataPoints: int | None = None
     adhocFilters: list[_AdhocFilter] = msgspec.field(default_factory=list)
+    # The plugin's protocol names them ``filters`` (current Grafana); older ones sent ``adhocFilters``.
+    filters: list[_AdhocFilter] = msgspec.field(default_factory=list)
 
 
 async def _body(request: web.Request, type_: type[Any]) -> Any:
@@ -272,7 +274,7 @@ async def query(request: web.Request) -> web.Response:
         if target.target not in SERIES and target.target not in TABLES:
             raise BadRequest(f"unknown target {target.target!r}; see POST /grafana/metrics")
         payload = _payload(target.payload)
-        wanted.append((target, payload, _collection(payload, body.adhocFilters)))
+        wanted.append((target, payload, _collection(payload, [*body.filters, *body.adhocFilters])))
 
     def answer(conn: sqlite3.Connection) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

@@ -10,9 +10,11 @@ from analytics_api.collections import collections
 from analytics_api.dashboard import setup_dashboard_routes
 from analytics_api.grafana import setup_grafana_routes
 from analytics_api.health import healthz
+from analytics_api.openapi import analytics_openapi
 from analytics_api.summary import summary
 from analytics_api.timeline import timeline
 from shared.metrics import metrics_handler
+from shared.openapi import openapi_handler
 
 
 def setup_routes(app: web.Application) -> None:
@@ -24,5 +26,6 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/admin/conversations/{conversation_id}", get_conversation)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_handler(app[keys.metrics_key].registry))
+    app.router.add_get("/openapi.json", openapi_handler(analytics_openapi()))
     setup_grafana_routes(app)
     setup_dashboard_routes(app)

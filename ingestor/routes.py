@@ -6,7 +6,9 @@ from aiohttp import web
 
 from ingestor import keys, views
 from ingestor.erase_endpoint import setup_erasure
+from ingestor.openapi import ingest_openapi
 from shared.metrics import metrics_handler
+from shared.openapi import openapi_handler
 
 
 def setup_routes(app: web.Application) -> None:
@@ -16,3 +18,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", views.healthz)
     app.router.add_get("/metrics", metrics_handler(app[keys.metrics_key].registry))
     setup_erasure(app)
+    app.router.add_get("/openapi.json", openapi_handler(ingest_openapi()))

@@ -2,6 +2,10 @@
 
 SIGTERM and SIGINT stop the listeners first, let in-flight requests finish, then run
 every application's cleanup (which flushes what was accepted), and return 0.
+
+Errors that aiohttp's protocol layer answers itself, before any middleware runs (a request
+line or header it cannot parse, a URL or header over the size limits, a broken chunked
+body), get the same JSON error shape as every other error: see ``JsonErrorAppRunner``.
 """
 
 from __future__ import annotations
@@ -18,13 +22,69 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import msgspec
 from aiohttp import web
 
+from shared.errors import http_error_body
 from shared.logs import configure_logging
 from shared.settings import Settings, SettingsError
 
 log = logging.getLogger("chatlog.serving")
+
+
+class JsonErrorRequestHandler(web.RequestHandler):
+    """aiohttp's per-connection protocol, answering its own errors in the one JSON shape."""
+
+    __slots__ = ()
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        # aiohttp's version logs the error and refuses once a response has begun; keep both.
+        super().handle_error(request, status, exc, message)
+        response = web.Response(
+            body=msgspec.json.encode(http_error_body(status, message or "")),
+            status=status,
+            content_type="application/json",
+        )
+        response.force_close()
+        return response
+
+
+class JsonErrorServer(web.Server):
+    """aiohttp's low-level server whose connections are ``JsonErrorRequestHandler``s."""
+
+    def __init__(self, made: web.Server, **kwargs: Any) -> None:
+        super().__init__(
+            made.request_handler,
+            request_factory=made.request_factory,
+            handler_cancellation=made.handler_cancellation,
+            **kwargs,
+        )
+
+    def __call__(self) -> web.RequestHandler:
+        return JsonErrorRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class JsonErrorAppRunner(web.AppRunner):
+    """An AppRunner whose protocol-level errors (400 from the HTTP parser, 500/504 outside any
+    middleware) answer ``{"error": code, "message": text}`` instead of aiohttp's plain text.
+
+    aiohttp has no setting for this: ``handle_error`` of its ``RequestHandler`` builds those
+    answers, and ``Server.__call__`` is what creates the handler of each connection, so this
+    runner serves the application through a ``Server`` that creates our subclass.
+    """
+
+    async def _make_server(self) -> web.Server:
+        made = await super()._make_server()
+        # The application's own handler settings (debug, access log, handler_args) carry over.
+        return JsonErrorServer(made, **made._kwargs)
 
 
 @dataclass(frozen=True)
@@ -66,7 +126,7 @@ async def start(listeners: Sequence[Listener]) -> list[web.AppRunner]:
     runners: list[web.AppRunner] = []
     try:
         for listener in listeners:
-            runner = web.AppRunner(listener.app, access_log=None, shutdown_timeout=30.0)
+            runner: web.AppRunner = JsonErrorAppRunner(listener.app, access_log=None, shutdown_timeout=30.0)
             await runner.setup()
             runners.append(runner)
             if listener.port is not None:
@@ -81,8 +141,8 @@ async def start(listeners: Sequence[Listener]) -> list[web.AppRunner]:
                 os.chmod(listener.unix_path, listener.unix_mode)
                 log.info("%s listening on unix:%s", listener.name, listener.unix_path)
     except BaseException:
-        for runner in reversed(runners):
-            await runner.cleanup()
+        for started in reversed(runners):
+            await started.cleanup()
         raise
     return runners
 

@@ -107,11 +107,12 @@ async def test_hourly_series_match_the_events(grafana: tuple[TestClient[Any, Any
         assert [ms for _, ms in s["datapoints"]] == sorted(got)
 
 
-async def test_daily_buckets_and_adhoc_filter(grafana: tuple[TestClient[Any, Any], Any]) -> None:
-    """A day-long interval gives daily points; the ad-hoc filter narrows to one collection."""
+@pytest.mark.parametrize("field", ["filters", "adhocFilters"])
+async def test_daily_buckets_and_adhoc_filter(grafana: tuple[TestClient[Any, Any], Any], field: str) -> None:
+    """A day-long interval gives daily points; the ad-hoc filter (either name) narrows to one collection."""
     client, events = grafana
-    request = data_query_request([target("queries")], hours=72, interval_ms=86_400_000,
-                                 adhocFilters=[{"key": "collection_name", "operator": "=", "value": "it-helpdesk"}])
+    chosen = [{"key": "collection_name", "operator": "=", "value": "it-helpdesk"}]
+    request = data_query_request([target("queries")], hours=72, interval_ms=86_400_000, **{field: chosen})
     series = await (await client.post("/grafana/query", json=request)).json()
     points = series[0]["datapoints"]
     assert 3 <= len(points) <= 5

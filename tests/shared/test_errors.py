@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -62,3 +65,103 @@ async def test_validation_errors_carry_their_list(ingest: TestClient[Any, Any]) 
     resp = await ingest.post("/v1/logs", json=[{"session_id": ""}], headers={"Authorization": "Bearer tok"})
     body = await assert_error_shape(resp, 422, "validation_failed")
     assert body["errors"][0]["index"] == 0
+
+
+# aiohttp's protocol layer answers these before any middleware runs; raw bytes over a real socket
+# to the services as shared/serving.py runs them.
+RAW_CASES = [
+    ("url_too_long", b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 400, "bad_request"),
+    ("bad_method", b"G@T /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400, "bad_request"),
+    ("unknown_method", b"FROB /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 400, "bad_request"),
+    ("malformed_header", b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n", 400, "bad_request"),
+    ("header_too_long", b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 9000 + b"\r\n\r\n", 400,
+     "bad_request"),
+    ("bad_version", b"GET /healthz HTTP/9.x\r\nHost: x\r\n\r\n", 400, "bad_request"),
+    ("not_http", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", 400, "bad_request"),
+    ("no_host", b"GET /healthz HTTP/1.1\r\n\r\n", 400, "bad_request"),
+    ("bad_chunk_size", b"POST /v1/logs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+     b"Content-Type: application/json\r\n\r\nzz\r\n{}\r\n0\r\n\r\n", 400, "bad_request"),
+    ("bad_chunk_later", b"POST /v1/logs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+     b"Content-Type: application/json\r\n\r\n2\r\n{}\r\nzz\r\n", 400, "bad_request"),
+    ("length_and_chunked", b"POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+     b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "bad_request"),
+    ("bad_length", b"POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400, "bad_request"),
+    ("nul_in_path", b"GET /he\x00althz HTTP/1.1\r\nHost: x\r\n\r\n", 400, "bad_request"),
+]
+
+
+@pytest.fixture
+async def served(config: Settings) -> AsyncIterator[dict[str, int]]:
+    """Both services started as ``shared.serving`` starts them, on free loopback ports."""
+    from analytics_api.app import create_app as create_analytics
+    from shared.serving import Listener, start
+
+    settings = dataclasses.replace(config, ingest_socket="")
+    runners = await start([
+        Listener("ingestor", create_ingestor(settings), "127.0.0.1", 0),
+        Listener("analytics", create_analytics(settings), "127.0.0.1", 0),
+    ])
+    try:
+        yield {"ingestor": runners[0].addresses[0][1], "analytics": runners[1].addresses[0][1]}
+    finally:
+        for runner in reversed(runners):
+            await runner.cleanup()
+
+
+async def raw_exchange(port: int, data: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes, read the answer until the server closes: status, headers, body."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(data)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), {k.lower(): v for k, v in headers.items()}, body
+
+
+async def test_protocol_errors_answer_the_json_shape(served: dict[str, int]) -> None:
+    """What aiohttp's HTTP parser refuses gets the one JSON shape, not aiohttp's plain text."""
+    wrong = []
+    for service, port in served.items():
+        for name, data, status, code in RAW_CASES:
+            got, headers, body = await raw_exchange(port, data)
+            answer: Any = None
+            if headers.get("content-type", "").startswith("application/json"):
+                answer = json.loads(body[: int(headers["content-length"])])
+            if got != status or not isinstance(answer, dict) or answer.get("error") != code or not (
+                isinstance(answer.get("message"), str) and answer["message"]
+            ):
+                wrong.append(f"{service} {name}: {got} {headers.get('content-type')} {body[:120]!r}")
+    assert not wrong, "\n".join(wrong)
+
+
+async def test_static_files_missing_and_present(served: dict[str, int]) -> None:
+    """A path under /static/ that names no file is a JSON 404, not aiohttp's empty one; files still serve."""
+    for path in ("/static/missing.js", "/static/vendor", "/static/vendor/uplot/none.css", "/static/a%00b",
+                 "/static/" + "n" * 300):
+        request = f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+        status, headers, body = await raw_exchange(served["analytics"], request)
+        assert status == 404, path
+        assert headers["content-type"].startswith("application/json"), path
+        assert json.loads(body)["error"] == "not_found"
+    request = b"GET /static/app.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    status, headers, body = await raw_exchange(served["analytics"], request)
+    assert status == 200
+    assert "javascript" in headers["content-type"]
+    assert len(body) > 100
+
+
+async def test_body_that_breaks_its_content_encoding_answers_400(served: dict[str, int]) -> None:
+    """A body aiohttp cannot inflate fails inside the handler's read: the client's 400, not a 500."""
+    request = (b"POST /grafana/query HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Content-Encoding: deflate\r\nContent-Length: 8\r\nConnection: close\r\n\r\nnot-zlib")
+    status, headers, body = await raw_exchange(served["analytics"], request)
+    assert status == 400, body
+    assert headers["content-type"].startswith("application/json")
+    answer = json.loads(body)
+    assert answer["error"] == "bad_request"
+    assert "cannot be read" in answer["message"]
