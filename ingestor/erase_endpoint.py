@@ -27,7 +27,6 @@ from shared.db import connect_writer_sync
 from shared.errors import BadRequest, Forbidden, json_response
 
 _USER_HASH = re.compile(r"[0-9a-f]{64}")
-erasure_lock_key = web.AppKey("erasure_lock", asyncio.Lock)
 
 
 class _EraseRequest(msgspec.Struct, forbid_unknown_fields=True):
@@ -46,7 +45,7 @@ async def post_erase_user(request: web.Request) -> web.Response:
         raise BadRequest("user_hash must be 64 lowercase hex digits (HMAC-SHA256)")
     app = request.app
     derived = app[keys.derived_key]
-    async with app[erasure_lock_key]:
+    async with app[keys.erasure_lock_key]:
         await derived.pause()
         try:
             report = await asyncio.to_thread(_erase, app, wanted.user_hash)
@@ -76,5 +75,5 @@ def _erase(app: web.Application, user_hash: str) -> ErasureReport:
 
 def setup_erasure(app: web.Application) -> None:
     """Register the endpoint and its lock (one erasure at a time)."""
-    app[erasure_lock_key] = asyncio.Lock()
+    app[keys.erasure_lock_key] = asyncio.Lock()
     app.router.add_post("/v1/admin/erase-user", post_erase_user)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from ingestor.conversations.service import ConversationService
@@ -22,3 +24,5 @@ writer_key = web.AppKey("writer", GroupCommitWriter)
 derived_key = web.AppKey("derived", DerivedStateProcess)
 # Judges and stores conversations posted whole (assembly from events is the derived process's).
 conversations_key = web.AppKey("conversations", ConversationService)
+# One erasure at a time (``POST /v1/admin/erase-user``).
+erasure_lock_key = web.AppKey("erasure_lock", asyncio.Lock)
