@@ -13,7 +13,7 @@ file per day.
 Repair here only ever cuts a torn tail (the unterminated last line, or the cut-short
 last frame, of an append a crash interrupted), and only under the file's append lock,
 so another process's append in progress is never mistaken for one. Damage anywhere
-else is left for ``ingestor.salvage``, which keeps the original whole.
+else is left for ``ingestor.lifecycle.salvage``, which keeps the original whole.
 """
 
 from __future__ import annotations
@@ -274,7 +274,7 @@ def repair_compressed_tail(fd: int, path: Path) -> int:
     """Cut a torn last frame off a ``.zst`` (or ``.gz``) day file; return the bytes removed.
 
     Like ``repair_torn_tail``: such a frame was never acknowledged. Any other damage
-    is left in place (see ``ingestor.salvage``).
+    is left in place (see ``ingestor.lifecycle.salvage``).
     """
     start = torn_frame_start(fd, path)
     if start is None:

@@ -14,7 +14,7 @@ import msgspec
 
 from ingestor.dayfiles import fsync_dir, repair_compressed_tail, repair_torn_tail
 from ingestor.idempotency import RecentIdWindow
-from ingestor.salvage import Salvage, salvage_damaged
+from ingestor.lifecycle.salvage import Salvage, salvage_damaged
 from shared.layout import StorageLayout, Stream
 from shared.quarantine import quarantine_dir, quarantined
 from shared.reader import iter_lines
@@ -58,7 +58,7 @@ def repair_day_files(layout: StorageLayout) -> RepairReport:
     """Cut torn tails, remove leftovers of interrupted compressions, salvage damaged files.
 
     Only a torn tail is ever cut; a compressed file damaged anywhere else is moved to
-    quarantine whole and replaced by its readable frames (``ingestor.salvage``).
+    quarantine whole and replaced by its readable frames (``ingestor.lifecycle.salvage``).
     """
     report = RepairReport()
     for stream in Stream:

@@ -1,6 +1,6 @@
 """Damaged day files moved aside whole: where they go, their names, and listing them.
 
-``ingestor.salvage`` keeps a damaged ``.zst`` (or ``.gz``) day file byte for byte as
+``ingestor.lifecycle.salvage`` keeps a damaged ``.zst`` (or ``.gz``) day file byte for byte as
 ``quarantine/<stream>/<day file name>.<UTC stamp>`` and leaves only its readable frames
 in the day file. No reader takes these files; ``chatlog verify`` and the ingestor's
 ``/healthz`` name them until the operator removes them (or retention expires their day).

@@ -21,8 +21,8 @@ from ingestor.lifecycle.compression import compress_day
 from ingestor.lifecycle.erasure import erase_user
 from ingestor.lifecycle.jobs import lifecycle_jobs
 from ingestor.lifecycle.policy import LifecycleError
+from ingestor.lifecycle.salvage import STEPS
 from ingestor.recovery import repair_day_files
-from ingestor.salvage import STEPS
 from shared.compressed import ZSTD, SegmentState, walk
 from shared.db import connect_writer_sync
 from shared.layout import StorageLayout, Stream

@@ -1,7 +1,7 @@
 """Salvage one damaged day file and SIGKILL this process at a named step (a crash test driver).
 
 Usage: ``python -m tests.support.drivers.salvage_crash DATA_DIR DAY_FILE STEP`` where STEP is one of
-``ingestor.salvage.STEPS``.
+``ingestor.lifecycle.salvage.STEPS``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import signal
 import sys
 from pathlib import Path
 
-from ingestor.salvage import salvage_damaged
+from ingestor.lifecycle.salvage import salvage_damaged
 from shared.layout import StorageLayout, Stream
 from shared.settings import Settings
 

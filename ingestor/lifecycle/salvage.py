@@ -33,7 +33,7 @@ from shared.compressed import CHUNK, FrameFormat, SegmentState, format_of, walk
 from shared.layout import StorageLayout, Stream
 from shared.quarantine import quarantine_dir, quarantine_path, quarantined
 
-log = logging.getLogger("chatlog.ingestor.salvage")
+log = logging.getLogger("chatlog.ingestor.lifecycle.salvage")
 
 STEPS = ("quarantined", "tmp-synced", "renamed", "done")
 StepHook = Callable[[str], None]
