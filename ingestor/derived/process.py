@@ -37,7 +37,11 @@ log = logging.getLogger("chatlog.ingestor.derived")
 DERIVED_LAG_LIMIT_BYTES = 64 << 20
 # Tens of heartbeats without progress: far beyond any single commit of a healthy process.
 DERIVED_STALL_SECONDS = 30.0
-STOP_TIMEOUT_SECONDS = 120.0
+# How long a stop lets the process apply its backlog and close its conversations. The
+# deployments give the whole ingestor 30 s (TimeoutStopSec, stop_grace_period); whatever
+# is left after this is in the files, and the next start applies it and reopens the
+# conversations, so a long backlog never turns a clean stop into a SIGKILL.
+STOP_TIMEOUT_SECONDS = 15.0
 RESTART_DELAYS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 _PIPE_BACKLOG_BYTES = 1 << 20
 

@@ -12,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from ingestor import keys
-from ingestor.derived.process import DERIVED_LAG_LIMIT_BYTES
+from ingestor.derived.process import DERIVED_LAG_LIMIT_BYTES, STOP_TIMEOUT_SECONDS
 from ingestor.derived.status import DerivedStatus
 from tests.ingestor.test_daemon import _load, read_back
 from tests.support.daemon import IngestorProcess
@@ -69,6 +69,27 @@ async def test_derived_process_finishes_and_exits_when_the_ingestor_dies(daemon:
     await asyncio.to_thread(daemon.kill)
     await asyncio.to_thread(child.wait, 30)
     assert totals(daemon.data_dir) == (200, 200)
+
+
+@pytest.mark.slow
+async def test_a_stop_is_bounded_when_the_derived_process_cannot_finish(daemon: IngestorProcess) -> None:
+    """SIGTERM while the derived process is stuck: the ingestor exits 0 in bounded time; a start applies the rest."""
+    daemon.start()
+    child = derived_child(daemon)
+    rng = random.Random(5)
+    child.suspend()  # stands in for a backlog too long to apply within a stop
+    async with aiohttp.ClientSession() as session:
+        batch = [make_event(rng) for _ in range(100)]
+        async with session.post(daemon.url + "/v1/logs", json=batch) as resp:
+            assert resp.status == 202
+    started = asyncio.get_running_loop().time()
+    code, err = await asyncio.to_thread(daemon.terminate, 40.0)
+    took = asyncio.get_running_loop().time() - started
+    assert code == 0, err
+    assert took < STOP_TIMEOUT_SECONDS + 10, took
+    assert not child.is_running() or child.status() == psutil.STATUS_ZOMBIE
+    daemon.start()
+    await until(lambda: totals(daemon.data_dir) == (100, 100))
 
 
 async def test_lagging_derived_state_gets_503_until_it_catches_up(client: TestClient[Any, Any]) -> None:
