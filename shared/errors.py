@@ -217,6 +217,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         detail = cause.message if isinstance(cause, HttpProcessingError) and cause.message else str(exc)
         message = f"the request body cannot be read: {detail}"
         return json_response(http_error_body(400, message), status=400, headers={"Connection": "close"})
+    except ConnectionResetError:
+        # The client went away mid-request (a body cut short): nobody to answer, nothing of ours broke.
+        log.debug("client left during %s %s", request.method, request.path)
+        return json_response(http_error_body(400, "the connection was lost"), status=400)
     except Exception:
         # The traceback goes to the log; the client learns nothing about internals.
         log.exception("unhandled error in %s %s", request.method, request.path)

@@ -46,8 +46,15 @@ class JsonErrorRequestHandler(web.RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
-        # aiohttp's version logs the error and refuses once a response has begun; keep both.
-        super().handle_error(request, status, exc, message)
+        if status >= 500:
+            # aiohttp's version logs the error and refuses once a response has begun; keep both.
+            super().handle_error(request, status, exc, message)
+        else:
+            # A request the HTTP parser refuses is the client's doing, not ours: hostile or
+            # broken clients must not fill the log with tracebacks (aiohttp logs each at ERROR).
+            self.logger.debug("refused a malformed request from %s: %s", request.remote, exc)
+            if request.writer.output_size > 0:
+                raise ConnectionError("a response was already sent: no error answer is possible")
         response = web.Response(
             body=msgspec.json.encode(http_error_body(status, message or "")),
             status=status,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -165,3 +166,23 @@ async def test_body_that_breaks_its_content_encoding_answers_400(served: dict[st
     answer = json.loads(body)
     assert answer["error"] == "bad_request"
     assert "cannot be read" in answer["message"]
+
+
+async def test_client_faults_leave_no_error_in_the_log(
+    served: dict[str, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Malformed requests and bodies cut short are the client's doing: nothing at ERROR, no traceback."""
+    caplog.set_level(logging.DEBUG)
+    for port in served.values():
+        for _, data, _, _ in RAW_CASES:
+            await raw_exchange(port, data)
+        # A body cut short: the client closes after 10 of its 100 bytes.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 100\r\n\r\n[{\"a\": 1, ")
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+    await asyncio.sleep(0.5)
+    loud = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert not loud, [(r.name, r.getMessage()) for r in loud]
