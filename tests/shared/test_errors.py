@@ -177,7 +177,7 @@ async def test_client_faults_leave_no_error_in_the_log(
         for _, data, _, _ in RAW_CASES:
             await raw_exchange(port, data)
         # A body cut short: the client closes after 10 of its 100 bytes.
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      b"Content-Length: 100\r\n\r\n[{\"a\": 1, ")
         await writer.drain()
