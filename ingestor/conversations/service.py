@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -94,21 +94,21 @@ class ConversationService:
         days = [(d, p) for d in (today - timedelta(days=1), today)
                 if (p := self._layout.day_files(Stream.LOGS, d).readable) is not None]
         tz = self._layout.tz
-        records = await asyncio.to_thread(
-            lambda: [r for d, p in days for r in _first_records(p, applied.get(d, 0)) if inadmissible(r, tz) is None]
-        )
-        if not records:
-            return 0
-        by_id: dict[str, list[LogRecord]] = {}
-        for record in records:
-            by_id.setdefault(record.conversation_id, []).append(record)
-        previous = await self._store.latest(list(by_id))
-        for cid, events in by_id.items():
-            last = previous.get(cid)
-            if last is not None:
-                events = [e for e in events if e.created_at > last.last_message_at]
-            if events:
-                self.assembler.add(events)
+        for day, path in days:
+            # Chunk by chunk, holding each message's place in the file rather than its text:
+            # a day of a million lines reopens in bounded memory.
+            chunks = _first_records(path, day, applied.get(day, 0))
+            while True:
+                chunk: list[EncodedRecord] = await asyncio.to_thread(next, chunks, [])
+                if not chunk:
+                    break
+                kept = [item for item in chunk if inadmissible(item.record, tz) is None]
+                previous = await self._store.latest(list(dict.fromkeys(i.record.conversation_id for i in kept)))
+                self.assembler.add_read(
+                    item for item in kept
+                    if (last := previous.get(item.record.conversation_id)) is None
+                    or item.record.created_at > last.last_message_at
+                )
         if self.assembler.open:
             log.info("reopened %d conversations from the day files", len(self.assembler.open))
         return len(self.assembler.open)
@@ -253,14 +253,48 @@ def conversation_service(
     )
 
 
-def _first_records(path: Path, lines: int) -> list[LogRecord]:
-    """The records of the first ``lines`` lines of a day file."""
+RECOVERY_CHUNK_LINES = 10_000
+
+
+def _first_records(path: Path, day: date, lines: int) -> Iterator[list[EncodedRecord]]:
+    """The records of the first ``lines`` lines of a day file, in chunks, with their places.
+
+    Lines are counted as the follower counts them (complete, non-empty); a plain file's
+    records carry their byte offsets, a compressed file's only their line numbers.
+    """
     decoder = msgspec.json.Decoder(LogRecord)
-    out: list[LogRecord] = []
-    for line in itertools.islice(iter_lines(path), lines):
+    chunk: list[EncodedRecord] = []
+    plain = path.name.endswith(".jsonl")
+    for number, (offset, line) in enumerate(itertools.islice(_numbered_lines(path, plain), lines)):
         with contextlib.suppress(msgspec.DecodeError, msgspec.ValidationError):
-            out.append(decoder.decode(line))
-    return out
+            record = decoder.decode(line)
+            chunk.append(EncodedRecord(record, day, b"", number, offset, len(line)) if plain
+                         else EncodedRecord(record, day, b"", number))
+        if len(chunk) >= RECOVERY_CHUNK_LINES:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _numbered_lines(path: Path, plain: bool) -> Iterator[tuple[int, bytes]]:
+    """Each complete, non-empty line with its byte offset in a plain file (-1 when compressed)."""
+    if not plain:
+        for line in iter_lines(path):
+            yield -1, line
+        return
+    offset = 0
+    rest = b""
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            data = rest + block
+            start = 0
+            while (cut := data.find(b"\n", start)) >= 0:
+                if cut > start:
+                    yield offset + start, data[start:cut]
+                start = cut + 1
+            offset += start
+            rest = data[start:]
 
 
 def _prepend(conversation: OpenConversation, base: ConversationRecord) -> None:
