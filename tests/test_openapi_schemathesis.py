@@ -31,9 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 FUZZING = ROOT / "tests" / "fuzzing"
 INGEST_TOKEN = "ingest-token"
 ADMIN_TOKEN = "admin-token"
-SEED = 20261202
-MAX_EXAMPLES = 15
-MAX_SECONDS = 30
+# Bounded for `make test`; a longer exploratory run sets these (e.g. 300 examples, 600 s, another seed).
+SEED = int(os.environ.get("CHATLOG_FUZZ_SEED", "20261202"))
+MAX_EXAMPLES = int(os.environ.get("CHATLOG_FUZZ_EXAMPLES", "15"))
+MAX_SECONDS = int(os.environ.get("CHATLOG_FUZZ_SECONDS", "30"))
 
 
 @dataclass
