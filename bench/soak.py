@@ -330,7 +330,8 @@ async def wind_down(ingestor: Ingestor, tally: Tally, client: threading.Thread, 
         health = await asyncio.to_thread(ingestor.health)
         derived = (health or {}).get("derived", {})
         if derived.get("running") and not derived.get("catching_up") and derived.get("lag_bytes") == 0:
-            tally.notes.append(f"the derived state caught up {time.monotonic() - started:.0f} s after the traffic ended")
+            took = time.monotonic() - started
+            tally.notes.append(f"the derived state caught up {took:.0f} s after the traffic ended")
             break
         await asyncio.sleep(0.5)
     else:
