@@ -47,12 +47,14 @@ def layout(config: Settings, monkeypatch: pytest.MonkeyPatch) -> StorageLayout:
     return layout
 
 
-def _two_frame_day(layout: StorageLayout, day: date) -> tuple[Path, list[str], list[str]]:
+def _two_frame_day(
+    layout: StorageLayout, day: date, first_count: int = 100, late_count: int = 103, **late_fields: str
+) -> tuple[Path, list[str], list[str]]:
     """A compressed day (one frame) that got late events appended as a second frame."""
-    first = day_events(day, 100, seed=3)
+    first = day_events(day, first_count, seed=3)
     write_day(layout, Stream.LOGS, day, first)
     compress_day(layout, Stream.LOGS, day, level=3)
-    late = day_events(day, 103, seed=4)
+    late = [{**e, **late_fields} for e in day_events(day, late_count, seed=4)]
     writer = DayFileWriter(layout)
     try:
         writer.append({(Stream.LOGS, day): [json.dumps(e).encode() + b"\n" for e in late]})
@@ -243,17 +245,7 @@ async def test_ingestor_reports_damage_and_rebuild_keeps_the_statistics(
 def test_erasure_drops_quarantined_originals_that_hold_the_user(config: Settings, layout: StorageLayout) -> None:
     """A quarantined original is kept whole for forensics, but not past an erasure of a user it holds."""
     day = layout.today() - timedelta(days=10)
-    first = day_events(day, 50, seed=5)
-    write_day(layout, Stream.LOGS, day, first)
-    compress_day(layout, Stream.LOGS, day, level=3)
-    late = [{**e, "user_hash": "victim-hash"} for e in day_events(day, 20, seed=6)]
-    writer = DayFileWriter(layout)
-    try:
-        writer.append({(Stream.LOGS, day): [json.dumps(e).encode() + b"\n" for e in late]})
-    finally:
-        writer.close()
-    path = layout.day_files(Stream.LOGS, day).zst
-    assert path is not None
+    path, _, _ = _two_frame_day(layout, day, 50, 20, user_hash="victim-hash")
     (start, end), _ = _frames(path)
     _flip(path, (start + end) // 2)
     repair_day_files(layout)
