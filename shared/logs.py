@@ -10,6 +10,9 @@ def configure_logging(level: str) -> None:
     logging.basicConfig(
         level=getattr(logging, level, logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        # The CLI configures a terse format for its subcommands first; a service it runs
+        # (``chatlog run``) logs like the services do.
+        force=True,
     )
     # aiohttp's access log would print every ingest request; keep it at warning.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -51,9 +51,14 @@ def _stop_when_child_exits(child: subprocess.Popen[bytes], stopping: threading.E
     """An analytics API that dies (a port in use, a crash) stops ``chatlog run`` too,
     cleanly, so that a supervisor sees the failure instead of half a service."""
     code = child.wait()
-    if not stopping.is_set():
+    if stopping.is_set():
+        return
+    if code == 0:
+        # Ctrl-C reaches the whole process group: the child stopped cleanly first.
+        log.info("the analytics API stopped; stopping")
+    else:
         log.error("the analytics API exited with code %s; stopping", code)
-        os.kill(os.getpid(), signal.SIGTERM)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def main(settings: Settings, args: argparse.Namespace) -> int:
