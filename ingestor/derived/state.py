@@ -82,11 +82,13 @@ class DerivedState:
         applied = await applier.open()
         self._heartbeat = asyncio.create_task(self._beat(), name="derived-heartbeat")
         await conversations.recover(applied)
+        # The sweep runs during the catch-up too: it is what keeps open conversations within
+        # their bounds, and a long backlog would otherwise hold every conversation of the day.
+        conversations.start()
         await applier.catch_up()
         self._catching_up = False
         self.report()
         applier.start()
-        conversations.start()
         self._task = asyncio.create_task(self._follow(), name="derived-follow")
 
     def wake(self, days: Iterable[date]) -> None:

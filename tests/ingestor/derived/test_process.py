@@ -14,9 +14,11 @@ from aiohttp.test_utils import TestClient
 from ingestor import keys
 from ingestor.derived.process import DERIVED_LAG_LIMIT_BYTES, STOP_TIMEOUT_SECONDS
 from ingestor.derived.status import DerivedStatus
+from shared.layout import StorageLayout
+from shared.settings import Settings
 from tests.ingestor.test_daemon import _load, read_back
 from tests.support.daemon import IngestorProcess
-from tests.support.derived import totals, until
+from tests.support.derived import DerivedHarness, totals, until
 from tests.support.events import make_event
 
 
@@ -117,3 +119,33 @@ async def test_statistics_follow_the_files_through_the_process(client: TestClien
     await until(lambda: totals(config.data_dir)[1] == 7, seconds=10)
     body = await (await client.get("/healthz")).json()
     assert body["derived"]["running"] is True
+
+
+async def test_open_conversations_stay_bounded_during_a_catch_up(
+    config: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backlog of many conversations is applied with the sweep already running: the bound holds."""
+    import functools
+
+    from ingestor.conversations import service
+    from ingestor.derived import state as state_module
+    from ingestor.derived.state import DerivedState
+
+    # The bound is 50,000 open conversations; a small one makes a small backlog show it.
+    small = functools.partial(service.ConversationService, max_open=50)
+    monkeypatch.setattr(service, "ConversationService", small)
+    monkeypatch.setattr(state_module, "conversation_service", service.conversation_service)
+    StorageLayout.from_settings(config).ensure_dirs()
+    harness = DerivedHarness(config, None)  # type: ignore[arg-type]
+    rng = random.Random(9)
+    for start in range(0, 600, 100):
+        harness.write([make_event(rng, conversation_id=f"c-{n}", session_id=f"s-{n}")
+                       for n in range(start, start + 100)])
+    harness.files.close()
+    state = DerivedState(config)
+    await state.start()
+    try:
+        assert state.applier.applied_lines == 600
+        assert len(state.conversations.assembler) <= 50
+    finally:
+        await state.stop()
