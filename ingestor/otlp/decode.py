@@ -88,6 +88,9 @@ def parse_request(body: bytes, content_type: str, message: RequestT) -> RequestT
             document = msgspec.json.decode(body)
         except msgspec.DecodeError as exc:
             raise NotOtlp(f"the body is not JSON: {exc}") from None
+        except RecursionError:
+            # OTLP/JSON nests a dozen levels (kvlists a few more): this deep it is never OTLP.
+            raise NotOtlp("the body nests arrays and objects too deeply to be OTLP") from None
         if not isinstance(document, dict):
             raise NotOtlp(f"the body is not an OTLP/JSON {message.DESCRIPTOR.name} object")
         try:

@@ -77,5 +77,4 @@ def otlp_openapi() -> dict[str, Any]:
         "chatlog OTLP/HTTP receiver",
         "OpenTelemetry GenAI spans and log records as chatlog events (CHATLOG_OTLP_PORT, default 4318).",
         paths, {}, BEARER,
-    ) | {"info": {"title": "chatlog OTLP/HTTP receiver", "version": "1",
-                  "description": "OpenTelemetry GenAI spans and log records as chatlog events."}}
+    )
