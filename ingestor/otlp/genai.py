@@ -284,13 +284,21 @@ def span_key(span: SpanView) -> str:
     return digest.hexdigest()[:32]
 
 
+_CONTENT_KEYS = ("gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.prompt.0.content",
+                 "gen_ai.completion.0.content", "gen_ai.prompt", "gen_ai.completion")
+
+
 def is_chat(span: SpanView) -> bool:
-    """A question-and-answer span (by its operation, or by carrying GenAI messages)."""
+    """A question-and-answer span: by its operation, or by carrying GenAI messages (checked by
+    name only; ``chat_events`` parses them, once)."""
     kind = operation(span)
     if kind in OTHER_OPERATIONS or kind in RETRIEVAL_OPERATIONS:
         return False
-    question, answer = question_and_answer(span)
-    return kind in CHAT_OPERATIONS or kind == "llm" or question is not None or answer is not None
+    if kind in CHAT_OPERATIONS or kind == "llm":
+        return True
+    if any(_get(span, key) is not None for key in _CONTENT_KEYS):
+        return True
+    return any(event.name in _USER_EVENTS or event.name in _ANSWER_EVENTS for event in span.events)
 
 
 def chat_events(span: SpanView, retrieval: Retrieval | None, default_collection: str) -> list[dict[str, Any]]:
