@@ -35,6 +35,7 @@ OTHER_OPERATIONS = frozenset({"embeddings", "execute_tool", "create_agent", "inv
 _USER_EVENTS = ("gen_ai.user.message", "gen_ai.content.prompt")
 _ANSWER_EVENTS = ("gen_ai.choice", "gen_ai.assistant.message", "gen_ai.content.completion")
 _MAX_INDEX = 1000
+_MAX_DEPTH = 8
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -92,7 +93,7 @@ def _json(value: Any) -> Any:
     if isinstance(value, str) and value[:1] in ("[", "{"):
         try:
             return msgspec.json.decode(value)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             return value
     return value
 
@@ -112,13 +113,15 @@ def _count(value: Any) -> int | None:
     return int(number) if number is not None and number >= 0 and number == int(number) else None
 
 
-def _content(message: Any) -> str | None:
-    """The text of a message in any of the conventions' shapes."""
+def _content(message: Any, depth: int = 0) -> str | None:
+    """The text of a message in any of the conventions' shapes (looked for a few levels deep)."""
     message = _json(message)
     if isinstance(message, str):
         return message
+    if depth > _MAX_DEPTH:
+        return None
     if isinstance(message, list):
-        texts = [text for text in (_content(part) for part in message) if text]
+        texts = [text for text in (_content(part, depth + 1) for part in message) if text]
         return "\n".join(texts) if texts else None
     if not isinstance(message, dict):
         return None
@@ -130,7 +133,7 @@ def _content(message: Any) -> str | None:
             return joined or None
     for key in ("content", "text", "message"):
         if key in message:
-            return _content(message[key])
+            return _content(message[key], depth + 1)
     return None
 
 

@@ -7,6 +7,7 @@ are stored. Spans without GenAI data are neither stored nor rejected.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -20,6 +21,8 @@ from ingestor.otlp.pending import best_retrieval
 from ingestor.records import EncodedRecord, RecordBuilder
 from shared.errors import ValidationFailed
 from shared.wire import LogEventIn
+
+log = logging.getLogger("chatlog.otlp")
 
 
 @dataclass
@@ -66,6 +69,10 @@ async def store_spans(app: web.Application, views: Sequence[SpanView], weights: 
             mapped = [msgspec.convert(e, LogEventIn) for e in chat_events(view, retrieval, default_collection)]
         except msgspec.ValidationError as exc:
             outcome.reject(weight, f"span {view.span_id}: {exc}")
+            continue
+        except Exception:
+            log.exception("OTLP span %s could not be mapped", view.span_id)
+            outcome.reject(weight, f"span {view.span_id}: could not be mapped")
             continue
         problems = [p for p in (builder.check_created_at(0, e) for e in mapped) if p is not None]
         if problems:

@@ -41,7 +41,8 @@ values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
 attribute_values = values | values.map(lambda v: json.dumps(v, allow_nan=True)) | st.sampled_from(
     ["chat", "retrieval", "text_completion", "embeddings", "RETRIEVER", "llm",
      '[{"role": "user", "parts": [{"type": "text", "content": "q"}]}]',
-     '[{"role": "assistant", "content": "a"}]', '[{"id": "d", "score": 0.4}]'])
+     '[{"role": "assistant", "content": "a"}]', '[{"id": "d", "score": 0.4}]']) | st.integers(1, 5000).map(
+    lambda n: '[{"role": "user", "content": ' + "[" * n + "]" * n + "}]")
 
 
 def any_value(value: Any) -> AnyValue:

@@ -75,7 +75,8 @@ def test_an_otel_only_backend_shows_in_summary_and_admin_lookup(short_dir: Path)
         code, _ = receiver.daemon.terminate()
         assert code == 0
         record = until(lambda: get(api + "/api/admin/conversations/otel-conv-1", ADMIN_TOKEN))
-        assert [m["content"] for m in record["messages"]] == ["질문 0", "답변 0", "질문 1", "답변 1", "질문 2", "답변 2"]
+        contents = [m["content"] for m in record["messages"]]
+        assert contents == ["질문 0", "답변 0", "질문 1", "답변 1", "질문 2", "답변 2"]
     finally:
         analytics.kill()
         analytics.wait(10)
