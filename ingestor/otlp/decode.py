@@ -80,6 +80,7 @@ def parse_request(body: bytes, content_type: str, message: RequestT) -> RequestT
     if content_type == PROTOBUF:
         try:
             message.ParseFromString(body)
+        # DecodeError, and whatever else the parser throws at hostile bytes: all mean "not OTLP".
         except Exception as exc:
             raise NotOtlp(f"the body is not a protobuf {message.DESCRIPTOR.name}: {exc}") from None
         return message
@@ -95,6 +96,7 @@ def parse_request(body: bytes, content_type: str, message: RequestT) -> RequestT
             raise NotOtlp(f"the body is not an OTLP/JSON {message.DESCRIPTOR.name} object")
         try:
             json_format.ParseDict(_base64_ids(document), message, ignore_unknown_fields=True)
+        # ParseError, TypeError, ValueError for fields of the wrong shape: not OTLP either.
         except Exception as exc:
             raise NotOtlp(f"the body is not an OTLP/JSON {message.DESCRIPTOR.name}: {exc}") from None
         return message

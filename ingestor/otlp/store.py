@@ -70,6 +70,7 @@ async def store_spans(app: web.Application, views: Sequence[SpanView], weights: 
         except msgspec.ValidationError as exc:
             outcome.reject(weight, f"span {view.span_id}: {exc}")
             continue
+        # A span the mapping cannot read is that span's failure alone, never the request's 5xx.
         except Exception:
             log.exception("OTLP span %s could not be mapped", view.span_id)
             outcome.reject(weight, f"span {view.span_id}: could not be mapped")
