@@ -30,7 +30,7 @@ from ingestor import keys
 from ingestor.otlp.decode import JSON, PROTOBUF, encode_message, log_spans, parse_request, spans
 from ingestor.otlp.openapi import otlp_openapi
 from ingestor.otlp.pending import PendingRetrievals
-from ingestor.otlp.store import store_spans
+from ingestor.otlp.store import Outcome, store_spans
 from ingestor.views import check_ingest_token, read_body
 from shared.errors import error_middleware
 from shared.openapi import openapi_handler
@@ -79,6 +79,7 @@ async def post_traces(request: web.Request) -> web.Response:
     export = parse_request(body, media, ExportTraceServiceRequest())
     views = list(spans(export))
     outcome = await store_spans(request.app, views, [1] * len(views))
+    _count(request, "traces", outcome)
     response = ExportTraceServiceResponse()
     if outcome.rejected:
         response.partial_success.rejected_spans = outcome.rejected
@@ -94,11 +95,19 @@ async def post_logs(request: web.Request) -> web.Response:
     export = parse_request(body, media, ExportLogsServiceRequest())
     views, _ = log_spans(export)
     outcome = await store_spans(request.app, views, [len(view.events) for view in views])
+    _count(request, "logs", outcome)
     response = ExportLogsServiceResponse()
     if outcome.rejected:
         response.partial_success.rejected_log_records = outcome.rejected
         response.partial_success.error_message = "; ".join(outcome.problems)
     return _answer(response, media)
+
+
+def _count(request: web.Request, signal: str, outcome: Outcome) -> None:
+    counter = request.app[keys.metrics_key].otlp_items
+    for name in ("stored", "rejected", "retrieval", "ignored"):
+        if value := getattr(outcome, name):
+            counter.labels(signal=signal, outcome=name).inc(value)
 
 
 def _answer(response: ExportTraceServiceResponse | ExportLogsServiceResponse, media: str) -> web.Response:

@@ -30,6 +30,10 @@ class Outcome:
     """What became of a request's spans (or log records)."""
 
     stored_events: int = 0
+    # Items (spans, log records) by what became of them: stored, rejected, retrieval, ignored.
+    stored: int = 0
+    retrieval: int = 0
+    ignored: int = 0
     rejected: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -54,8 +58,11 @@ async def store_spans(app: web.Application, views: Sequence[SpanView], weights: 
         found = retrieval_of(view)
         if found is not None:
             retrievals.setdefault(view.trace_id, []).append(found)
+            outcome.retrieval += weight
         elif is_chat(view):
             chats.append((view, weight))
+        else:
+            outcome.ignored += weight
     chat_traces = {view.trace_id for view, _ in chats}
     # Retrievals whose chat span is not here may meet it in a later request: kept durably.
     await pending.add(r for trace, found in retrievals.items() if trace not in chat_traces for r in found)
@@ -85,6 +92,7 @@ async def store_spans(app: web.Application, views: Sequence[SpanView], weights: 
     if records:
         await ingest[keys.writer_key].submit(records)
     outcome.stored_events = len(records)
+    outcome.stored = sum(weight for _, weight in chats) - outcome.rejected
     return outcome
 
 

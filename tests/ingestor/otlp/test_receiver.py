@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -141,3 +143,13 @@ def test_otlp_is_off_with_port_zero() -> None:
     assert [listener.name for listener in listeners] == ["ingestor"]
     listeners = ingest_listeners(Settings.for_data_dir("/nonexistent", otlp_port=4318))
     assert [(listener.name, listener.host, listener.port) for listener in listeners][1] == ("otlp", "127.0.0.1", 4318)
+
+
+def test_metrics_count_what_became_of_each_span(receiver: Receiver) -> None:
+    for name in ("no_genai", "current"):
+        assert post(receiver.url + "/v1/traces", json.dumps(load_fixture(name).request).encode()).status == 200
+    with urllib.request.urlopen(receiver.daemon.url + "/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    counts = {outcome: float(m.group(1)) for outcome in ("stored", "ignored", "retrieval")
+              if (m := re.search(rf'chatlog_otlp_items_total{{outcome="{outcome}",signal="traces"}} (\S+)', text))}
+    assert counts["ignored"] >= 2 and counts["stored"] >= 1 and counts["retrieval"] >= 1, counts
