@@ -47,6 +47,7 @@ test: install system-deps lint
 # Each benchmark compares against its baseline in one run; see the README for the figures.
 bench: install
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.otlp
 	$(BIN)/python -m bench.storage
 	$(BIN)/python -m bench.analytics
 	$(BIN)/python -m bench.conversations

@@ -10,6 +10,7 @@ from ingestor.conversations.service import ConversationService
 from ingestor.dayfiles import DayFileWriter
 from ingestor.derived.process import DerivedStateProcess
 from ingestor.metrics import IngestMetrics
+from ingestor.otlp.pending import PendingRetrievals
 from ingestor.records import RecordBuilder
 from ingestor.writer import GroupCommitWriter
 from shared.layout import StorageLayout
@@ -26,3 +27,7 @@ derived_key = web.AppKey("derived", DerivedStateProcess)
 conversations_key = web.AppKey("conversations", ConversationService)
 # One erasure at a time (``POST /v1/admin/erase-user``).
 erasure_lock_key = web.AppKey("erasure_lock", asyncio.Lock)
+# The OTLP/HTTP receiver (its own application on CHATLOG_OTLP_PORT): the ingest application
+# whose record builder and writer it stores through, and the retrievals awaiting their chat span.
+otlp_ingest_key = web.AppKey("otlp_ingest", web.Application)
+otlp_pending_key = web.AppKey("otlp_pending", PendingRetrievals)

@@ -26,6 +26,10 @@ class IngestMetrics:
             registry=r,
         )
         self.batches = Counter("chatlog_ingest_batches", "Group commits written", registry=r)
+        self.otlp_items = Counter(
+            "chatlog_otlp_items", "OTLP spans and log records received, by signal and outcome "
+            "(stored, rejected, retrieval, ignored: no GenAI data)", ["signal", "outcome"], registry=r,
+        )
         self.bytes_written = Counter(
             "chatlog_ingest_bytes_written", "Bytes appended to day files", registry=r
         )

@@ -94,6 +94,12 @@ def _patterns(raw: str) -> tuple[str, ...]:
     return items
 
 
+def _collection_name(raw: str) -> str:
+    if not 1 <= len(raw) <= 128:
+        raise ValueError("must be 1-128 characters")
+    return raw
+
+
 @dataclass(frozen=True)
 class Setting:
     """One environment variable: its field name, default (as text), help, and parser."""
@@ -178,6 +184,14 @@ SETTINGS: tuple[Setting, ...] = (
             "extra redactions: `NAME=REGEX` items separated by `;;`, replaced by `[NAME]`",
             _patterns),
     Setting("log_level", "INFO", "DEBUG, INFO, WARNING or ERROR", _log_level),
+    Setting("otlp_host", "127.0.0.1", "OTLP/HTTP receiver address (`/v1/traces`, `/v1/logs`)", _text),
+    Setting("otlp_port", "4318", "OTLP/HTTP receiver port (`0` = off)", _port),
+    Setting("otlp_default_collection", "default",
+            "collection of OTLP spans that name none (`chatlog.collection_name`, `gen_ai.data_source.id`)",
+            _collection_name),
+    Setting("otlp_join_seconds", "600",
+            "how long an OTLP retrieval span waits (durably) for its trace's chat span from a later request",
+            _int_in(1, 86400)),
 )
 
 
@@ -212,6 +226,10 @@ class Settings:
     pii_redaction: bool = True
     pii_extra_patterns: tuple[str, ...] = ()
     log_level: str = "INFO"
+    otlp_host: str = "127.0.0.1"
+    otlp_port: int = 4318
+    otlp_default_collection: str = "default"
+    otlp_join_seconds: int = 600
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

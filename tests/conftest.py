@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
     from tests.support.daemon import IngestorProcess
 
 TEST_SECRET = "test-user-hash-secret-0123456789"
+# Daemons the tests start (they inherit this environment) leave the OTLP port alone unless a
+# test gives them one: several suites run on one machine at once.
+os.environ.setdefault("CHATLOG_OTLP_PORT", "0")
 AiohttpClient = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
 
 

@@ -43,6 +43,7 @@ class Services:
 
     ingestor: IngestorProcess
     analytics_url: str
+    otlp_url: str
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
@@ -76,7 +77,9 @@ def _seed(ingestor: IngestorProcess) -> None:
 def services() -> Iterator[Services]:
     """The ingestor (TCP token set) and the analytics API (admin token set) on one data directory."""
     folder = Path(tempfile.mkdtemp(prefix="cl", dir="/tmp"))
-    ingestor = IngestorProcess(folder / "data", folder / "ingest.sock", CHATLOG_INGEST_TOKEN=INGEST_TOKEN)
+    otlp_port = free_port()
+    ingestor = IngestorProcess(folder / "data", folder / "ingest.sock", CHATLOG_INGEST_TOKEN=INGEST_TOKEN,
+                               CHATLOG_OTLP_PORT=str(otlp_port))
     analytics: subprocess.Popen[bytes] | None = None
     try:
         ingestor.start()
@@ -87,7 +90,7 @@ def services() -> Iterator[Services]:
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
         _wait_healthy(url, analytics)
-        yield Services(ingestor, url)
+        yield Services(ingestor, url, f"http://127.0.0.1:{otlp_port}")
     finally:
         if analytics is not None:
             analytics.kill()
@@ -116,10 +119,11 @@ def run_schemathesis(schema: str, base_url: str, token: str | None, report: Path
     return done.returncode, done.stdout + done.stderr
 
 
-@pytest.mark.parametrize(("service", "token"), [("ingestor", INGEST_TOKEN), ("analytics", ADMIN_TOKEN)])
+@pytest.mark.parametrize(("service", "token"), [("ingestor", INGEST_TOKEN), ("analytics", ADMIN_TOKEN),
+                                               ("otlp", INGEST_TOKEN)])
 def test_schemathesis(services: Services, service: str, token: str, tmp_path: Path) -> None:
     """No 5xx; every status, content type, header and body as documented; bad input refused."""
-    url = services.ingestor.url if service == "ingestor" else services.analytics_url
+    url = {"ingestor": services.ingestor.url, "analytics": services.analytics_url, "otlp": services.otlp_url}[service]
     code, output = run_schemathesis(url + "/openapi.json", url, token, tmp_path / "report.json",
                                     FUZZING / "baseline.json")
     assert code == 0, output[-20000:]

@@ -20,7 +20,7 @@ import sys
 import threading
 
 from chatlog.cli import CommandError
-from ingestor.__main__ import ingest_listener
+from ingestor.__main__ import ingest_listeners
 from shared.logs import configure_logging
 from shared.privacy import UserHashKeyError
 from shared.serving import run
@@ -69,7 +69,7 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     watcher = threading.Thread(target=_stop_when_child_exits, args=(child, stopping), daemon=True)
     watcher.start()
     try:
-        code = run([ingest_listener(settings)])
+        code = run(ingest_listeners(settings))
     except UserHashKeyError as exc:
         raise CommandError(str(exc)) from None
     finally:

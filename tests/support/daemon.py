@@ -37,6 +37,7 @@ class IngestorProcess:
             "CHATLOG_INGEST_SOCKET": str(socket_path),
             "CHATLOG_USER_HASH_SECRET": TEST_SECRET,
             "CHATLOG_LOG_LEVEL": "WARNING",
+            "CHATLOG_OTLP_PORT": "0",
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None
