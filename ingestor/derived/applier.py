@@ -329,6 +329,8 @@ class LineApplier:
             while self._follower.applied(day) < until:
                 followed = await asyncio.to_thread(self._follower.read, day)
                 if not followed.lines:
+                    if followed.more:
+                        continue  # only blank lines before a line longer than one read: read on
                     break  # the file changed meanwhile: the next pull reads what it holds
                 for one in followed.singles():
                     await self._apply_one(one)
