@@ -1,14 +1,23 @@
-"""Ingest benchmark: chatlog over HTTP against its in-process ceiling and the guide's design.
+"""Ingest benchmark: chatlog over HTTP against the bare-storage ceiling and the guide's design.
 
-Run: ``python -m bench.ingest`` (or ``make bench``). One run measures, on this machine:
+Run: ``python -m bench.ingest`` (or ``make bench``). Traffic is realistic and mixed: user
+questions and assistant answers (Korean and English text), user ids to hash, retrieval
+info on the answers. One run measures, on this machine:
 
-- batched: 100 events per request, 8 requests in flight, durable (fsynced) acks;
-- ceiling: the same NDJSON decoded, built, encoded, appended and fsynced per batch of
-  100 in-process, without HTTP;
+- batched: 100 events per request, 8 requests in flight, durable (fsynced) acks, and the
+  ingestor's CPU time per event (its own process, not the derived-state one);
+- bare-storage ceiling: the same NDJSON msgspec-decoded and validated, encoded, appended
+  and fsynced per batch of 100 in-process: no HTTP, no hashing, no redaction;
+- ingest-path ceiling: as above plus chatlog's record building (hash, redaction, ids);
 - guide: the guide's §4.1 design (Queue(100), batch 20, aiofiles, ack on enqueue),
   timed until every event is in its file;
 - single: 1 event per request, 16 in flight: events/s and p99 ack latency;
+- batched again with PII redaction off, right after, for the cost of redaction;
 - the peak memory of the ingestor and its derived-state process during the run.
+
+``--baseline-tree DIR`` also runs the daemon from another source tree (e.g. an
+unpacked older commit) on the same traffic, alternating with this one, so that a
+before/after comparison shares the machine's load of the moment.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import aiohttp
@@ -45,7 +54,11 @@ SECRET = "bench-user-hash-secret-0123456789"
 
 
 def ndjson_bodies(requests: int, per_request: int, seed: int) -> list[bytes]:
-    """Pre-encoded NDJSON bodies of realistic assistant events (Korean and English text)."""
+    """Pre-encoded NDJSON bodies of realistic mixed traffic (Korean and English text).
+
+    Half user questions, half assistant answers with retrieval info, every event with a
+    user id to hash.
+    """
     rng = random.Random(seed)
     bodies = []
     # About ten messages per session and a few thousand users, as in a real chat service.
@@ -53,8 +66,8 @@ def ndjson_bodies(requests: int, per_request: int, seed: int) -> list[bytes]:
     for _ in range(requests):
         events = [
             make_event(
-                rng, message_type="assistant", session_id=f"s-{seed}-{rng.randrange(sessions)}",
-                user_id=f"user-{rng.randrange(5000)}",
+                rng, message_type=rng.choice(("user", "assistant")),
+                session_id=f"s-{seed}-{rng.randrange(sessions)}", user_id=f"user-{rng.randrange(5000)}",
             )
             for _ in range(per_request)
         ]
@@ -147,6 +160,24 @@ async def drive(url: str, bodies: Sequence[bytes], in_flight: int) -> tuple[floa
         return time.perf_counter() - started, latencies
 
 
+def bare_storage_ceiling(bodies: Sequence[bytes], directory: Path) -> float:
+    """Events/s of msgspec decode + validate, encode, append, fsync per batch: nothing else."""
+    decoder = msgspec.json.Decoder(LogEventIn)
+    encoder = msgspec.json.Encoder()
+    fd = os.open(directory / "bare.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    events = 0
+    started = time.perf_counter()
+    try:
+        for body in bodies:
+            decoded = decoder.decode_lines(body)
+            os.write(fd, encoder.encode_lines(decoded))
+            os.fsync(fd)
+            events += len(decoded)
+    finally:
+        os.close(fd)
+    return events / (time.perf_counter() - started)
+
+
 def ceiling(bodies: Sequence[bytes], directory: Path) -> float:
     """Events/s of decode + build + encode + append + fsync per batch, no HTTP."""
     settings = Settings.for_data_dir(directory, user_hash_secret=SECRET)
@@ -169,9 +200,9 @@ def ceiling(bodies: Sequence[bytes], directory: Path) -> float:
 
 
 async def chatlog_phase(
-    bodies: Sequence[bytes], singles: Sequence[bytes], directory: Path, **extra_env: str
+    bodies: Sequence[bytes], singles: Sequence[bytes], directory: Path, tree: Path | None = None, **extra_env: str
 ) -> dict[str, float]:
-    """The real ingestor in a subprocess: batched and single-event load, and its RSS."""
+    """The real ingestor in a subprocess (from ``tree`` if given): batched and single-event load, CPU, RSS."""
     port = _free_port()
     env = {
         **os.environ,
@@ -182,20 +213,25 @@ async def chatlog_phase(
         "CHATLOG_LOG_LEVEL": "WARNING",
         **extra_env,
     }
-    proc = subprocess.Popen([sys.executable, "-m", "ingestor"], env=env)
+    # Run from the tree's directory: ``-m`` puts it first on sys.path (the derived process inherits it).
+    proc = subprocess.Popen([sys.executable, "-m", "ingestor"], env=env, cwd=tree)
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_healthy(base + "/healthz", proc)
         with RssSampler(proc.pid) as rss:
             await drive(base + "/v1/logs", bodies[:20], 8)  # warm-up
+            cpu_before = psutil.Process(proc.pid).cpu_times()
             seconds, _ = await drive(base + "/v1/logs", bodies[20:], 8)
             acked = time.perf_counter()
+            cpu_after = psutil.Process(proc.pid).cpu_times()
             batched_events = sum(b.count(b"\n") for b in bodies[20:])
             await _derived_caught_up(directory, sum(b.count(b"\n") for b in bodies))
             derived_lag = time.perf_counter() - acked
             single_seconds, latencies = await drive(base + "/v1/logs", singles, 16) if singles else (1.0, [0.0] * 2)
         return {
             "batched_eps": batched_events / seconds,
+            "cpu_us_per_event": (cpu_after.user + cpu_after.system - cpu_before.user - cpu_before.system)
+            / batched_events * 1e6,
             "single_eps": len(singles) / single_seconds,
             "single_p50_ms": statistics.median(latencies) * 1000,
             "single_p99_ms": statistics.quantiles(latencies, n=100)[98] * 1000,
@@ -243,45 +279,62 @@ def _lines(directory: Path) -> int:
     return sum(p.read_bytes().count(b"\n") for p in directory.glob("*.jsonl"))
 
 
-async def main_async(requests: int, singles: int) -> None:
+async def main_async(requests: int, singles: int, baseline_tree: Path | None) -> None:
     """Run every phase and print the figures and ratios."""
     bodies = ndjson_bodies(requests + 20, 100, seed=1)
     single_bodies = ndjson_bodies(singles, 1, seed=2)
     sizes = [len(line) for line in bodies[0].splitlines()]
     root = Path(tempfile.mkdtemp(prefix="chatlog-bench-"))
+    trees: list[tuple[str, Path | None]] = [("chatlog", None)]
+    if baseline_tree is not None:
+        trees.insert(0, ("baseline", baseline_tree.resolve()))
+    on: dict[str, dict[str, float]] = {}
+    off: dict[str, dict[str, float]] = {}
     try:
-        (root / "ceiling").mkdir()
-        (root / "guide").mkdir()
+        for name in ("bare", "ceiling", "guide"):
+            (root / name).mkdir()
+        bare = bare_storage_ceiling(bodies[20:], root / "bare")
         ceil = ceiling(bodies[20:], root / "ceiling")
-        ours = await chatlog_phase(bodies, single_bodies, root / "chatlog")
+        # Each tree's redaction-off phase runs right after its redaction-on one: the ratio
+        # of the two then shares the machine's load of the moment.
+        for name, tree in trees:
+            on[name] = await chatlog_phase(bodies, single_bodies, root / f"{name}-on", tree)
+            off[name] = await chatlog_phase(bodies, [], root / f"{name}-off", tree, CHATLOG_PII_REDACTION="false")
         guide = await guide_phase(bodies[20 : 20 + max(20, requests // 4)], root / "guide")
-        plain = await chatlog_phase(bodies, [], root / "no-redaction", CHATLOG_PII_REDACTION="false")
     finally:
         shutil.rmtree(root, ignore_errors=True)
     mean = statistics.mean(sizes)
-    print(f"events: {requests * 100} batched + {singles} single; mean event {mean:.0f} bytes")
-    print(f"{'measure':<48}{'value':>14}")
-    rows = [
-        ("chatlog batched (100/req, 8 in flight, fsynced)", f"{ours['batched_eps']:,.0f} ev/s"),
-        ("in-process ceiling (decode+build+append+fsync)", f"{ceil:,.0f} ev/s"),
-        ("guide design, until written (not durable)", f"{guide['written_eps']:,.0f} ev/s"),
-        ("guide design, acks on enqueue", f"{guide['ack_eps']:,.0f} ev/s"),
-        ("chatlog batched, PII redaction off", f"{plain['batched_eps']:,.0f} ev/s"),
-        ("statistics current, after the last batched ack", f"{ours['derived_lag_s']:.2f} s"),
-        ("chatlog single (1/req, 16 in flight)", f"{ours['single_eps']:,.0f} ev/s"),
-        ("chatlog single p50 ack latency", f"{ours['single_p50_ms']:.1f} ms"),
-        ("chatlog single p99 ack latency", f"{ours['single_p99_ms']:.1f} ms"),
-        ("ingestor + derived process, peak RSS sum", f"{ours['rss_mb']:.0f} MB"),
-        ("ingestor + derived process, peak PSS sum", f"{ours['pss_mb']:.0f} MB"),
-    ]
-    for name, value in rows:
-        print(f"{name:<48}{value:>14}")
+    print(f"events: {requests * 100} batched + {singles} single; mean event {mean:.0f} bytes; "
+          "half user questions, half assistant answers")
+    print(f"{'measure':<52}" + "".join(f"{name:>16}" for name, _ in trees))
+
+    def row(label: str, value: Callable[[str], str]) -> None:
+        print(f"{label:<52}" + "".join(f"{value(name):>16}" for name, _ in trees))
+
+    row("batched (100/req, 8 in flight, fsynced)", lambda n: f"{on[n]['batched_eps']:,.0f} ev/s")
+    row("ingestor CPU per batched event", lambda n: f"{on[n]['cpu_us_per_event']:.1f} us")
+    row("batched, PII redaction off", lambda n: f"{off[n]['batched_eps']:,.0f} ev/s")
+    row("ingestor CPU per batched event, redaction off", lambda n: f"{off[n]['cpu_us_per_event']:.1f} us")
+    row("statistics current, after the last batched ack", lambda n: f"{on[n]['derived_lag_s']:.2f} s")
+    row("single (1/req, 16 in flight)", lambda n: f"{on[n]['single_eps']:,.0f} ev/s")
+    row("single p50 ack latency", lambda n: f"{on[n]['single_p50_ms']:.1f} ms")
+    row("single p99 ack latency", lambda n: f"{on[n]['single_p99_ms']:.1f} ms")
+    row("ingestor + derived process, peak RSS sum", lambda n: f"{on[n]['rss_mb']:.0f} MB")
+    row("ingestor + derived process, peak PSS sum", lambda n: f"{on[n]['pss_mb']:.0f} MB")
+    print(f"{'bare-storage ceiling (decode+encode+append+fsync)':<52}{bare:>16,.0f} ev/s")
+    print(f"{'ingest-path ceiling (+ hash, redact, build)':<52}{ceil:>16,.0f} ev/s")
+    print(f"{'guide design, until written (not durable)':<52}{guide['written_eps']:>16,.0f} ev/s")
+    print(f"{'guide design, acks on enqueue':<52}{guide['ack_eps']:>16,.0f} ev/s")
     print()
-    print(f"batched / ceiling        = {ours['batched_eps'] / ceil:.2f}   (target >= 0.50)")
-    print(f"batched / guide written  = {ours['batched_eps'] / guide['written_eps']:.1f}x  (target >= 10x)")
-    print(f"single p99               = {ours['single_p99_ms']:.1f} ms (target <= 20 ms)")
-    print(f"redaction on / off       = {ours['batched_eps'] / plain['batched_eps']:.2f}   (target >= 0.80)")
-    print(f"peak memory              = {ours['pss_mb']:.0f} MB PSS, {ours['rss_mb']:.0f} MB RSS (target <= 150 MB)")
+    for name, _ in trees:
+        ours, plain = on[name], off[name]
+        print(f"[{name}]")
+        print(f"batched / bare-storage ceiling = {ours['batched_eps'] / bare:.2f}   (target >= 0.50)")
+        print(f"batched / guide written        = {ours['batched_eps'] / guide['written_eps']:.1f}x  (target >= 10x)")
+        print(f"single p99                     = {ours['single_p99_ms']:.1f} ms (target <= 10 ms)")
+        print(f"redaction on / off             = {ours['batched_eps'] / plain['batched_eps']:.2f}   (target >= 0.90)")
+        print(f"peak memory                    = {ours['pss_mb']:.0f} MB PSS, {ours['rss_mb']:.0f} MB RSS "
+              "(target <= 150 MB)")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -289,8 +342,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=600, help="batched requests of 100 events")
     parser.add_argument("--singles", type=int, default=4000, help="single-event requests")
+    parser.add_argument(
+        "--baseline-tree", type=Path, default=None,
+        help="also run the daemon from this source tree (an older commit, unpacked) for a before/after",
+    )
     args = parser.parse_args(argv)
-    asyncio.run(main_async(args.requests, args.singles))
+    asyncio.run(main_async(args.requests, args.singles, args.baseline_tree))
 
 
 if __name__ == "__main__":

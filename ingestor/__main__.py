@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import sys
+
+from aiohttp import web
 
 from ingestor.app import create_app
 from ingestor.otlp.app import create_otlp_app
@@ -11,11 +14,24 @@ from shared.serving import Listener, serve_from_env
 from shared.settings import Settings
 
 
+async def _freeze_startup_heap(app: web.Application) -> None:
+    """Leave what start-up built (modules, the rebuilt idempotency window) out of every collection.
+
+    None of it is garbage, yet each full collection walked all of it: a ~30 ms stall of every
+    request in flight, the worst of the single-event ack latencies. Runs once, after the
+    storage context has started (it is appended after it).
+    """
+    gc.freeze()
+
+
 def ingest_listener(settings: Settings) -> Listener:
     """The ingestor bound to its TCP port and Unix socket."""
+    app = create_app(settings)
+    # Only the daemon: tests build many apps in one interpreter and do want them collected.
+    app.on_startup.append(_freeze_startup_heap)
     return Listener(
         name="ingestor",
-        app=create_app(settings),
+        app=app,
         host=settings.ingest_host,
         port=settings.ingest_port,
         unix_path=settings.ingest_socket_path,

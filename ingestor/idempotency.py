@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 
 
 class RecentIdWindow:
@@ -22,6 +23,20 @@ class RecentIdWindow:
 
     def __contains__(self, log_id: object) -> bool:
         return hash(log_id) in self._seen
+
+    def add_all(self, log_ids: Iterable[str]) -> None:
+        """Remember many ids (a committed batch's) in one call, as ``add`` would one by one."""
+        if self._capacity <= 0:
+            return
+        seen = self._seen
+        order = self._order
+        for log_id in log_ids:
+            key = hash(log_id)
+            if key not in seen:
+                seen.add(key)
+                order.append(key)
+        while len(order) > self._capacity:
+            seen.discard(order.popleft())
 
     def add(self, log_id: str) -> None:
         """Remember one id, forgetting the oldest beyond capacity."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -22,11 +21,24 @@ from shared.wire import LogEventIn, LogRecord
 
 _encoder = msgspec.json.Encoder()
 _NEVER = datetime.min.replace(tzinfo=UTC)
+# build() makes each LogRecord by position (three times cheaper than by keyword), in this order.
+_RECORD_FIELDS = (
+    "log_id", "session_id", "conversation_id", "collection_name", "message_type", "message_content",
+    "created_at", "user_hash", "reasoning_level", "llm_model", "llm_params", "retrieval_info",
+    "retrieved_docs", "performance", "status", "error", "is_regeneration", "endpoint", "metadata",
+)
+if LogRecord.__struct_fields__ != _RECORD_FIELDS:  # pragma: no cover - a guard for whoever edits LogRecord
+    raise ImportError("LogRecord's fields changed: update RecordBuilder.build, which passes them by position")
 
 
-@dataclass(frozen=True, slots=True)
-class EncodedRecord:
-    """A stored record with its day and its encoded line (``\\n``-terminated)."""
+class EncodedRecord(msgspec.Struct, frozen=True, gc=False):
+    """A stored record with its day and its encoded line (``\\n``-terminated).
+
+    A msgspec struct rather than a frozen dataclass: one is made per stored event, and
+    a frozen dataclass's ``__init__`` (``object.__setattr__`` per field) cost more than
+    encoding the record. Nothing it holds refers back to it, so the cycle collector
+    need not track it (``gc=False``).
+    """
 
     record: LogRecord
     day: date
@@ -68,51 +80,62 @@ class RecordBuilder:
         oldest = self._layout.day_start(oldest_day)
         errors: list[dict[str, Any]] = []
         out: list[EncodedRecord] = []
+        # The hot loop: one pass, no calls that are not needed (this is most of an ingest's CPU).
         day_of = self._layout.day_of
+        utc_days = self._layout.tz.key == "UTC"
         encode = _encoder.encode
+        hash_user = self._hasher.hash
+        redact = self._redact
+        replace = msgspec.structs.replace
         for index, event in enumerate(events):
             given = event.created_at
-            try:
-                created_at = as_utc(given) if given else now
-            except OverflowError:
-                created_at = _NEVER  # year 1 or 9999 with an offset: the check below names it
+            if given is None:
+                created_at = now
+            elif given.tzinfo is UTC:
+                created_at = given
+            else:
+                try:
+                    created_at = as_utc(given)
+                except OverflowError:
+                    created_at = _NEVER  # year 1 or 9999 with an offset: the check below names it
             if not oldest <= created_at <= latest:
                 errors.append(created_at_problem(index, given or created_at, latest, oldest) or {})
                 continue
-            record = self._record(event, created_at)
-            out.append(EncodedRecord(record, day_of(created_at), encode(record) + b"\n"))
+            if errors:
+                continue  # the request is refused whole: only the other errors matter now
+            # The raw user id stops here: only its keyed hash goes any further.
+            user_id = event.user_id
+            content = event.message_content
+            retrieval = event.retrieval_info
+            if redact is not None:
+                content = redact(content)
+                if retrieval is not None and retrieval.query:
+                    # The retrieval query is usually the user's own words: same treatment.
+                    retrieval = replace(retrieval, query=redact(retrieval.query))
+            endpoint = event.endpoint
+            record = LogRecord(
+                event.log_id or str(uuid.uuid4()),
+                event.session_id,
+                event.conversation_id or event.session_id,
+                event.collection_name,
+                event.message_type,
+                content,
+                created_at,
+                hash_user(user_id) if user_id is not None else event.user_hash,
+                event.reasoning_level,
+                event.llm_model,
+                event.llm_params,
+                retrieval,
+                event.retrieved_docs,
+                event.performance,
+                event.status,
+                event.error,
+                event.is_regeneration or endpoint == "regenerate",
+                endpoint,
+                event.metadata,
+            )
+            day = created_at.date() if utc_days else day_of(created_at)
+            out.append(EncodedRecord(record, day, encode(record) + b"\n"))
         if errors:
             raise ValidationFailed(errors)
         return out
-
-    def _record(self, event: LogEventIn, created_at: datetime) -> LogRecord:
-        # The raw user id stops here: only its keyed hash goes any further.
-        user_hash = self._hasher.hash(event.user_id) if event.user_id is not None else event.user_hash
-        content = event.message_content
-        retrieval = event.retrieval_info
-        if self._redact is not None:
-            content = self._redact(content)
-            if retrieval is not None and retrieval.query:
-                # The retrieval query is usually the user's own words: same treatment.
-                retrieval = msgspec.structs.replace(retrieval, query=self._redact(retrieval.query))
-        return LogRecord(
-            log_id=event.log_id or str(uuid.uuid4()),
-            session_id=event.session_id,
-            conversation_id=event.conversation_id or event.session_id,
-            collection_name=event.collection_name,
-            message_type=event.message_type,
-            message_content=content,
-            created_at=created_at,
-            user_hash=user_hash,
-            reasoning_level=event.reasoning_level,
-            llm_model=event.llm_model,
-            llm_params=event.llm_params,
-            retrieval_info=retrieval,
-            retrieved_docs=event.retrieved_docs,
-            performance=event.performance,
-            status=event.status,
-            error=event.error,
-            is_regeneration=event.is_regeneration or event.endpoint == "regenerate",
-            endpoint=event.endpoint,
-            metadata=event.metadata,
-        )

@@ -33,7 +33,8 @@ _ASCII_DIGITS = "0123456789"
 
 _EXTRA_RULE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
-_FULL_WIDTH = re.compile("[\u3000\uff01-\uff5e]")
+# What decides the fast path: ASCII digits, '@' and the full-width forms.
+_LOOK_AT = re.compile("[0-9@\u3000\uff01-\uff5e]")
 _TO_ASCII = {0x3000: 0x20, **{code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}}
 
 
@@ -217,11 +218,18 @@ class PiiRedactor:
 
     def redact(self, text: str) -> str:
         """Return ``text`` with every rule match replaced by its placeholder."""
-        if not text.isascii() and _FULL_WIDTH.search(text):
-            return self._redact_translated(text)
-        steps = self._steps
-        if "@" not in text and sum(map(text.count, _ASCII_DIGITS)) < FAST_PATH_MIN_DIGITS:
+        # One scan finds everything the fast path asks about: most chat text has no
+        # digit, '@' or full-width form at all, and stops the work right here.
+        first = _LOOK_AT.search(text)
+        if first is None:
             steps = self._steps_for_plain_text
+        else:
+            hits = _LOOK_AT.findall(text, first.start())
+            if max(hits) >= "\u3000":  # ASCII digits and '@' sort below every full-width form
+                return self._redact_translated(text)
+            steps = self._steps
+            if len(hits) < FAST_PATH_MIN_DIGITS and "@" not in hits:
+                steps = self._steps_for_plain_text
         for pattern, replace in steps:
             text = pattern.sub(replace, text)
         return text

@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
 from ingestor.dayfiles import DayFileWriter, DayKey
 from ingestor.idempotency import RecentIdWindow
@@ -147,15 +148,21 @@ class GroupCommitWriter:
         fresh: list[EncodedRecord] = []
         in_batch: set[str] = set()
         duplicates = 0
+        window = self._window
+        day: date | None = None
+        lines: list[bytes] = []
         for submission in batch:
             for item in submission.records:
                 log_id = item.record.log_id
-                if log_id in in_batch or log_id in self._window:
+                if log_id in in_batch or log_id in window:
                     duplicates += 1
                     continue
                 in_batch.add(log_id)
                 fresh.append(item)
-                groups.setdefault((Stream.LOGS, item.day), []).append(item.line)
+                if item.day != day:  # nearly every event of a batch is today's: one look-up per run of days
+                    day = item.day
+                    lines = groups.setdefault((Stream.LOGS, day), [])
+                lines.append(item.line)
         started = time.perf_counter()
         try:
             written = (await asyncio.to_thread(self._files.append, groups)).bytes_written if groups else 0
@@ -163,8 +170,7 @@ class GroupCommitWriter:
             self._fail(batch, exc)
             return
         self._metrics.flush_seconds.observe(time.perf_counter() - started)
-        for log_id in in_batch:
-            self._window.add(log_id)
+        window.add_all(in_batch)
         now = time.perf_counter()
         accepted = 0
         for submission in batch:
