@@ -85,6 +85,15 @@ class IngestMetrics:
             registry=r,
         )
         self.lifecycle = LifecycleMetrics(r)
+        self.alerts_firing = Gauge(
+            "chatlog_alerts_firing", "Alerts firing now, by rule (ingestor/alerts/)", ["rule"], registry=r
+        )
+        self.alert_deliveries = Counter(
+            "chatlog_alert_deliveries", "Alert notifications delivered to a webhook", registry=r
+        )
+        self.alert_delivery_failures = Counter(
+            "chatlog_alert_delivery_failures", "Failed attempts to deliver an alert notification", registry=r
+        )
 
 
 class LifecycleMetrics:
