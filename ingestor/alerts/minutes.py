@@ -17,7 +17,9 @@ from datetime import UTC
 import aiosqlite
 
 from chat_statistics.sketch import LatencySketch
+from ingestor.alerts.totals import CollectionTotals
 from ingestor.records import EncodedRecord
+from shared.wire import LogRecord
 
 ALL = ""
 KEEP_MINUTES = 8 * 24 * 60
@@ -69,12 +71,14 @@ class AlertMinutesObserver:
     def __init__(self, low_score_threshold: float) -> None:
         self._threshold = low_score_threshold
         self._pending: dict[MinuteKey, MinuteCounts] = {}
+        self.totals = CollectionTotals()  # for Prometheus, counted as folded
 
     def fold(self, records: Sequence[EncodedRecord]) -> None:
         """Count records into their minutes."""
         pending = self._pending
         for item in records:
             record = item.record
+            self._count(record)
             at = record.created_at
             at = at.replace(tzinfo=UTC) if at.tzinfo is None else at
             minute = int(at.timestamp()) // 60
@@ -98,6 +102,25 @@ class AlertMinutesObserver:
                     counts.scored += 1
                     if max(retrieval.top_scores) < self._threshold:
                         counts.low_scores += 1
+
+    def _count(self, record: LogRecord) -> None:
+        row = self.totals.row(record.collection_name)
+        if row is None:
+            return
+        if record.message_type == "user":
+            row[0] += 1
+            return
+        row[1] += 1
+        if record.status == "error":
+            row[2] += 1
+        perf = record.performance
+        if perf is not None and perf.response_time_ms is not None:
+            CollectionTotals.add_latency(row, perf.response_time_ms)
+        retrieval = record.retrieval_info
+        if retrieval is not None and retrieval.top_scores:
+            row[3] += 1
+            if max(retrieval.top_scores) < self._threshold:
+                row[4] += 1
 
     def take(self) -> dict[MinuteKey, MinuteCounts]:
         """The pending minutes, replaced by none."""

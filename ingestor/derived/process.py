@@ -213,6 +213,7 @@ class DerivedStateProcess:
         self._metrics.alert_deliveries.inc(status.alert_deliveries - delivered)
         self._metrics.alert_delivery_failures.inc(status.alert_delivery_failures - failed)
         self._alerts_counted = (status.alert_deliveries, status.alert_delivery_failures)
+        self._metrics.collection_totals.observe(status.collection_totals)
         # Its heartbeat (every second) is when the ingestor's storage health is passed on.
         self._tell_storage()
 

@@ -63,6 +63,7 @@ class DerivedState:
         self._conversations: ConversationService | None = None
         self._alerts: AlertEvaluator | None = None
         self._delivery: WebhookDelivery | None = None
+        self._minutes: AlertMinutesObserver | None = None
 
     @property
     def applier(self) -> LineApplier:
@@ -94,10 +95,10 @@ class DerivedState:
         lock = asyncio.Lock()
         conversations = conversation_service(self._settings, self._layout, self._files, conn, lock)
         self._conversations = conversations
+        self._minutes = minutes = AlertMinutesObserver(self._settings.low_score_threshold)
         applier = LineApplier(
             conn, self._layout,
-            observers=[StatisticsObserver(self._settings.timezone),
-                       AlertMinutesObserver(self._settings.low_score_threshold)],
+            observers=[StatisticsObserver(self._settings.timezone), minutes],
             consumers=[conversations.observe], lock=lock,
         )
         self._applier = applier
@@ -173,6 +174,7 @@ class DerivedState:
             alerts_firing=dict(self._alerts.firing) if self._alerts is not None else {},
             alert_deliveries=self._delivery.delivered if self._delivery is not None else 0,
             alert_delivery_failures=self._delivery.failures if self._delivery is not None else 0,
+            collection_totals=self._minutes.totals.totals if self._minutes is not None else {},
         )
 
     def report(self) -> None:

@@ -9,6 +9,10 @@ def _no_alerts() -> dict[str, int]:
     return {}
 
 
+def _no_totals() -> dict[str, list[int]]:
+    return {}
+
+
 class DerivedStatus(msgspec.Struct, frozen=True):
     """What the derived state reports to the ingestor after each commit."""
 
@@ -23,3 +27,4 @@ class DerivedStatus(msgspec.Struct, frozen=True):
     alerts_firing: dict[str, int] = msgspec.field(default_factory=_no_alerts)  # firing alerts per rule
     alert_deliveries: int = 0  # notifications delivered since the process started
     alert_delivery_failures: int = 0  # failed webhook attempts since the process started
+    collection_totals: dict[str, list[int]] = msgspec.field(default_factory=_no_totals)  # ingestor.alerts.totals
