@@ -46,6 +46,10 @@ async def test_an_error_incident_is_notified_counted_and_listed(aiohttp_client: 
             await asyncio.sleep(0.1)
         assert 'chatlog_alerts_firing{rule="error_rate"} 2.0' in metrics
         assert "chatlog_alert_deliveries_total 2.0" in metrics
+        # The per-collection counters deploy/prometheus/alerts.yml computes the same rules from.
+        assert 'chatlog_answers_total{collection="hr-docs"} 40.0' in metrics
+        assert 'chatlog_queries_total{collection="it-helpdesk"} 40.0' in metrics
+        assert 'chatlog_response_time_seconds_count{collection="hr-docs"} 40.0' in metrics
         analytics = await aiohttp_client(create_analytics(settings))
         answer = await (await analytics.get("/api/analytics/alerts?date_from=&date_to=")).json()
         assert {(a["rule"], a["collection_name"], a["state"]) for a in answer["items"]} == {
