@@ -11,6 +11,7 @@ from typing import Any
 
 from analytics_api import params
 from analytics_api.admin import MAX_LIMIT
+from analytics_api.alerts import MAX_ITEMS, Alerts
 from analytics_api.collections import Collections
 from analytics_api.openapi_grafana import grafana_paths
 from analytics_api.summary import DEFAULT_DAYS, DEFAULT_TOP
@@ -61,9 +62,9 @@ def _get(summary: str, operation_id: str, tag: str, parameters: list[dict[str, A
 
 def _schemas() -> tuple[tuple[Schema, ...], dict[str, Schema]]:
     refs, schemas = struct_schemas(
-        [Summary, Timeline, Collections, ConversationRecord],
+        [Summary, Timeline, Collections, ConversationRecord, Alerts],
         outputs=["Summary", "TopQueryOut", "Timeline", "Point", "Collections", "CollectionOut",
-                 "ConversationRecord"],
+                 "ConversationRecord", "Alerts", "AlertOut"],
     )
     add_format(schemas["Point"], "start", "date-time", "Start of the bucket (RFC 3339, CHATLOG_TIMEZONE).")
     for field in ("first_seen", "last_seen"):
@@ -71,6 +72,11 @@ def _schemas() -> tuple[tuple[Schema, ...], dict[str, Schema]]:
     for field in ("started_at", "last_message_at", "closed_at"):
         add_format(schemas["ConversationRecord"], field, "date-time")
     add_format(schemas["ConversationMessage"], "timestamp", "date-time")
+    add_format(schemas["AlertOut"], "started_at", "date-time", "When it started firing (RFC 3339, UTC).")
+    add_format(schemas["AlertOut"], "resolved_at", "date-time", "When it resolved (RFC 3339, UTC); null while firing.")
+    schemas["AlertOut"]["properties"]["state"] = {"enum": ["firing", "resolved"]}
+    schemas["AlertOut"]["properties"]["rule"] = {
+        "enum": ["error_rate", "latency_p95", "low_score_rate", "volume_drop", "storage_unavailable"]}
     schemas["Timeline"]["properties"]["period"] = {"enum": list(PERIODS)}
     for name in ("date_from", "date_to"):
         schemas["Summary"]["properties"][name] = DATE
@@ -167,7 +173,7 @@ def _dashboard_paths() -> dict[str, Any]:
 
 def analytics_openapi() -> dict[str, Any]:
     """The analytics API's whole document."""
-    (summary, timeline, collections, record), schemas = _schemas()
+    (summary, timeline, collections, record, alerts), schemas = _schemas()
     bad = {"400": ref_response("BadParameter"), "503": ref_response("Unavailable")}
     paths: dict[str, Any] = {
         "/api/analytics/summary": _get(
@@ -189,6 +195,12 @@ def analytics_openapi() -> dict[str, Any]:
             "Every collection seen, with its all-time query count", "collections", "analytics", [],
             {"200": json_body(collections, "The collections (empty before the first event)."),
              "503": ref_response("Unavailable")},
+        ),
+        "/api/analytics/alerts": _get(
+            "Alerts active during a date range, newest first", "alerts", "analytics",
+            [COLLECTION, DATE_FROM, DATE_TO],
+            {"200": json_body(alerts, f"The alerts (at most {MAX_ITEMS}, the newest); each with the window's "
+                                      "value, the threshold it crossed and the 7-day baseline."), **bad},
         ),
         **_admin_paths(record),
         "/healthz": _get(

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from analytics_api import keys
 from analytics_api.admin import get_conversation, list_conversations
+from analytics_api.alerts import alerts
 from analytics_api.collections import collections
 from analytics_api.dashboard import setup_dashboard_routes
 from analytics_api.grafana import setup_grafana_routes
@@ -22,6 +23,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/analytics/summary", summary)
     app.router.add_get("/api/analytics/timeline", timeline)
     app.router.add_get("/api/analytics/collections", collections)
+    app.router.add_get("/api/analytics/alerts", alerts)
     app.router.add_get("/api/admin/conversations", list_conversations)
     app.router.add_get("/api/admin/conversations/{conversation_id}", get_conversation)
     app.router.add_get("/healthz", healthz)

@@ -94,6 +94,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
                 behind=derived.behind,
             )
             app[keys.writer_key] = writer
+            derived.storage_error = lambda: writer.storage_error
             writer.start()
             try:
                 yield

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from ingestor.alerts.totals import TotalsCollector
+
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -89,6 +91,17 @@ class IngestMetrics:
             registry=r,
         )
         self.lifecycle = LifecycleMetrics(r)
+        self.alerts_firing = Gauge(
+            "chatlog_alerts_firing", "Alerts firing now, by rule (ingestor/alerts/)", ["rule"], registry=r
+        )
+        self.alert_deliveries = Counter(
+            "chatlog_alert_deliveries", "Alert notifications delivered to a webhook", registry=r
+        )
+        self.collection_totals = TotalsCollector()
+        r.register(self.collection_totals)
+        self.alert_delivery_failures = Counter(
+            "chatlog_alert_delivery_failures", "Failed attempts to deliver an alert notification", registry=r
+        )
 
 
 class LifecycleMetrics:

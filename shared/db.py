@@ -209,6 +209,47 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (stream, day, line)
     );
     """,
+    # Alerts (ingestor/alerts/): per-minute counts of the last 8 days (scope = a collection,
+    # '' = all), every alert with its evidence, and the webhook deliveries still to make.
+    """
+    CREATE TABLE alert_minutes (
+        scope TEXT NOT NULL,
+        minute INTEGER NOT NULL,
+        queries INTEGER NOT NULL,
+        answers INTEGER NOT NULL,
+        errors INTEGER NOT NULL,
+        scored INTEGER NOT NULL,
+        low_scores INTEGER NOT NULL,
+        latency_sketch BLOB,
+        PRIMARY KEY (scope, minute)
+    ) WITHOUT ROWID;
+    CREATE INDEX alert_minutes_by_minute ON alert_minutes (minute);
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        rule TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        state TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        resolved_at TEXT,
+        value REAL,
+        threshold REAL,
+        baseline REAL,
+        message TEXT NOT NULL,
+        quiet INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE UNIQUE INDEX alerts_one_firing ON alerts (rule, scope) WHERE state = 'firing';
+    CREATE INDEX alerts_by_start ON alerts (started_at);
+    CREATE TABLE alert_outbox (
+        id INTEGER PRIMARY KEY,
+        alert_id INTEGER NOT NULL,
+        url TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        next_at REAL NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

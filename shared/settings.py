@@ -116,6 +116,51 @@ class Setting:
         return PREFIX + self.field.upper()
 
 
+def _urls(raw: str) -> tuple[str, ...]:
+    """Webhook URLs separated by spaces or commas, each http(s)://host..."""
+    urls = tuple(u for u in re.split(r"[\s,]+", raw.strip()) if u)
+    for url in urls:
+        if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", url):
+            raise ValueError(f"{url!r} is not an http:// or https:// URL")
+    return urls
+
+
+# The alert rules (CONTRACT "Alerts"; ingestor/alerts/): each threshold is a setting.
+ALERT_SETTINGS: tuple[Setting, ...] = (
+    Setting("alert_eval_seconds", "60", "how often the alert rules are evaluated (seconds)", _int_in(1, 3600)),
+    Setting("alert_window_minutes", "15", "the alert rules' window, compared with the previous 7 days",
+            _int_in(1, 1440)),
+    Setting("alert_webhook_url", "",
+            "where alert notifications are POSTed (several: separated by spaces or commas; empty = none)",
+            _urls),
+    Setting("alert_dashboard_url", "",
+            "the dashboard link in notifications (empty = `http://$CHATLOG_API_HOST:$CHATLOG_API_PORT/`)",
+            _text),
+    Setting("low_score_threshold", "0.5", "an answer whose best retrieval score is under this is low-score",
+            _float_in(0.0, 1e9)),
+    Setting("alert_min_answers", "20", "answers a window needs before error, latency and score rules judge it",
+            _int_in(1, 1_000_000)),
+    Setting("alert_error_rate", "0.05", "error_rate fires at this error rate or more ...", _float_in(0.0, 1.0)),
+    Setting("alert_error_factor", "3.0", "... and at this many times the baseline rate or more",
+            _float_in(1.0, 1000.0)),
+    Setting("alert_latency_factor", "2.0", "latency_p95 fires at this many times the baseline p95 or more ...",
+            _float_in(1.0, 1000.0)),
+    Setting("alert_latency_min_ms", "1000", "... and at this p95 (ms) or more", _int_in(0, 2**31 - 1)),
+    Setting("alert_low_score_rate", "0.30", "low_score_rate fires at this low-score rate or more ...",
+            _float_in(0.0, 1.0)),
+    Setting("alert_low_score_factor", "2.0", "... and at this many times the baseline rate or more",
+            _float_in(1.0, 1000.0)),
+    Setting("alert_volume_ratio", "0.2", "volume_drop fires when a window's queries are under this share of "
+            "the baseline's", _float_in(0.0, 1.0)),
+    Setting("alert_volume_min_baseline", "20", "volume_drop judges only windows whose baseline has this many "
+            "queries", _int_in(1, 1_000_000)),
+    Setting("alert_storage_seconds", "60", "storage_unavailable fires when storing has failed this long (s)",
+            _int_in(1, 86400)),
+    Setting("alert_resolve_evaluations", "3", "a firing alert resolves after this many evaluations in a row "
+            "clearly below its threshold", _int_in(1, 1000)),
+)
+
+
 # Defaults that name "$CHATLOG_DATA_DIR" are resolved against the data directory.
 SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", "./logs", "root of all stored data", _path),
@@ -192,6 +237,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("otlp_join_seconds", "600",
             "how long an OTLP retrieval span waits (durably) for its trace's chat span from a later request",
             _int_in(1, 86400)),
+    *ALERT_SETTINGS,
 )
 
 
@@ -230,6 +276,22 @@ class Settings:
     otlp_port: int = 4318
     otlp_default_collection: str = "default"
     otlp_join_seconds: int = 600
+    alert_eval_seconds: int = 60
+    alert_window_minutes: int = 15
+    alert_webhook_url: tuple[str, ...] = ()
+    alert_dashboard_url: str = ""
+    low_score_threshold: float = 0.5
+    alert_min_answers: int = 20
+    alert_error_rate: float = 0.05
+    alert_error_factor: float = 3.0
+    alert_latency_factor: float = 2.0
+    alert_latency_min_ms: int = 1000
+    alert_low_score_rate: float = 0.30
+    alert_low_score_factor: float = 2.0
+    alert_volume_ratio: float = 0.2
+    alert_volume_min_baseline: int = 20
+    alert_storage_seconds: int = 60
+    alert_resolve_evaluations: int = 3
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -43,6 +43,21 @@ def test_prometheus_config_is_valid() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_prometheus_alert_rules_are_valid_and_pass_their_unit_tests() -> None:
+    """promtool accepts deploy/prometheus/alerts.yml and its unit tests pass (each rule fires, balanced is quiet)."""
+    for command in (["check", "rules", "deploy/prometheus/alerts.yml"],
+                    ["test", "rules", "deploy/prometheus/tests/alerts_test.yml"]):
+        result = subprocess.run([tool("promtool"), *command], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_provisions_the_alert_rules() -> None:
+    """Prometheus in docker-compose loads the same alerts.yml."""
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert "./deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro" in compose
+    assert "alerts.yml" in (ROOT / "deploy/prometheus/prometheus.yml").read_text()
+
+
 def _promtool_metrics(text: str) -> None:
     result = subprocess.run([tool("promtool"), "check", "metrics"], input=text, capture_output=True,
                             text=True, timeout=60)

@@ -2,7 +2,8 @@
 
 Protocol on its pipes: stdin carries the settings (a length-prefixed pickle, from the
 parent that built them) and then one line per write, ``YYYY-MM-DD[,...]``, naming
-the days that grew; stdout carries one JSON ``DerivedStatus`` line after each commit
+the days that grew, or ``storage <since>|-`` when storing starts or stops failing (the
+``storage_unavailable`` alert); stdout carries one JSON ``DerivedStatus`` line after each commit
 and at least every second (a heartbeat, so a stall shows).
 End of stdin (the ingestor stopping, or dying) means: apply everything, close every
 open conversation, exit 0. Signals are the ingestor's to handle: it stops this
@@ -34,6 +35,7 @@ log = logging.getLogger("chatlog.ingestor.derived")
 # Background work: under a full CPU the ingest path (acks) goes first; the ingestor
 # bounds how far behind this process may fall (DERIVED_LAG_LIMIT_BYTES).
 NICENESS = 10
+STORAGE_NOTICE = b"storage "
 
 
 def read_settings(fd: int) -> Settings:
@@ -69,6 +71,12 @@ async def serve(settings: Settings) -> None:
     await state.start()
     try:
         while line := await reader.readline():
+            if line.startswith(STORAGE_NOTICE):
+                # "storage <unix time it failed since>" or "storage -" (storing works again).
+                since = line[len(STORAGE_NOTICE):].strip()
+                with contextlib.suppress(ValueError):
+                    state.alerts.storage_down_since = None if since == b"-" else float(since)
+                continue
             with contextlib.suppress(ValueError):
                 state.wake(date.fromisoformat(d) for d in line.decode().strip().split(",") if d)
     finally:

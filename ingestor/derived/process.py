@@ -21,11 +21,12 @@ import logging
 import pickle
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
 
+from ingestor.alerts.rules import RULES as ALERT_RULES
 from ingestor.derived.status import DerivedStatus
 from ingestor.metrics import IngestMetrics
 from ingestor.records import EncodedRecord
@@ -62,6 +63,12 @@ class DerivedStateProcess:
         self._quarantined_counted = 0
         self.stall_seconds = DERIVED_STALL_SECONDS
         self._progress_at = time.monotonic()
+        self.storage_error: Callable[[], str | None] = lambda: None  # the writer's, once it exists
+        self._storage_sent: str | None = None  # the last storage notice written to this process
+        self._storage_down_since: float | None = None
+        self._alerts_counted = (0, 0)  # deliveries, failures already added to the metrics
+        for rule in ALERT_RULES:
+            metrics.alerts_firing.labels(rule=rule).set(0)
         metrics.derived_stalled.set_function(lambda: 1.0 if self.stalled else 0.0)
         metrics.derived_seconds_without_progress.set_function(self.seconds_without_progress)
 
@@ -128,8 +135,23 @@ class DerivedStateProcess:
         days = sorted({item.day for item in records})
         proc.stdin.write(",".join(d.isoformat() for d in days).encode() + b"\n")
 
+    def _tell_storage(self) -> None:
+        """Tell the process when storing starts or stops failing (it raises ``storage_unavailable``)."""
+        failing = self.storage_error() is not None
+        if failing and self._storage_down_since is None:
+            self._storage_down_since = time.time()
+        elif not failing:
+            self._storage_down_since = None
+        notice = "-" if self._storage_down_since is None else repr(self._storage_down_since)
+        proc = self._proc
+        if notice == self._storage_sent or proc is None or proc.stdin is None or proc.stdin.is_closing():
+            return
+        proc.stdin.write(f"storage {notice}\n".encode())
+        self._storage_sent = notice
+
     async def _spawn(self) -> None:
         self.status = None
+        self._storage_sent = "-"  # a new process starts with storage working
         self._ready.clear()
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "ingestor.derived",
@@ -183,6 +205,17 @@ class DerivedStateProcess:
         self._metrics.conversations_closed.labels(outcome="saved").inc(status.saved - saved)
         self._metrics.conversations_closed.labels(outcome="dropped").inc(status.dropped - dropped)
         self._counted = (status.saved, status.dropped)
+        for rule in ALERT_RULES:
+            self._metrics.alerts_firing.labels(rule=rule).set(status.alerts_firing.get(rule, 0))
+        delivered, failed = self._alerts_counted
+        delivered = delivered if status.alert_deliveries >= delivered else 0
+        failed = failed if status.alert_delivery_failures >= failed else 0
+        self._metrics.alert_deliveries.inc(status.alert_deliveries - delivered)
+        self._metrics.alert_delivery_failures.inc(status.alert_delivery_failures - failed)
+        self._alerts_counted = (status.alert_deliveries, status.alert_delivery_failures)
+        self._metrics.collection_totals.observe(status.collection_totals)
+        # Its heartbeat (every second) is when the ingestor's storage health is passed on.
+        self._tell_storage()
 
     async def pause(self) -> None:
         """Stop the process in order and keep it stopped until ``resume`` (an erasure rewrites its input)."""

@@ -21,6 +21,9 @@ from datetime import date, timedelta
 
 import aiosqlite
 
+from ingestor.alerts.delivery import WebhookDelivery
+from ingestor.alerts.evaluator import AlertEvaluator
+from ingestor.alerts.minutes import AlertMinutesObserver
 from ingestor.conversations.service import ConversationService, conversation_service
 from ingestor.dayfiles import DayFileWriter
 from ingestor.derived.applier import LineApplier
@@ -40,8 +43,12 @@ HEARTBEAT_SECONDS = 1.0
 class DerivedState:
     """The derived side of one data directory; one instance at a time writes it."""
 
-    def __init__(self, settings: Settings, on_status: Callable[[DerivedStatus], None] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, on_status: Callable[[DerivedStatus], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._settings = settings
+        self._clock = clock  # the alert rules' "now" (tests move it)
         self._on_status = on_status
         self._heartbeat: asyncio.Task[None] | None = None
         self._catching_up = True
@@ -54,6 +61,9 @@ class DerivedState:
         self._files = DayFileWriter(self._layout, settings.zstd_level)
         self._applier: LineApplier | None = None
         self._conversations: ConversationService | None = None
+        self._alerts: AlertEvaluator | None = None
+        self._delivery: WebhookDelivery | None = None
+        self._minutes: AlertMinutesObserver | None = None
 
     @property
     def applier(self) -> LineApplier:
@@ -67,14 +77,28 @@ class DerivedState:
         assert self._conversations is not None
         return self._conversations
 
+    @property
+    def alerts(self) -> AlertEvaluator:
+        """The alert rules' evaluator (after ``start``)."""
+        assert self._alerts is not None
+        return self._alerts
+
+    @property
+    def delivery(self) -> WebhookDelivery:
+        """The webhook delivery of alert notifications (after ``start``)."""
+        assert self._delivery is not None
+        return self._delivery
+
     async def start(self) -> None:
         """Reopen conversations, apply what the database has not seen, and follow the files."""
         self._conn = conn = await open_writer(self._settings.db_path)
         lock = asyncio.Lock()
         conversations = conversation_service(self._settings, self._layout, self._files, conn, lock)
         self._conversations = conversations
+        self._minutes = minutes = AlertMinutesObserver(self._settings.low_score_threshold)
         applier = LineApplier(
-            conn, self._layout, observers=[StatisticsObserver(self._settings.timezone)],
+            conn, self._layout,
+            observers=[StatisticsObserver(self._settings.timezone), minutes],
             consumers=[conversations.observe], lock=lock,
         )
         self._applier = applier
@@ -89,6 +113,10 @@ class DerivedState:
         self._catching_up = False
         self.report()
         applier.start()
+        self._delivery = delivery = WebhookDelivery(conn, lock)
+        self._alerts = AlertEvaluator(self._settings, conn, lock, self._clock, on_outbox=delivery.wake)
+        delivery.start()
+        self._alerts.start()
         self._task = asyncio.create_task(self._follow(), name="derived-follow")
 
     def wake(self, days: Iterable[date]) -> None:
@@ -145,6 +173,10 @@ class DerivedState:
             quarantined=applier.quarantined,
             commit_failures=applier.failures,
             catching_up=self._catching_up,
+            alerts_firing=dict(self._alerts.firing) if self._alerts is not None else {},
+            alert_deliveries=self._delivery.delivered if self._delivery is not None else 0,
+            alert_delivery_failures=self._delivery.failures if self._delivery is not None else 0,
+            collection_totals=self._minutes.totals.totals if self._minutes is not None else {},
         )
 
     def report(self) -> None:
@@ -163,6 +195,10 @@ class DerivedState:
             # Asked to stop, not cancelled: a cancelled commit would lose the lines it took.
             self._stopping = True
             self._wake.set()
+            if self._alerts is not None:
+                await self._alerts.stop()
+            if self._delivery is not None:
+                await self._delivery.stop()
             if self._task is not None:
                 await self._task
             if self._heartbeat is not None:
