@@ -45,6 +45,14 @@ def _float_in(lo: float, hi: float) -> Callable[[str], float]:
     return parse
 
 
+def _score_threshold(raw: str) -> float:
+    # Quality histograms have bins of 0.01: a threshold on a bin edge makes every rate exact.
+    value = _float_in(0.0, 1.0)(raw)
+    if abs(value * 100 - round(value * 100)) > 1e-9:
+        raise ValueError("must be a multiple of 0.01")
+    return round(value, 2)
+
+
 def _port(raw: str) -> int:
     return _int_in(0, 65535)(raw)
 
@@ -178,6 +186,9 @@ SETTINGS: tuple[Setting, ...] = (
             "extra redactions: `NAME=REGEX` items separated by `;;`, replaced by `[NAME]`",
             _patterns),
     Setting("log_level", "INFO", "DEBUG, INFO, WARNING or ERROR", _log_level),
+    Setting("low_score_threshold", "0.5",
+            "an answer whose best retrieval score is under this is a low-score answer (0.0-1.0, "
+            "in steps of 0.01)", _score_threshold),
 )
 
 
@@ -212,6 +223,7 @@ class Settings:
     pii_redaction: bool = True
     pii_extra_patterns: tuple[str, ...] = ()
     log_level: str = "INFO"
+    low_score_threshold: float = 0.5
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

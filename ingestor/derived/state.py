@@ -24,6 +24,7 @@ import aiosqlite
 from ingestor.conversations.service import ConversationService, conversation_service
 from ingestor.dayfiles import DayFileWriter
 from ingestor.derived.applier import LineApplier
+from ingestor.derived.quality import QualityObserver
 from ingestor.derived.statistics import StatisticsObserver
 from ingestor.derived.status import DerivedStatus
 from shared.db import open_writer
@@ -74,7 +75,8 @@ class DerivedState:
         conversations = conversation_service(self._settings, self._layout, self._files, conn, lock)
         self._conversations = conversations
         applier = LineApplier(
-            conn, self._layout, observers=[StatisticsObserver(self._settings.timezone)],
+            conn, self._layout,
+            observers=[StatisticsObserver(self._settings.timezone), QualityObserver(self._settings.timezone)],
             consumers=[conversations.observe], lock=lock,
         )
         self._applier = applier
