@@ -160,6 +160,17 @@ def feedback_totals(
     return {str(name): (int(pos), int(neg)) for name, pos, neg in rows}
 
 
+def feedback_rows(
+    conn: sqlite3.Connection, collection: str | None, period: str, first: str, last: str
+) -> dict[tuple[str, int], tuple[int, int]]:
+    """Positive and negative feedback per bucket (date, hour; hour -1 for a whole day), as ``query_rows``."""
+    hour = "-1" if period == "daily" else "hour"
+    where, args = ("AND collection_name = ?", (collection,)) if collection is not None else ("", ())
+    sql = (f"SELECT date, {hour}, sum(positive), sum(negative) FROM feedback_statistics"
+           f" WHERE date BETWEEN ? AND ? {where} GROUP BY 1, 2")
+    return {(str(d), int(h)): (int(p), int(n)) for d, h, p, n in conn.execute(sql, (first, last, *args))}
+
+
 def query_quality(
     conn: sqlite3.Connection, collection: str | None, first: date, last: date, threshold: float
 ) -> Quality:

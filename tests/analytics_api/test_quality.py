@@ -91,3 +91,38 @@ async def test_empty_range_answers_zeros(aiohttp_client: AiohttpClient, config: 
     assert [b["count"] for b in body["best_score_histogram"]] == [0] * 10
     resp = await api.get("/api/analytics/quality", params={"date_from": "2026-13-01"})
     assert resp.status == 400 and (await resp.json())["parameter"] == "date_from"
+
+
+async def test_feedback_in_the_timeline_and_grafana(aiohttp_client: AiohttpClient, config: Settings) -> None:
+    """Each timeline point and Grafana bucket counts the feedback given in it, per collection and overall."""
+    from tests.analytics_api.test_grafana import data_query_request, target
+
+    ingest = await aiohttp_client(create_ingestor(config))
+    now = datetime.now(UTC)
+    items = []
+    for i in range(30):
+        at = now - timedelta(hours=i % 5, minutes=1)
+        items.append({"log_id": f"l{i}", "collection_name": "hr-docs" if i % 3 else "legal-kb",
+                      "score": 1 if i % 4 else -1, "created_at": at.isoformat()})
+    assert (await ingest.post("/v1/feedback", json=items)).status == 202
+    await counted(config, 0, len(items))
+    api = await aiohttp_client(create_analytics(config))
+    for collection in (None, "hr-docs"):
+        mine = [f for f in items if collection is None or f["collection_name"] == collection]
+        params = {"period": "hourly", "days": 1} | ({"collection_name": collection} if collection else {})
+        body = await (await api.get("/api/analytics/timeline", params=params)).json()
+        by_hour = {p["start"][:13]: (p["positive_feedback"], p["negative_feedback"]) for p in body["points"]}
+        want: dict[str, list[int]] = {}
+        for f in mine:
+            pair = want.setdefault(f["created_at"][:13], [0, 0])
+            pair[0 if f["score"] == 1 else 1] += 1
+        assert {k: v for k, v in by_hour.items() if v != (0, 0)} == {k: tuple(v) for k, v in want.items()}
+        payload = {"collection_name": collection} if collection else {}
+        request = data_query_request(
+            [target("positive_feedback", payload), target("negative_feedback", payload, "B")], hours=8
+        )
+        positive, negative = await (await api.post("/grafana/query", json=request)).json()
+        assert sum(v for v, _ in positive["datapoints"]) == sum(f["score"] == 1 for f in mine)
+        assert sum(v for v, _ in negative["datapoints"]) == sum(f["score"] == -1 for f in mine)
+    names = [m["value"] for m in await (await api.post("/grafana/metrics", json={})).json()]
+    assert {"positive_feedback", "negative_feedback"} <= set(names)
