@@ -20,12 +20,13 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import aiosqlite
 import numpy as np
 
-from shared.wire import FeedbackRecord, LogRecord
+from shared.wire import FeedbackRecord, LogRecord, RetrievalInfo
 
 BINS = 100
 HISTOGRAMS = 3  # all scored answers, regenerations among them, reranked among them
@@ -66,7 +67,7 @@ class QualityRow:
         return (self.answers, self.errors, self.regenerations, self.with_retrieval, self.no_result, self.reranked)
 
 
-def _hour_of(instant: datetime, tz: ZoneInfo) -> int:
+def hour_of(instant: datetime, tz: ZoneInfo) -> int:
     """The hour of the day in CHATLOG_TIMEZONE (naive means UTC, as everywhere)."""
     at = instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)
     return at.astimezone(tz).hour
@@ -84,14 +85,25 @@ class QualityBatch:
         for record, day in records:
             if record.message_type != "assistant":
                 continue
-            key = (record.collection_name, day.isoformat(), _hour_of(record.created_at, self.tz))
+            key = (record.collection_name, day.isoformat(), hour_of(record.created_at, self.tz))
             row = self.rows.get(key)
             if row is None:
                 row = self.rows[key] = QualityRow()
             fold_answer(row, record)
 
 
-def fold_answer(row: QualityRow, record: LogRecord) -> None:
+class Answer(Protocol):
+    """What folding an answer reads: a ``LogRecord``, or the rebuild's narrower decode of one."""
+
+    @property
+    def status(self) -> str: ...
+    @property
+    def is_regeneration(self) -> bool: ...
+    @property
+    def retrieval_info(self) -> RetrievalInfo | None: ...
+
+
+def fold_answer(row: QualityRow, record: Answer) -> None:
     """Add one assistant answer to a row."""
     row.answers += 1
     row.errors += record.status == "error"
@@ -170,7 +182,7 @@ ON CONFLICT (date, collection_name, hour) DO UPDATE SET
 
 def fold_feedback(counts: FeedbackCounts, record: FeedbackRecord, day: date, tz: ZoneInfo) -> None:
     """Count one piece of feedback in its hourly bucket (score 1 good, -1 bad)."""
-    key = (record.collection_name, day.isoformat(), _hour_of(record.created_at, tz))
+    key = (record.collection_name, day.isoformat(), hour_of(record.created_at, tz))
     pair = counts.setdefault(key, [0, 0])
     pair[0 if record.score > 0 else 1] += 1
 
