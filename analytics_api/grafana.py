@@ -23,6 +23,7 @@ from aiohttp import web
 from analytics_api import keys
 from analytics_api.buckets import Slot, day_slots, epoch_ms, hour_slots, wall_hour
 from analytics_api.params import MAX_RANGE_DAYS, MAX_TOP
+from chat_statistics.quality_reads import feedback_rows
 from chat_statistics.reads import query_rows, query_summary
 from chat_statistics.tables import DAILY
 from shared.errors import BadParameter, BadRequest, json_response
@@ -36,10 +37,15 @@ SERIES = {
     "avg_response_time_ms": ("avg_response_time_ms", "Average response time (ms)"),
     "p50_response_time_ms": ("p50_response_time_ms", "p50 response time (ms)"),
     "p95_response_time_ms": ("p95_response_time_ms", "p95 response time (ms)"),
+    # Not columns of the usage rows: read from feedback_statistics and appended (keep them last).
+    "positive_feedback": ("positive_feedback", "Positive feedback"),
+    "negative_feedback": ("negative_feedback", "Negative feedback"),
 }
+_FEEDBACK_SERIES = ("positive_feedback", "negative_feedback")
 TABLES = {"top_queries": "Top queries", "collections": "Queries per collection"}
 # Counts are 0 in an empty bucket; latencies have no value there.
-_COUNTS = {"total_queries", "unique_sessions", "total_tokens", "error_count", "regeneration_count"}
+_COUNTS = {"total_queries", "unique_sessions", "total_tokens", "error_count", "regeneration_count",
+           *_FEEDBACK_SERIES}
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 # Bounded work for any request: hourly series up to a leap year of points (longer ranges,
@@ -149,8 +155,12 @@ def series_slots(first: datetime, last: datetime, daily: bool, tz: ZoneInfo) -> 
 
 
 def _rows(conn: sqlite3.Connection, collection: str | None, daily: bool, a: str, b: str) -> dict[tuple[str, int], Any]:
-    columns = ", ".join(column for column, _ in SERIES.values())
-    return query_rows(conn, collection, "daily" if daily else "hourly", a, b, columns)
+    period = "daily" if daily else "hourly"
+    columns = [column for column, _ in SERIES.values() if column not in _FEEDBACK_SERIES]
+    rows = query_rows(conn, collection, period, a, b, ", ".join(columns))
+    feedback = feedback_rows(conn, collection, period, a, b)
+    blank = (None,) * len(columns)
+    return {key: (*rows.get(key, blank), *feedback.get(key, (0, 0))) for key in rows.keys() | feedback.keys()}
 
 
 def _series(name: str, buckets: Series, rows: dict[tuple[str, int], Any]) -> list[list[Any]]:

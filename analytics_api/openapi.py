@@ -16,6 +16,7 @@ from analytics_api.collections import Collections
 from analytics_api.openapi_grafana import grafana_paths
 from analytics_api.summary import DEFAULT_DAYS, DEFAULT_TOP
 from analytics_api.timeline import PERIODS, Timeline
+from chat_statistics.quality_reads import Quality
 from chat_statistics.reads import Summary
 from shared.openapi import (
     OPENAPI_OPERATION,
@@ -33,6 +34,11 @@ ADMIN_BEARER = {"adminBearer": {"type": "http", "scheme": "bearer", "description
 DATE: Schema = {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
 # The contract's URLs leave parameters empty (`?collection_name=&date_from=`): empty = absent.
 EMPTY: Schema = {"const": ""}
+
+
+# Every field of these answers is always written.
+QUALITY_OUTPUTS = ("Quality", "HistogramBucket", "RegenerationRates", "Reranking", "RerankSide",
+                   "FeedbackCountsOut", "CollectionQuality", "KnowledgeGap", "Variant")
 
 
 def optional(schema: Schema) -> Schema:
@@ -62,10 +68,12 @@ def _get(summary: str, operation_id: str, tag: str, parameters: list[dict[str, A
 
 def _schemas() -> tuple[tuple[Schema, ...], dict[str, Schema]]:
     refs, schemas = struct_schemas(
-        [Summary, Timeline, Collections, ConversationRecord, Alerts],
+        [Summary, Timeline, Collections, ConversationRecord, Alerts, Quality],
         outputs=["Summary", "TopQueryOut", "Timeline", "Point", "Collections", "CollectionOut",
-                 "ConversationRecord", "Alerts", "AlertOut"],
+                 "ConversationRecord", "Alerts", "AlertOut", *QUALITY_OUTPUTS],
     )
+    for name in ("date_from", "date_to"):
+        schemas["Quality"]["properties"][name] = DATE
     add_format(schemas["Point"], "start", "date-time", "Start of the bucket (RFC 3339, CHATLOG_TIMEZONE).")
     for field in ("first_seen", "last_seen"):
         add_format(schemas["CollectionOut"], field, "date-time")
@@ -173,7 +181,7 @@ def _dashboard_paths() -> dict[str, Any]:
 
 def analytics_openapi() -> dict[str, Any]:
     """The analytics API's whole document."""
-    (summary, timeline, collections, record, alerts), schemas = _schemas()
+    (summary, timeline, collections, record, alerts, quality), schemas = _schemas()
     bad = {"400": ref_response("BadParameter"), "503": ref_response("Unavailable")}
     paths: dict[str, Any] = {
         "/api/analytics/summary": _get(
@@ -190,6 +198,12 @@ def analytics_openapi() -> dict[str, Any]:
              query("days", {"type": "integer", "minimum": 1, "maximum": params.MAX_DAYS, "default": 7},
                    "Days back from today (hourly: 24 points a day).")],
             {"200": json_body(timeline, "The timeline."), **bad},
+        ),
+        "/api/analytics/quality": _get(
+            "Retrieval quality: best-score distribution, low-score and no-result rates, regeneration, "
+            "reranking, feedback, per collection", "quality", "analytics",
+            [COLLECTION, DATE_FROM, DATE_TO],
+            {"200": json_body(quality, "The quality answer (zeros and nulls before the first answer)."), **bad},
         ),
         "/api/analytics/collections": _get(
             "Every collection seen, with its all-time query count", "collections", "analytics", [],

@@ -12,6 +12,7 @@ from analytics_api.dashboard import setup_dashboard_routes
 from analytics_api.grafana import setup_grafana_routes
 from analytics_api.health import healthz
 from analytics_api.openapi import analytics_openapi
+from analytics_api.quality import quality
 from analytics_api.summary import summary
 from analytics_api.timeline import timeline
 from shared.metrics import metrics_handler
@@ -24,6 +25,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/analytics/timeline", timeline)
     app.router.add_get("/api/analytics/collections", collections)
     app.router.add_get("/api/analytics/alerts", alerts)
+    app.router.add_get("/api/analytics/quality", quality)
     app.router.add_get("/api/admin/conversations", list_conversations)
     app.router.add_get("/api/admin/conversations/{conversation_id}", get_conversation)
     app.router.add_get("/healthz", healthz)

@@ -11,6 +11,7 @@ indexed range read.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +21,7 @@ from aiohttp import web
 
 from analytics_api import keys, params
 from analytics_api.buckets import Bucket, Slot, day_slots, hour_slots, wall_hour
+from chat_statistics.quality_reads import feedback_rows
 from chat_statistics.reads import query_rows
 from shared.errors import json_response
 
@@ -38,6 +40,8 @@ class Point(msgspec.Struct):
     p95_response_time_ms: float | None = None
     error_count: int = 0
     regeneration_count: int = 0
+    positive_feedback: int = 0
+    negative_feedback: int = 0
 
 
 class Timeline(msgspec.Struct):
@@ -63,14 +67,17 @@ def slots(period: str, days: int, end: datetime, tz: ZoneInfo) -> list[Slot]:
     return hour_slots(last_wall - timedelta(hours=24 * days - 1), last_wall, tz)
 
 
-def points(wanted: list[Slot], rows: dict[Bucket, tuple[Any, ...]]) -> list[Point]:
+def points(
+    wanted: list[Slot], rows: dict[Bucket, tuple[Any, ...]], feedback: dict[Bucket, tuple[int, int]] | None = None
+) -> list[Point]:
     """One point per wanted bucket, zeros where no row exists."""
     out = []
     for bucket, first_instant in wanted:
         start = first_instant.isoformat()
         row = rows.get(bucket)
+        positive, negative = (feedback or {}).get(bucket, (0, 0))
         if row is None:
-            out.append(Point(start))
+            out.append(Point(start, positive_feedback=positive, negative_feedback=negative))
             continue
         queries, sessions, tokens, avg, p95, errors, regens = row
         out.append(
@@ -83,6 +90,8 @@ def points(wanted: list[Slot], rows: dict[Bucket, tuple[Any, ...]]) -> list[Poin
                 p95,
                 int(errors),
                 int(regens),
+                positive,
+                negative,
             )
         )
     return out
@@ -105,8 +114,9 @@ async def timeline(request: web.Request) -> web.Response:
         # Only a range of skipped days (Pacific/Apia's 2011-12-30) has no bucket at all.
         return json_response(Timeline(collection, period, []))
     first, last = wanted[0][0][0], wanted[-1][0][0]
-    no_rows: dict[Bucket, tuple[Any, ...]] = {}
-    rows = await request.app[keys.database_key].read(
-        lambda conn: query_rows(conn, collection, period, first, last), no_rows
-    )
-    return json_response(Timeline(collection, period, points(wanted, rows)))
+    def read(conn: sqlite3.Connection) -> tuple[dict[Bucket, tuple[Any, ...]], dict[Bucket, tuple[int, int]]]:
+        return query_rows(conn, collection, period, first, last), feedback_rows(conn, collection, period, first, last)
+
+    nothing: tuple[dict[Bucket, tuple[Any, ...]], dict[Bucket, tuple[int, int]]] = ({}, {})
+    rows, feedback = await request.app[keys.database_key].read(read, nothing)
+    return json_response(Timeline(collection, period, points(wanted, rows, feedback)))

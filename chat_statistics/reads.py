@@ -15,6 +15,7 @@ from typing import Any
 
 import msgspec
 
+from chat_statistics.quality_reads import feedback_totals
 from chat_statistics.sketch import LatencySketch
 from chat_statistics.tables import ALL_SCOPE, DAILY, HOURLY, OVERALL, REACH
 from chat_statistics.top_queries import decode_top, merge_top
@@ -46,6 +47,8 @@ class Summary(msgspec.Struct):
     regeneration_rate: float = 0.0
     top_queries: list[TopQueryOut] = msgspec.field(default_factory=list)
     collections: dict[str, int] = msgspec.field(default_factory=dict)
+    positive_feedback: int = 0
+    negative_feedback: int = 0
 
 
 _ROWS = f"""
@@ -72,6 +75,9 @@ def query_summary(
     scope = collection if collection is not None else ALL_SCOPE
     a, b = first.isoformat(), last.isoformat()
     answer = Summary(collection, a, b)
+    for positive, negative in feedback_totals(conn, collection, first, last).values():
+        answer.positive_feedback += positive
+        answer.negative_feedback += negative
     rows = conn.execute(_ROWS, (scope, a, b)).fetchall()
     if not rows:
         return answer

@@ -12,6 +12,7 @@ from ingestor import keys
 from ingestor.conversations.service import conversation_service
 from ingestor.dayfiles import DayFileWriter
 from ingestor.derived.process import DerivedStateProcess
+from ingestor.feedback import FeedbackBuilder
 from ingestor.idempotency import RecentIdWindow
 from ingestor.lifecycle.erasure import finish_pending_erasure
 from ingestor.lifecycle.jobs import lifecycle_jobs
@@ -67,8 +68,10 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
             key = store_key_for_start(settings, setup)
             realign_offsets(setup, layout, report.salvaged)
             await asyncio.to_thread(finish_pending_erasure, layout, setup, settings.zstd_level, settings.backup_keep)
-        app[keys.builder_key] = RecordBuilder(
-            layout, UserHasher(key), settings.log_retention_days, redact=content_redactor(settings)
+        redact = content_redactor(settings)
+        app[keys.builder_key] = RecordBuilder(layout, UserHasher(key), settings.log_retention_days, redact=redact)
+        app[keys.feedback_builder_key] = FeedbackBuilder(
+            layout, UserHasher(key), settings.log_retention_days, redact=redact
         )
         files = DayFileWriter(layout, settings.zstd_level)
         app[keys.files_key] = files
@@ -91,6 +94,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
                 flush_interval_ms=settings.flush_interval_ms,
                 queue_max_events=settings.queue_max_events,
                 after_commit=[derived.notify],
+                after_feedback=[derived.notify_days],
                 behind=derived.behind,
             )
             app[keys.writer_key] = writer

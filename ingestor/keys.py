@@ -9,6 +9,7 @@ from aiohttp import web
 from ingestor.conversations.service import ConversationService
 from ingestor.dayfiles import DayFileWriter
 from ingestor.derived.process import DerivedStateProcess
+from ingestor.feedback import FeedbackBuilder
 from ingestor.metrics import IngestMetrics
 from ingestor.otlp.pending import PendingRetrievals
 from ingestor.records import RecordBuilder
@@ -20,6 +21,7 @@ settings_key = web.AppKey("settings", Settings)
 layout_key = web.AppKey("layout", StorageLayout)
 metrics_key = web.AppKey("metrics", IngestMetrics)
 builder_key = web.AppKey("builder", RecordBuilder)
+feedback_builder_key = web.AppKey("feedback_builder", FeedbackBuilder)
 files_key = web.AppKey("files", DayFileWriter)
 writer_key = web.AppKey("writer", GroupCommitWriter)
 derived_key = web.AppKey("derived", DerivedStateProcess)

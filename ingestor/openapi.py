@@ -19,7 +19,7 @@ from shared.openapi import (
     ref_response,
     struct_schemas,
 )
-from shared.wire import ConversationIn, LogEventIn
+from shared.wire import ConversationIn, FeedbackIn, LogEventIn
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 BEARER = {"bearer": {"type": "http", "scheme": "bearer",
@@ -29,8 +29,17 @@ BEARER = {"bearer": {"type": "http", "scheme": "bearer",
 OPTIONAL_BEARER: list[dict[str, list[str]]] = [{}, {"bearer": []}]
 
 
-def _schemas() -> tuple[Schema, Schema, dict[str, Schema]]:
-    (event, conversation), schemas = struct_schemas([LogEventIn, ConversationIn])
+def _schemas() -> tuple[Schema, Schema, Schema, dict[str, Schema]]:
+    (event, conversation, feedback), schemas = struct_schemas([LogEventIn, ConversationIn, FeedbackIn])
+    add_format(schemas["FeedbackIn"], "created_at", "date-time",
+               "RFC 3339; without an offset it is UTC; absent = receive time. Refused (422) when more than a day "
+               "in the future or older than the log retention.")
+    fields = schemas["FeedbackIn"]["properties"]
+    fields["feedback_id"]["description"] = "The idempotency key; a UUID is assigned when absent."
+    fields["log_id"]["description"] = "The assistant answer the feedback is about."
+    fields["score"]["description"] = "`1` good, `-1` bad."
+    fields["comment"]["description"] = "PII-redacted before storage, like message text."
+    fields["user_id"]["description"] = "Raw user id: replaced by a keyed hash before anything is stored."
     add_format(schemas["LogEventIn"], "created_at", "date-time",
                "RFC 3339; without an offset it is UTC; absent = receive time. Refused (422) when more than a day "
                "in the future or older than the log retention.")
@@ -44,7 +53,7 @@ def _schemas() -> tuple[Schema, Schema, dict[str, Schema]]:
     messages = schemas["ConversationIn"]["properties"]["messages"]
     messages["minItems"] = 1
     messages["description"] = "At least one message."
-    return event, conversation, schemas
+    return event, conversation, feedback, schemas
 
 
 def _post(summary: str, operation_id: str, body: Schema, lines: Schema, ok: dict[str, Any],
@@ -109,7 +118,7 @@ METRICS = {
 
 def ingest_openapi() -> dict[str, Any]:
     """The ingestor's whole document."""
-    event, conversation, schemas = _schemas()
+    event, conversation, feedback, schemas = _schemas()
     accepted = json_body(
         {"type": "object", "required": ["accepted"],
          "properties": {"accepted": {"type": "integer", "minimum": 0}}},
@@ -125,6 +134,16 @@ def ingest_openapi() -> dict[str, Any]:
             "Store log events", "post_logs",
             {"oneOf": [event, {"type": "array", "items": event}]},
             {"type": "array", "items": event, "minItems": 1}, accepted, {},
+        ),
+        "/v1/feedback": _post(
+            "Store feedback on answers", "post_feedback",
+            {"oneOf": [feedback, {"type": "array", "items": feedback}]},
+            {"type": "array", "items": feedback, "minItems": 1},
+            json_body(
+                {"type": "object", "required": ["accepted"],
+                 "properties": {"accepted": {"type": "integer", "minimum": 0}}},
+                "Every item is written and fsynced (a retried feedback_id is counted once).",
+            ), {},
         ),
         "/v1/conversations": _post(
             "Store a whole conversation", "post_conversation",

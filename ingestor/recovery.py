@@ -13,6 +13,7 @@ from pathlib import Path
 import msgspec
 
 from ingestor.dayfiles import fsync_dir, repair_compressed_tail, repair_torn_tail
+from ingestor.feedback import ID_PREFIX as FEEDBACK_ID_PREFIX
 from ingestor.idempotency import RecentIdWindow
 from ingestor.lifecycle.salvage import Salvage, salvage_damaged
 from shared.layout import StorageLayout, Stream
@@ -110,6 +111,10 @@ class _LogId(msgspec.Struct):
     log_id: str
 
 
+class _FeedbackId(msgspec.Struct):
+    feedback_id: str
+
+
 def realign_offsets(conn: sqlite3.Connection, layout: StorageLayout, salvaged: list[Salvage]) -> None:
     """After a salvage, count no more applied lines for a day than its file still holds.
 
@@ -147,6 +152,16 @@ def rebuild_window(layout: StorageLayout, window: RecentIdWindow, capacity: int)
         for line in iter_lines(path):
             try:
                 ids.append(decoder.decode(line).log_id)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                continue
+    feedback = msgspec.json.Decoder(_FeedbackId)
+    for day in (today - timedelta(days=1), today):
+        path = layout.day_files(Stream.FEEDBACK, day).readable
+        if path is None:
+            continue
+        for line in iter_lines(path):
+            try:
+                ids.append(FEEDBACK_ID_PREFIX + feedback.decode(line).feedback_id)
             except (msgspec.DecodeError, msgspec.ValidationError):
                 continue
     for log_id in ids[-capacity:] if capacity else []:

@@ -15,6 +15,7 @@ def setup_routes(app: web.Application) -> None:
     """Register every ingest endpoint."""
     app.router.add_post("/v1/logs", views.post_logs)
     app.router.add_post("/v1/conversations", views.post_conversation)
+    app.router.add_post("/v1/feedback", views.post_feedback)
     app.router.add_get("/healthz", views.healthz)
     app.router.add_get("/metrics", metrics_handler(app[keys.metrics_key].registry))
     setup_erasure(app)

@@ -10,7 +10,7 @@ from ingestor.decoding import decode_items
 from shared.errors import BadRequest, InvalidBody, TooLarge, Unauthorized, ValidationFailed, json_response
 from shared.privacy import bearer_token, tokens_equal
 from shared.quarantine import quarantined
-from shared.wire import ConversationIn, LogEventIn
+from shared.wire import ConversationIn, FeedbackIn, LogEventIn
 
 
 def over_unix_socket(request: web.Request) -> bool:
@@ -53,6 +53,23 @@ async def post_logs(request: web.Request) -> web.Response:
         builder = request.app[keys.builder_key]
         events = decode_items(body, request.content_type, LogEventIn, builder.check_created_at)
         records = builder.build(events)
+    except ValidationFailed as exc:
+        metrics.rejected.labels(reason="validation").inc(len(exc.extra["errors"]))
+        raise
+    if records:
+        await request.app[keys.writer_key].submit(records)
+    return json_response({"accepted": len(records)}, status=202)
+
+
+async def post_feedback(request: web.Request) -> web.Response:
+    """Store feedback durably; 202 only once it is fsynced (a retried feedback_id is stored once)."""
+    check_ingest_token(request)
+    body = await read_body(request)
+    metrics = request.app[keys.metrics_key]
+    try:
+        builder = request.app[keys.feedback_builder_key]
+        items = decode_items(body, request.content_type, FeedbackIn, builder.check_created_at)
+        records = builder.build(items)
     except ValidationFailed as exc:
         metrics.rejected.labels(reason="validation").inc(len(exc.extra["errors"]))
         raise

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from ingestor.dayfiles import DayFileWriter, DayKey
+from ingestor.feedback import EncodedFeedback
 from ingestor.idempotency import RecentIdWindow
 from ingestor.metrics import IngestMetrics
 from ingestor.records import EncodedRecord
@@ -32,7 +33,7 @@ log = logging.getLogger("chatlog.ingestor.writer")
 
 @dataclass
 class _Submission:
-    records: Sequence[EncodedRecord]
+    records: Sequence[EncodedRecord | EncodedFeedback]
     future: asyncio.Future[None]
     submitted: float = field(default_factory=time.perf_counter)
 
@@ -51,6 +52,7 @@ class GroupCommitWriter:
         queue_max_events: int,
         after_commit: Sequence[Callable[[Sequence[EncodedRecord]], None]] = (),
         behind: Callable[[], bool] = lambda: False,
+        after_feedback: Sequence[Callable[[set[date]], None]] = (),
     ) -> None:
         self._layout = layout
         self._files = files
@@ -60,6 +62,7 @@ class GroupCommitWriter:
         self._interval = flush_interval_ms / 1000
         self._queue_max = queue_max_events
         self._after_commit = list(after_commit)
+        self._after_feedback = list(after_feedback)  # told the days whose feedback files grew
         self._behind = behind
         self._pending: deque[_Submission] = deque()
         self._pending_events = 0
@@ -94,7 +97,7 @@ class GroupCommitWriter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._probe
 
-    def submit(self, records: Sequence[EncodedRecord]) -> asyncio.Future[None]:
+    def submit(self, records: Sequence[EncodedRecord | EncodedFeedback]) -> asyncio.Future[None]:
         """Queue records for the next group commit; raise Unavailable when that cannot be."""
         if self._closing:
             raise Unavailable("shutting down", retry_after=2, code="shutting_down")
@@ -153,6 +156,14 @@ class GroupCommitWriter:
         lines: list[bytes] = []
         for submission in batch:
             for item in submission.records:
+                if isinstance(item, EncodedFeedback):
+                    # Feedback shares the window under its own key prefix, in a stream of its own.
+                    if item.key in in_batch or item.key in window:
+                        duplicates += 1
+                        continue
+                    in_batch.add(item.key)
+                    groups.setdefault((Stream.FEEDBACK, item.day), []).append(item.line)
+                    continue
                 log_id = item.record.log_id
                 if log_id in in_batch or log_id in window:
                     duplicates += 1
@@ -185,6 +196,10 @@ class GroupCommitWriter:
         if fresh:
             for consumer in self._after_commit:
                 consumer(fresh)
+        feedback_days = {day for stream, day in groups if stream is Stream.FEEDBACK}
+        if feedback_days:
+            for tell in self._after_feedback:
+                tell(feedback_days)
 
     def _fail(self, batch: list[_Submission], exc: OSError) -> None:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)

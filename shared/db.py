@@ -250,6 +250,31 @@ MIGRATIONS: tuple[str, ...] = (
         last_error TEXT
     );
     """,
+    # Retrieval quality per hour (chat_statistics/quality.py): counts and best-score histograms
+    # (3 x 100 bins of 0.01, int32), and feedback counts; both keyed by date first for ranges.
+    """
+    CREATE TABLE retrieval_statistics (
+        date TEXT NOT NULL,
+        collection_name TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        answers INTEGER NOT NULL,
+        errors INTEGER NOT NULL,
+        regenerations INTEGER NOT NULL,
+        with_retrieval INTEGER NOT NULL,
+        no_result INTEGER NOT NULL,
+        reranked INTEGER NOT NULL,
+        histograms BLOB NOT NULL,
+        PRIMARY KEY (date, collection_name, hour)
+    ) WITHOUT ROWID;
+    CREATE TABLE feedback_statistics (
+        date TEXT NOT NULL,
+        collection_name TEXT NOT NULL,
+        hour INTEGER NOT NULL,
+        positive INTEGER NOT NULL,
+        negative INTEGER NOT NULL,
+        PRIMARY KEY (date, collection_name, hour)
+    ) WITHOUT ROWID;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -4,6 +4,7 @@
 
     data/YYYY-MM-DD.jsonl[.zst|.gz]           message logs of that day
     conversations/YYYY-MM-DD.jsonl[.zst|.gz]  conversation records closed that day
+    feedback/YYYY-MM-DD.jsonl[.zst|.gz]       feedback on answers, by its created_at day
     chatlog.sqlite3                           metadata, statistics, indexes
     backups/                                  online SQLite backups
     quarantine/<stream>/                      damaged day files, kept whole (never read)
@@ -30,10 +31,12 @@ _DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})(\.jsonl(?:\.zst|\.gz)?)$")
 
 
 class Stream(StrEnum):
-    """The two kinds of day files."""
+    """The kinds of day files."""
 
     LOGS = "data"
     CONVERSATIONS = "conversations"
+    # Users' verdicts on answers (``POST /v1/feedback``): kept, compressed and expired like the logs.
+    FEEDBACK = "feedback"
 
 
 @dataclass(frozen=True)

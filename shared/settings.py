@@ -45,6 +45,14 @@ def _float_in(lo: float, hi: float) -> Callable[[str], float]:
     return parse
 
 
+def _score_threshold(raw: str) -> float:
+    # Quality histograms have bins of 0.01: a threshold on a bin edge makes every rate exact.
+    value = _float_in(0.0, 1.0)(raw)
+    if abs(value * 100 - round(value * 100)) > 1e-9:
+        raise ValueError("must be a multiple of 0.01")
+    return round(value, 2)
+
+
 def _port(raw: str) -> int:
     return _int_in(0, 65535)(raw)
 
@@ -136,8 +144,6 @@ ALERT_SETTINGS: tuple[Setting, ...] = (
     Setting("alert_dashboard_url", "",
             "the dashboard link in notifications (empty = `http://$CHATLOG_API_HOST:$CHATLOG_API_PORT/`)",
             _text),
-    Setting("low_score_threshold", "0.5", "an answer whose best retrieval score is under this is low-score",
-            _float_in(0.0, 1e9)),
     Setting("alert_min_answers", "20", "answers a window needs before error, latency and score rules judge it",
             _int_in(1, 1_000_000)),
     Setting("alert_error_rate", "0.05", "error_rate fires at this error rate or more ...", _float_in(0.0, 1.0)),
@@ -238,6 +244,9 @@ SETTINGS: tuple[Setting, ...] = (
             "how long an OTLP retrieval span waits (durably) for its trace's chat span from a later request",
             _int_in(1, 86400)),
     *ALERT_SETTINGS,
+    Setting("low_score_threshold", "0.5",
+            "an answer whose best retrieval score is under this is a low-score answer (0.0-1.0, "
+            "in steps of 0.01)", _score_threshold),
 )
 
 

@@ -156,6 +156,38 @@ class LogRecord(msgspec.Struct, omit_defaults=True):
     metadata: dict[str, Any] | None = None
 
 
+FeedbackScore = Literal[1, -1]
+
+
+class FeedbackIn(_Strict):
+    """One piece of feedback as posted to ``POST /v1/feedback``: a user's verdict on an answer."""
+
+    log_id: Id
+    collection_name: Id
+    score: FeedbackScore
+    feedback_id: Id | None = None
+    session_id: Id | None = None
+    conversation_id: Id | None = None
+    comment: Annotated[str, msgspec.Meta(max_length=10_000)] | None = None
+    user_id: str | None = None
+    user_hash: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+    created_at: datetime | None = None
+
+
+class FeedbackRecord(msgspec.Struct, omit_defaults=True):
+    """One line of ``feedback/YYYY-MM-DD.jsonl``: stored feedback (no raw user id, comment redacted)."""
+
+    feedback_id: str
+    log_id: str
+    collection_name: str
+    score: int
+    created_at: datetime
+    session_id: str | None = None
+    conversation_id: str | None = None
+    comment: str | None = None
+    user_hash: str | None = None
+
+
 class ConversationMessage(msgspec.Struct, omit_defaults=True):
     """One message of a conversation record (guide §3.2)."""
 

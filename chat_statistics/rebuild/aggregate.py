@@ -53,6 +53,7 @@ class DayRows:
     session_names: pa.StringArray = field(default_factory=lambda: pa.array([], pa.string()))
     places: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     active: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    quality: list[Row] = field(default_factory=list)  # retrieval_statistics rows (rebuild.quality)
 
     def session_rows(self) -> Iterator[Row]:
         """The ``chat_statistics_sessions`` rows, (session, collection, date, hour), as made."""

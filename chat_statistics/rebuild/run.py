@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo
 from tqdm import tqdm
 
 from chat_statistics.rebuild.aggregate import DayRows
+from chat_statistics.rebuild.quality import rebuild_feedback, replace_quality
 from chat_statistics.rebuild.reach import DayActivity, SessionCodes, recompute_reach
 from chat_statistics.rebuild.workers import day_rows, executor
 from chat_statistics.sessions import bump_generation
@@ -63,6 +64,7 @@ class RebuildReport:
     seconds: float = 0.0
     reach_seconds: float = 0.0  # of which relinking distinct sessions across days
     workers: int = 1  # processes (or the one thread) that read and aggregated days
+    feedback: int = 0  # pieces of feedback recounted from the feedback stream
 
     def describe(self, first: date, last: date) -> str:
         """One line for the operator."""
@@ -150,6 +152,7 @@ def _replace_day(conn: sqlite3.Connection, day: date, rows: DayRows) -> None:
     conn.executemany(insert_sql(DAILY), rows.daily)
     conn.executemany(f"INSERT INTO {QUERIES} VALUES (?, ?, ?, ?, ?, ?)", rows.queries)
     conn.executemany(f"INSERT INTO {SESSIONS} VALUES (?, ?, ?, ?)", rows.session_rows())
+    replace_quality(conn, day, rows.quality)
     bump_generation(conn)
 
 
@@ -313,6 +316,7 @@ def rebuild(
             # Days before the first one written keep their links: nothing before them changed.
             _relink(conn, written[0][0], written, codes)
         report.reach_seconds = time.perf_counter() - relinking
+        report.feedback = rebuild_feedback(conn, layout, first, last)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         conn.close()

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from chat_statistics.rebuild.aggregate import DayRows, aggregate_day
 from chat_statistics.rebuild.frames import read_columns
+from chat_statistics.rebuild.quality import quality_rows
 
 # Fewer days than this are not worth starting processes for (the daily job does one).
 POOL_MIN_DAYS = 3
@@ -28,7 +29,9 @@ _MAX_WORKERS = 8
 
 def day_rows(path: Path, applied: int, tz: ZoneInfo, day: date, finalise: bool) -> DayRows:
     """Every statistics row of the first ``applied`` lines of a day file (what a worker computes)."""
-    return aggregate_day(read_columns(path, applied, tz), day, finalise)
+    rows = aggregate_day(read_columns(path, applied, tz), day, finalise)
+    rows.quality = quality_rows(path, applied, tz, day)
+    return rows
 
 
 def _cpus() -> int:

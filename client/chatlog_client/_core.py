@@ -27,6 +27,7 @@ log = logging.getLogger("chatlog_client")
 
 DEFAULT_URL = "http://127.0.0.1:8700"
 DEFAULT_SPOOL = "./chatlog-spool.ndjson"
+FEEDBACK_ENDPOINT = "/v1/feedback"
 OFFLINE_DELAY = 0.5  # first wait before probing an unreachable daemon again; doubles per failure
 # While flush() or close() waits, the daemon is probed this often instead of on the
 # backoff clock: a daemon back after a restart is found within a fraction of a second.
@@ -144,8 +145,43 @@ _COUNTERS = ("sent", "replayed", "spooled", "rejected", "errors", "dropped")
 Action = Literal["live", "replay", "wait", "stop"]
 
 
+def feedback_event(
+    log_id: str,
+    score: int,
+    *,
+    collection_name: str,
+    comment: str | None = None,
+    user_id: str | None = None,
+    user_hash: str | None = None,
+    session_id: str | None = None,
+    conversation_id: str | None = None,
+    feedback_id: str | None = None,
+) -> dict[str, Any]:
+    """One ``POST /v1/feedback`` item; its ``feedback_id`` (the idempotency key) is fixed here.
+
+    Raises ValueError for a score other than 1 (good) or -1 (bad): it could never be stored.
+    """
+    if score not in (1, -1) or isinstance(score, bool):
+        raise ValueError(f"score must be 1 (good) or -1 (bad), not {score!r}")
+    item: dict[str, Any] = {"feedback_id": feedback_id or str(uuid.uuid4()), "log_id": log_id,
+                            "collection_name": collection_name, "score": score, "created_at": utc_now()}
+    optional = {"comment": comment, "user_id": user_id, "user_hash": user_hash,
+                "session_id": session_id, "conversation_id": conversation_id}
+    item.update({k: v for k, v in optional.items() if v is not None})
+    return item
+
+
+def feedback_spool(spool_path: str | Path) -> Path:
+    """Where the feedback channel beside a client spools: ``x.ndjson`` -> ``x.feedback.ndjson``."""
+    path = Path(spool_path)
+    return path.with_name(f"{path.stem}.feedback{path.suffix}")
+
+
 class ClientCore:
     """Queue, spool and bookkeeping shared by both clients; subclasses add the transport."""
+
+    # The ingest route this client posts to (feedback has its own channel: ``FEEDBACK_ENDPOINT``).
+    ENDPOINT = "/v1/logs"
 
     def __init__(
         self,
@@ -169,7 +205,12 @@ class ClientCore:
         self._scheme = parts.scheme
         self._host = parts.hostname
         self._port = parts.port
-        self._path = parts.path.rstrip("/") + "/v1/logs"
+        self._path = parts.path.rstrip("/") + self.ENDPOINT
+        # What a feedback channel beside this client is built with (its own spool beside ours).
+        self._options: dict[str, Any] = {
+            "url": url, "unix_socket": unix_socket, "token": token, "spool_path": feedback_spool(spool_path),
+            "batch_size": batch_size, "flush_interval": flush_interval, "max_queue": max_queue, "timeout": timeout,
+        }
         self._headers = {"Content-Type": "application/x-ndjson", "User-Agent": "chatlog-client/0.1"}
         if token:
             self._headers["Authorization"] = f"Bearer {token}"

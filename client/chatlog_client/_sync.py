@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from chatlog_client._core import DEFAULT_SPOOL, DEFAULT_URL, ClientCore
+from chatlog_client._core import DEFAULT_SPOOL, DEFAULT_URL, FEEDBACK_ENDPOINT, ClientCore, feedback_event
 from chatlog_client._delivery import Delivery, Outcome, Post, Reply, parse_retry_after
 
 log = logging.getLogger("chatlog_client")
@@ -70,6 +70,7 @@ class ChatlogClient(ClientCore):
         self._stopping = threading.Event()  # cuts backoff sleeps short at close
         self._conn: http.client.HTTPConnection | None = None
         self._closed = False
+        self._feedback: ChatlogClient | None = None
         self._thread = threading.Thread(target=self._run, name="chatlog-client", daemon=True)
         self._thread.start()
         atexit.register(self.close)
@@ -82,6 +83,36 @@ class ChatlogClient(ClientCore):
     ) -> None:
         self.close()
 
+    def feedback(
+        self,
+        log_id: str,
+        score: int,
+        *,
+        collection_name: str,
+        comment: str | None = None,
+        user_id: str | None = None,
+        user_hash: str | None = None,
+        session_id: str | None = None,
+        conversation_id: str | None = None,
+        feedback_id: str | None = None,
+    ) -> None:
+        """Queue feedback on an answer (``log_id``): ``score`` 1 good, -1 bad. Never waits for the network.
+
+        It travels on a channel of its own to ``POST /v1/feedback`` (spooled to
+        ``<name>.feedback<suffix>`` beside ``spool_path`` while the daemon is away) with the same retry rules as
+        ``log``; a ``feedback_id`` is fixed now so that retries are stored once. Raises
+        ValueError for a score other than 1 or -1.
+        """
+        item = feedback_event(
+            log_id, score, collection_name=collection_name, comment=comment, user_id=user_id,
+            user_hash=user_hash, session_id=session_id, conversation_id=conversation_id, feedback_id=feedback_id,
+        )
+        with self._lock:
+            if self._feedback is None:
+                self._feedback = _FeedbackChannel(**self._options)
+            channel = self._feedback
+        channel.log(item)
+
     def flush(self, timeout: float | None = 10.0) -> bool:
         """Wait until every event logged so far was delivered and the spool file is empty.
 
@@ -91,17 +122,23 @@ class ChatlogClient(ClientCore):
         clock. Returns False when events are still in memory or in the spool after
         ``timeout`` seconds, for example because the daemon is down.
         """
+        started = time.monotonic()
         with self._cond:
             target = self._enqueued
             self._flush_requests += 1
             self._cond.notify_all()
             try:
                 if not self._thread.is_alive():
-                    return self._flushed(target)
-                self._cond.wait_for(lambda: self._flushed(target) or self._gave_up, timeout)
-                return self._flushed(target)
+                    done = self._flushed(target)
+                else:
+                    self._cond.wait_for(lambda: self._flushed(target) or self._gave_up, timeout)
+                    done = self._flushed(target)
             finally:
                 self._flush_requests -= 1
+        if self._feedback is not None:
+            left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
+            done = self._feedback.flush(left) and done
+        return done
 
     def close(self, timeout: float | None = 10.0) -> int:
         """Deliver what is in memory and in the spool while the daemon answers, then stop.
@@ -132,6 +169,10 @@ class ChatlogClient(ClientCore):
         self._spool_lines(leftovers)
         left = self._report_left()
         self._spool.close()
+        if self._feedback is not None:
+            feedback_left = self._feedback.close(timeout)
+            left = -1 if -1 in (left, feedback_left) else left + feedback_left
+            self._left_at_close = left
         return left
 
     def _wake(self) -> None:
@@ -239,3 +280,9 @@ class ChatlogClient(ClientCore):
                 self._disconnect()
             return Reply(response.status, data, parse_retry_after(response.getheader("Retry-After")))
         return Reply(0, error="connection closed")
+
+
+class _FeedbackChannel(ChatlogClient):
+    """The channel ``ChatlogClient.feedback`` sends on: the same machinery, to ``POST /v1/feedback``."""
+
+    ENDPOINT = FEEDBACK_ENDPOINT

@@ -29,6 +29,7 @@ import aiosqlite
 from chat_statistics.admission import inadmissible
 from ingestor.derived import quarantine
 from ingestor.derived.follower import FollowedLines, LogFollower, RecordCheck, RejectedLine
+from ingestor.derived.quality import FeedbackDelta, FeedbackFollower
 from ingestor.records import EncodedRecord
 from shared.layout import StorageLayout, Stream
 
@@ -108,6 +109,7 @@ class SessionDelta:
         self.sizes: dict[date, int | None] = {}  # file bytes the day's lines cover, after this delta
         self.observed: list[object] = []  # each observer's taken state, in observer order
         self.quarantined: list[RejectedLine] = []
+        self.feedback: FeedbackDelta | None = None  # the feedback stream's lines, committed alongside
 
     def add(self, records: Sequence[EncodedRecord]) -> None:
         """Fold a batch of records in (the lines they advance are counted by the caller)."""
@@ -166,6 +168,7 @@ class LineApplier:
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._follower = LogFollower(layout, {})
+        self._feedback = FeedbackFollower(layout)
         self._opened = False
         self._stopping = False
         # Shared by everything that runs transactions on the one writer connection.
@@ -188,6 +191,7 @@ class LineApplier:
         applied = await self._applied()
         self.quarantined = await quarantine.count(self._conn)
         self._follower = LogFollower(self._layout, applied, self._check)
+        await self._feedback.open(self._conn)
         self._opened = True
         return applied
 
@@ -214,6 +218,12 @@ class LineApplier:
                     # Like a commit failing on its data: the next flush narrows it down.
                     self._fold_error = exc
                     return False
+            for day in days:
+                lines, later = await self._feedback.pull(day)
+                more = more or later
+                if lines:
+                    self._pending += lines
+                    self._dirty.set()
         return more
 
     def _fold(self, delta: SessionDelta, followed: FollowedLines) -> None:
@@ -263,6 +273,7 @@ class LineApplier:
                 return
             self._delta, self._pending = SessionDelta(), 0
             delta.observed = [observer.take() for observer in self._observers]
+            delta.feedback = self._feedback.take()
             try:
                 if self._fold_error is not None:
                     raise self._fold_error
@@ -316,6 +327,12 @@ class LineApplier:
             self._stale = True
             return False
         self._follower.reset(applied)
+        try:
+            self._feedback.reset(await self._feedback.applied(self._conn))
+        except Exception:
+            log.exception("reading the feedback offsets failed; retrying before the next read")
+            self._stale = True
+            return False
         self._stale = False
         return True
 
@@ -393,6 +410,8 @@ class LineApplier:
                 [(Stream.LOGS.value, d.isoformat(), n, delta.sizes.get(d)) for d, n in delta.lines.items()],
             )
             await quarantine.record(self._conn, delta.quarantined)
+            if delta.feedback is not None:
+                await FeedbackFollower.apply(self._conn, delta.feedback)
             for observer, pending in zip(self._observers, delta.observed, strict=True):
                 await observer.apply(self._conn, pending)
             await self._conn.commit()
@@ -435,6 +454,37 @@ class LineApplier:
                         "UPDATE ingest_offsets SET size = ? WHERE stream = ? AND day = ?",
                         (covered, Stream.LOGS.value, day.isoformat()),
                     )
+        total += await self._catch_up_feedback()
         if total:
             log.info("applied %d day-file lines the database had not seen", total)
+        return total
+
+    async def _catch_up_feedback(self) -> int:
+        """``catch_up`` for the feedback stream: every day whose file is not the size last applied."""
+        sizes = {day: size for day, (_, size) in (await self._feedback.offsets(self._conn)).items()}
+        total = 0
+        for day, files in sorted(self._layout.days(Stream.FEEDBACK).items()):
+            path = files.readable
+            if path is None:
+                continue
+            recorded = sizes.get(day)
+            if recorded is not None:
+                with contextlib.suppress(OSError):
+                    if path.stat().st_size == recorded:
+                        continue
+            while True:
+                async with self._read_lock:
+                    lines, more = await self._feedback.pull(day)
+                self._pending += lines
+                total += lines
+                await self.flush()
+                if not more:
+                    break
+            covered = self._feedback.covered(day)
+            if covered is not None and covered != recorded:
+                async with self.lock:
+                    await self._conn.execute(
+                        "UPDATE ingest_offsets SET size = ? WHERE stream = ? AND day = ?",
+                        (covered, Stream.FEEDBACK.value, day.isoformat()),
+                    )
         return total

@@ -120,8 +120,10 @@ class LogFollower:
         applied: dict[date, int],
         check: RecordCheck | None = None,
         pull_bytes: int = PULL_BYTES,
+        stream: Stream = Stream.LOGS,
     ) -> None:
         self._layout = layout
+        self._stream = stream
         self._check = check
         self._pull_bytes = pull_bytes
         self._days = {day: _Position(lines, lines) for day, lines in applied.items()}
@@ -156,29 +158,50 @@ class LogFollower:
             if position is None or position.offset is None:
                 continue
             try:
-                size = self._layout.day_path(Stream.LOGS, day).stat().st_size
+                size = self._layout.day_path(self._stream, day).stat().st_size
             except OSError:
                 continue
             total += max(0, size - position.offset)
         return total
 
-    def read(self, day: date) -> FollowedLines:
-        """The lines of ``day`` after those read so far (about PULL_BYTES of a plain file)."""
-        position = self._days.setdefault(day, _Position(0, 0))
-        path = self._layout.day_files(Stream.LOGS, day).readable
+    def read_raw(self, day: date) -> FollowedLines:
+        """The raw lines of ``day`` after those read so far, counted as read but not decoded.
+
+        For streams whose lines are not log records (feedback): ``raw`` holds them.
+        """
         out = FollowedLines(day)
-        if path is None:
-            return out
+        raw, _ = self._read_lines(day, out)
+        out.lines, out.raw = len(raw), raw
+        position = self._days[day]
+        position.lines += len(raw)
+        position.fed = max(position.fed, position.lines)
+        return out
+
+    def _read_lines(self, day: date, out: FollowedLines) -> tuple[list[bytes], list[int]]:
+        position = self._days.setdefault(day, _Position(0, 0))
+        path = self._layout.day_files(self._stream, day).readable
         offsets: list[int] = []
+        if path is None:
+            return [], offsets
         if path.name.endswith(".jsonl"):
             try:
                 raw = self._read_plain(path, position, out, offsets)
             except FileNotFoundError:
-                return out  # compressed or removed meanwhile: the next pull sees what is there
+                return [], []  # compressed or removed meanwhile: the next pull sees what is there
         else:
             raw = self._read_compressed(path, position)
         out.size = self.covered(day)
-        out.first = first_line = position.lines
+        out.first = position.lines
+        return raw, offsets
+
+    def read(self, day: date) -> FollowedLines:
+        """The lines of ``day`` after those read so far (about PULL_BYTES of a plain file)."""
+        out = FollowedLines(day)
+        raw, offsets = self._read_lines(day, out)
+        position = self._days[day]
+        if not raw:
+            return out
+        first_line = position.lines
         check = self._check
         for i, decoded in enumerate(decode_lines(raw)):
             reason = decoded if isinstance(decoded, str) else check(decoded) if check is not None else None

@@ -21,7 +21,8 @@ import logging
 import pickle
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date
 from typing import Any
 
 import msgspec
@@ -127,12 +128,16 @@ class DerivedStateProcess:
 
     def notify(self, records: Sequence[EncodedRecord]) -> None:
         """Tell the process which days just grew (never blocks the writer)."""
+        self.notify_days({item.day for item in records})
+
+    def notify_days(self, grown: Iterable[date]) -> None:
+        """Tell the process which days' files (of any stream) just grew."""
         proc = self._proc
         if proc is None or proc.stdin is None or proc.stdin.is_closing():
             return
         if proc.stdin.transport.get_write_buffer_size() > _PIPE_BACKLOG_BYTES:
             return  # it is not reading: its follow tick still finds the new lines
-        days = sorted({item.day for item in records})
+        days = sorted(set(grown))
         proc.stdin.write(",".join(d.isoformat() for d in days).encode() + b"\n")
 
     def _tell_storage(self) -> None:

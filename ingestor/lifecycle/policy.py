@@ -16,15 +16,15 @@ class LifecycleError(RuntimeError):
 
 
 def compress_after_days(settings: Settings, stream: Stream) -> int:
-    """CHATLOG_*_COMPRESS_AFTER_DAYS of a stream."""
-    if stream is Stream.LOGS:
+    """CHATLOG_*_COMPRESS_AFTER_DAYS of a stream (feedback follows the logs it is about)."""
+    if stream is not Stream.CONVERSATIONS:
         return settings.log_compress_after_days
     return settings.conversation_compress_after_days
 
 
 def retention_days(settings: Settings, stream: Stream) -> int:
-    """CHATLOG_*_RETENTION_DAYS of a stream."""
-    if stream is Stream.LOGS:
+    """CHATLOG_*_RETENTION_DAYS of a stream (feedback follows the logs it is about)."""
+    if stream is not Stream.CONVERSATIONS:
         return settings.log_retention_days
     return settings.conversation_retention_days
 

@@ -162,6 +162,8 @@ async def test_timeline_has_every_bucket(aiohttp_client: AiohttpClient, config: 
                         "p95_response_time_ms": None,
                         "error_count": 0,
                         "regeneration_count": 0,
+                        "positive_feedback": 0,
+                        "negative_feedback": 0,
                     }
                     continue
                 for name in (
