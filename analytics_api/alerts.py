@@ -71,9 +71,7 @@ async def alerts(request: web.Request) -> web.Response:
     query = request.query
     collection = params.collection(query)
     layout = request.app[keys.layout_key]
-    last = params.day(query, "date_to") or layout.today()
-    first = params.day(query, "date_from") or last - timedelta(days=DEFAULT_DAYS - 1)
-    params.date_range(first, last)
+    first, last = params.day_range(query, layout.today(), DEFAULT_DAYS)
     answer = await request.app[keys.database_key].read(
         lambda conn: query_alerts(conn, layout.tz, first, last, collection), Alerts([])
     )

@@ -8,7 +8,7 @@ given twice is refused rather than silently reduced to its first value.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 
 from multidict import MultiMapping
 
@@ -76,6 +76,14 @@ def date_range(first: date, last: date) -> None:
         raise BadParameter("date_from", f"{first} is after date_to {last}")
     if (last - first).days + 1 > MAX_RANGE_DAYS:
         raise BadParameter("date_from", f"the range may cover at most {MAX_RANGE_DAYS} days")
+
+
+def day_range(query: Query, today: date, default_days: int) -> tuple[date, date]:
+    """``date_from``/``date_to``: by default the ``default_days`` ending with ``date_to`` (today)."""
+    last = day(query, "date_to") or today
+    first = day(query, "date_from") or last - timedelta(days=default_days - 1)
+    date_range(first, last)
+    return first, last
 
 
 def integer(query: Query, name: str, default: int, low: int, high: int) -> int:

@@ -7,8 +7,6 @@ hours in the range, never with the number of events.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from aiohttp import web
 
 from analytics_api import keys, params
@@ -22,14 +20,7 @@ async def quality(request: web.Request) -> web.Response:
     """Best-score distribution, low-score and no-result rates, regeneration, reranking, feedback."""
     query = request.query
     collection = params.collection(query)
-    today = request.app[keys.layout_key].today()
-    last = params.day(query, "date_to")
-    first = params.day(query, "date_from")
-    if last is None:
-        last = today
-    if first is None:
-        first = last - timedelta(days=DEFAULT_DAYS - 1)
-    params.date_range(first, last)
+    first, last = params.day_range(query, request.app[keys.layout_key].today(), DEFAULT_DAYS)
     threshold = request.app[keys.settings_key].low_score_threshold
     empty = Quality(collection, first.isoformat(), last.isoformat(), threshold)
     database = request.app[keys.database_key]

@@ -6,8 +6,6 @@ with the range.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from aiohttp import web
 
 from analytics_api import keys, params
@@ -22,14 +20,7 @@ async def summary(request: web.Request) -> web.Response:
     """Totals, rates, percentiles and top queries of a collection (or all) over a date range."""
     query = request.query
     collection = params.collection(query)
-    today = request.app[keys.layout_key].today()
-    last = params.day(query, "date_to")
-    first = params.day(query, "date_from")
-    if last is None:
-        last = today
-    if first is None:
-        first = last - timedelta(days=DEFAULT_DAYS - 1)
-    params.date_range(first, last)
+    first, last = params.day_range(query, request.app[keys.layout_key].today(), DEFAULT_DAYS)
     top = params.integer(query, "top", DEFAULT_TOP, 1, params.MAX_TOP)
     empty = Summary(collection, first.isoformat(), last.isoformat())
     database = request.app[keys.database_key]

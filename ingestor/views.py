@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any, Protocol
+
 from aiohttp import web
 
 from ingestor import keys
 from ingestor.content_encoding import decoded_body
 from ingestor.decoding import decode_items
+from ingestor.feedback import EncodedFeedback
+from ingestor.records import EncodedRecord
 from shared.errors import BadRequest, InvalidBody, TooLarge, Unauthorized, ValidationFailed, json_response
 from shared.privacy import bearer_token, tokens_equal
 from shared.quarantine import quarantined
@@ -44,38 +49,37 @@ async def read_body(request: web.Request) -> bytes:
     return decoded_body(body, request.headers.get("Content-Encoding"), limit)
 
 
-async def post_logs(request: web.Request) -> web.Response:
-    """Store a batch of log events durably; 202 only once they are fsynced."""
+class _Builder(Protocol):
+    """What turns decoded items into stored lines: ``RecordBuilder``, ``FeedbackBuilder``."""
+
+    def check_created_at(self, index: int, item: Any, /) -> dict[str, Any] | None: ...
+
+    def build(self, items: Sequence[Any], /) -> Sequence[EncodedRecord | EncodedFeedback]: ...
+
+
+async def _store(request: web.Request, builder: _Builder, type_: type[Any]) -> web.Response:
+    """Decode, build and store durably; 202 only once fsynced; all or nothing per request."""
     check_ingest_token(request)
     body = await read_body(request)
-    metrics = request.app[keys.metrics_key]
     try:
-        builder = request.app[keys.builder_key]
-        events = decode_items(body, request.content_type, LogEventIn, builder.check_created_at)
-        records = builder.build(events)
+        items = decode_items(body, request.content_type, type_, builder.check_created_at)
+        records = builder.build(items)
     except ValidationFailed as exc:
-        metrics.rejected.labels(reason="validation").inc(len(exc.extra["errors"]))
+        request.app[keys.metrics_key].rejected.labels(reason="validation").inc(len(exc.extra["errors"]))
         raise
     if records:
         await request.app[keys.writer_key].submit(records)
     return json_response({"accepted": len(records)}, status=202)
+
+
+async def post_logs(request: web.Request) -> web.Response:
+    """Store a batch of log events durably; 202 only once they are fsynced."""
+    return await _store(request, request.app[keys.builder_key], LogEventIn)
 
 
 async def post_feedback(request: web.Request) -> web.Response:
     """Store feedback durably; 202 only once it is fsynced (a retried feedback_id is stored once)."""
-    check_ingest_token(request)
-    body = await read_body(request)
-    metrics = request.app[keys.metrics_key]
-    try:
-        builder = request.app[keys.feedback_builder_key]
-        items = decode_items(body, request.content_type, FeedbackIn, builder.check_created_at)
-        records = builder.build(items)
-    except ValidationFailed as exc:
-        metrics.rejected.labels(reason="validation").inc(len(exc.extra["errors"]))
-        raise
-    if records:
-        await request.app[keys.writer_key].submit(records)
-    return json_response({"accepted": len(records)}, status=202)
+    return await _store(request, request.app[keys.feedback_builder_key], FeedbackIn)
 
 
 async def post_conversation(request: web.Request) -> web.Response:
