@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import msgspec
 
 from shared.errors import InvalidJson, ValidationFailed
+from shared.layout import StorageLayout
 from shared.wire import MAX_METADATA_DEPTH
 
 T = TypeVar("T")
@@ -185,6 +186,12 @@ def instant_problem(
 
 _UTC_MAX = datetime.max.replace(tzinfo=UTC)
 _UTC_MIN = datetime.min.replace(tzinfo=UTC)
+
+
+def created_at_bounds(layout: StorageLayout, retention_days: int) -> tuple[datetime, datetime]:
+    """The oldest and the latest ``created_at`` accepted now: the retention's first day, a day ahead."""
+    oldest = layout.day_start(layout.today() - timedelta(days=retention_days))
+    return oldest, datetime.now(UTC) + timedelta(days=1)
 
 
 def created_at_problem(

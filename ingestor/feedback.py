@@ -14,12 +14,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import msgspec
 
-from ingestor.decoding import as_utc, created_at_problem
+from ingestor.decoding import as_utc, created_at_bounds, created_at_problem
 from shared.errors import ValidationFailed
 from shared.layout import StorageLayout
 from shared.privacy import UserHasher
@@ -61,9 +61,7 @@ class FeedbackBuilder:
         self._redact = redact
 
     def _bounds(self) -> tuple[datetime, datetime]:
-        now = datetime.now(UTC)
-        oldest = self._layout.day_start(self._layout.today() - timedelta(days=self._retention_days))
-        return oldest, now + timedelta(days=1)
+        return created_at_bounds(self._layout, self._retention_days)
 
     def check_created_at(self, index: int, item: FeedbackIn) -> dict[str, Any] | None:
         """The 422 entry of feedback dated out of range (as for log events)."""

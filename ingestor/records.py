@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from ingestor.decoding import as_utc, created_at_problem
+from ingestor.decoding import as_utc, created_at_bounds, created_at_problem
 from shared.errors import ValidationFailed
 from shared.layout import StorageLayout
 from shared.privacy import UserHasher
@@ -68,9 +68,8 @@ class RecordBuilder:
         """The 422 entry of an event dated out of range, for requests that also break the schema."""
         if event.created_at is None:
             return None
-        now = datetime.now(UTC)
-        oldest = self._layout.day_start(self._layout.today() - timedelta(days=self._retention_days))
-        return created_at_problem(index, event.created_at, now + timedelta(days=1), oldest)
+        oldest, latest = created_at_bounds(self._layout, self._retention_days)
+        return created_at_problem(index, event.created_at, latest, oldest)
 
     def build(self, events: Sequence[LogEventIn]) -> list[EncodedRecord]:
         """Records for every event, or ValidationFailed naming every event out of range."""

@@ -431,15 +431,8 @@ class LineApplier:
             await self.open()
         sizes = {day: size for day, (_, size) in (await self._offsets()).items()}
         total = 0
-        for day, files in sorted(self._layout.days(Stream.LOGS).items()):
-            path = files.readable
-            if path is None:
-                continue
+        for day in self._changed_days(Stream.LOGS, sizes):
             recorded = sizes.get(day)
-            if recorded is not None:
-                with contextlib.suppress(OSError):
-                    if path.stat().st_size == recorded:
-                        continue
             while True:
                 before = self._pending
                 more = await self.pull([day])
@@ -459,11 +452,10 @@ class LineApplier:
             log.info("applied %d day-file lines the database had not seen", total)
         return total
 
-    async def _catch_up_feedback(self) -> int:
-        """``catch_up`` for the feedback stream: every day whose file is not the size last applied."""
-        sizes = {day: size for day, (_, size) in (await self._feedback.offsets(self._conn)).items()}
-        total = 0
-        for day, files in sorted(self._layout.days(Stream.FEEDBACK).items()):
+    def _changed_days(self, stream: Stream, sizes: dict[date, int | None]) -> list[date]:
+        """Days of ``stream`` with a file whose size is not the one recorded with its applied lines."""
+        changed = []
+        for day, files in sorted(self._layout.days(stream).items()):
             path = files.readable
             if path is None:
                 continue
@@ -472,6 +464,15 @@ class LineApplier:
                 with contextlib.suppress(OSError):
                     if path.stat().st_size == recorded:
                         continue
+            changed.append(day)
+        return changed
+
+    async def _catch_up_feedback(self) -> int:
+        """``catch_up`` for the feedback stream: every day whose file is not the size last applied."""
+        sizes = {day: size for day, (_, size) in (await self._feedback.offsets(self._conn)).items()}
+        total = 0
+        for day in self._changed_days(Stream.FEEDBACK, sizes):
+            recorded = sizes.get(day)
             while True:
                 async with self._read_lock:
                     lines, more = await self._feedback.pull(day)
