@@ -184,7 +184,10 @@ def _encode(draw: st.DrawFn, body: bytes) -> tuple[bytes, dict[str, str]]:
         return body, {"Content-Encoding": draw(st.sampled_from(["gzip", "deflate", "x-gzip"]))}
     if how == "truncated":
         packed = gzip.compress(body, mtime=0)
-        return packed[: draw(st.integers(0, len(packed) - 1))], {"Content-Encoding": "gzip"}
+        # A share of the length, not a length: the compressed size depends on the clock's digits,
+        # and a draw whose bounds change between a case and its replay makes hypothesis fail.
+        cut = min(len(packed) - 1, int(len(packed) * draw(st.floats(0, 1, exclude_max=True))))
+        return packed[:cut], {"Content-Encoding": "gzip"}
     return body, {"Content-Encoding": draw(st.sampled_from(["br", "zstd", "compress", "gzip, gzip", "x"]))}
 
 
