@@ -11,9 +11,7 @@ from shared.settings import Settings
 
 def analytics_listener(settings: Settings) -> Listener:
     """The analytics API bound to CHATLOG_API_HOST:CHATLOG_API_PORT."""
-    return Listener(
-        name="analytics", app=create_app(settings), host=settings.api_host, port=settings.api_port
-    )
+    return Listener(name="analytics", app=create_app(settings), host=settings.api_host, port=settings.api_port)
 
 
 def main() -> int:

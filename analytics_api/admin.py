@@ -49,8 +49,11 @@ def require_admin(request: web.Request) -> None:
     if given is None or not tokens_equal(given, expected):
         request.app[keys.metrics_key].admin_auth_failures.inc()
         log.warning(
-            "admin authentication failed: %s %s from %s (%s)", request.method, request.path,
-            request.remote, "no token" if given is None else "wrong token",
+            "admin authentication failed: %s %s from %s (%s)",
+            request.method,
+            request.path,
+            request.remote,
+            "no token" if given is None else "wrong token",
         )
         raise Unauthorized("a valid admin token is required: Authorization: Bearer <token>")
 
@@ -140,9 +143,15 @@ def list_rows(conn: sqlite3.Connection, f: ConversationFilter) -> list[tuple[Any
 def _item(row: tuple[Any, ...]) -> dict[str, Any]:
     cid, collection, user_hash, started, last, turns, priority, summary, has_error = row
     return {
-        "conversation_id": cid, "collection_name": collection, "user_hash": user_hash,
-        "started_at": started, "last_message_at": last, "total_turns": turns,
-        "retention_priority": priority, "summary": summary, "has_error": bool(has_error),
+        "conversation_id": cid,
+        "collection_name": collection,
+        "user_hash": user_hash,
+        "started_at": started,
+        "last_message_at": last,
+        "total_turns": turns,
+        "retention_priority": priority,
+        "summary": summary,
+        "has_error": bool(has_error),
     }
 
 

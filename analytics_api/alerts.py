@@ -60,10 +60,12 @@ def query_alerts(conn: sqlite3.Connection, tz: ZoneInfo, first: date, last: date
         if "no such table" in str(exc):  # a database an older ingestor made: no alerts yet
             return Alerts([])
         raise
-    return Alerts([
-        AlertOut(rule, scope or None, state, started, resolved, value, threshold, baseline, message)
-        for rule, scope, state, started, resolved, value, threshold, baseline, message in rows
-    ])
+    return Alerts(
+        [
+            AlertOut(rule, scope or None, state, started, resolved, value, threshold, baseline, message)
+            for rule, scope, state, started, resolved, value, threshold, baseline, message in rows
+        ]
+    )
 
 
 async def alerts(request: web.Request) -> web.Response:

@@ -58,7 +58,5 @@ def query_collections(conn: sqlite3.Connection, tz: ZoneInfo) -> Collections:
 async def collections(request: web.Request) -> web.Response:
     """The collections seen so far (empty before the first event)."""
     tz = request.app[keys.layout_key].tz
-    answer = await request.app[keys.database_key].read(
-        lambda conn: query_collections(conn, tz), Collections([])
-    )
+    answer = await request.app[keys.database_key].read(lambda conn: query_collections(conn, tz), Collections([]))
     return json_response(answer)

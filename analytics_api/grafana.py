@@ -44,8 +44,7 @@ SERIES = {
 _FEEDBACK_SERIES = ("positive_feedback", "negative_feedback")
 TABLES = {"top_queries": "Top queries", "collections": "Queries per collection"}
 # Counts are 0 in an empty bucket; latencies have no value there.
-_COUNTS = {"total_queries", "unique_sessions", "total_tokens", "error_count", "regeneration_count",
-           *_FEEDBACK_SERIES}
+_COUNTS = {"total_queries", "unique_sessions", "total_tokens", "error_count", "regeneration_count", *_FEEDBACK_SERIES}
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 # Bounded work for any request: hourly series up to a leap year of points (longer ranges,
@@ -176,8 +175,9 @@ def _series(name: str, buckets: Series, rows: dict[tuple[str, int], Any]) -> lis
     return points
 
 
-def _table(conn: sqlite3.Connection, name: str, collection: str | None, first: date, last: date,
-           payload: dict[str, Any]) -> dict[str, Any]:
+def _table(
+    conn: sqlite3.Connection, name: str, collection: str | None, first: date, last: date, payload: dict[str, Any]
+) -> dict[str, Any]:
     if name == "top_queries":
         top = payload.get("top", 10)
         if not isinstance(top, int) or isinstance(top, bool) or not 1 <= top <= MAX_TOP:
@@ -196,8 +196,10 @@ def _table(conn: sqlite3.Connection, name: str, collection: str | None, first: d
     return {
         "type": "table",
         "columns": [
-            {"text": "collection", "type": "string"}, {"text": "queries", "type": "number"},
-            {"text": "tokens", "type": "number"}, {"text": "errors", "type": "number"},
+            {"text": "collection", "type": "string"},
+            {"text": "queries", "type": "number"},
+            {"text": "tokens", "type": "number"},
+            {"text": "errors", "type": "number"},
         ],
         "rows": [list(row) for row in rows if collection is None or row[0] == collection],
     }

@@ -13,11 +13,15 @@ from analytics_api import params
 from analytics_api.admin import MAX_LIMIT
 from analytics_api.alerts import MAX_ITEMS, Alerts
 from analytics_api.collections import Collections
+from analytics_api.faq import DEFAULT_LIMIT as DEFAULT_FAQ_LIMIT
+from analytics_api.faq import MAX_LIMIT as MAX_FAQ_LIMIT
 from analytics_api.openapi_grafana import grafana_paths
 from analytics_api.summary import DEFAULT_DAYS, DEFAULT_TOP
 from analytics_api.timeline import PERIODS, Timeline
 from chat_statistics.quality_reads import Quality
 from chat_statistics.reads import Summary
+from insights.faq import Faq
+from insights.suggestions import Suggestions
 from shared.openapi import (
     OPENAPI_OPERATION,
     Schema,
@@ -37,8 +41,17 @@ EMPTY: Schema = {"const": ""}
 
 
 # Every field of these answers is always written.
-QUALITY_OUTPUTS = ("Quality", "HistogramBucket", "RegenerationRates", "Reranking", "RerankSide",
-                   "FeedbackCountsOut", "CollectionQuality", "KnowledgeGap", "Variant")
+QUALITY_OUTPUTS = (
+    "Quality",
+    "HistogramBucket",
+    "RegenerationRates",
+    "Reranking",
+    "RerankSide",
+    "FeedbackCountsOut",
+    "CollectionQuality",
+    "KnowledgeGap",
+    "Variant",
+)
 
 
 def optional(schema: Schema) -> Schema:
@@ -51,15 +64,20 @@ def query(name: str, schema: Schema, description: str) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": optional(schema), "description": description}
 
 
-COLLECTION = query("collection_name", {"type": "string", "maxLength": 128},
-                   "One collection; absent or empty = all collections.")
-DATE_FROM = query("date_from", DATE, f"First day (CHATLOG_TIMEZONE), inclusive; default date_to - {DEFAULT_DAYS - 1} "
-                                     "days. Must not be after date_to.")
+COLLECTION = query(
+    "collection_name", {"type": "string", "maxLength": 128}, "One collection; absent or empty = all collections."
+)
+DATE_FROM = query(
+    "date_from",
+    DATE,
+    f"First day (CHATLOG_TIMEZONE), inclusive; default date_to - {DEFAULT_DAYS - 1} days. Must not be after date_to.",
+)
 DATE_TO = query("date_to", DATE, "Last day (CHATLOG_TIMEZONE), inclusive; default today.")
 
 
-def _get(summary: str, operation_id: str, tag: str, parameters: list[dict[str, Any]],
-         responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+def _get(
+    summary: str, operation_id: str, tag: str, parameters: list[dict[str, Any]], responses: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
     operation = {"summary": summary, "operationId": operation_id, "tags": [tag], "responses": responses, **extra}
     if parameters:
         operation["parameters"] = parameters
@@ -68,9 +86,23 @@ def _get(summary: str, operation_id: str, tag: str, parameters: list[dict[str, A
 
 def _schemas() -> tuple[tuple[Schema, ...], dict[str, Schema]]:
     refs, schemas = struct_schemas(
-        [Summary, Timeline, Collections, ConversationRecord, Alerts, Quality],
-        outputs=["Summary", "TopQueryOut", "Timeline", "Point", "Collections", "CollectionOut",
-                 "ConversationRecord", "Alerts", "AlertOut", *QUALITY_OUTPUTS],
+        [Summary, Timeline, Collections, ConversationRecord, Alerts, Quality, Faq, Suggestions],
+        outputs=[
+            "Summary",
+            "TopQueryOut",
+            "Timeline",
+            "Point",
+            "Collections",
+            "CollectionOut",
+            "ConversationRecord",
+            "Alerts",
+            "AlertOut",
+            *QUALITY_OUTPUTS,
+            "Faq",
+            "FaqItem",
+            "Suggestions",
+            "Suggestion",
+        ],
     )
     for name in ("date_from", "date_to"):
         schemas["Quality"]["properties"][name] = DATE
@@ -84,7 +116,8 @@ def _schemas() -> tuple[tuple[Schema, ...], dict[str, Schema]]:
     add_format(schemas["AlertOut"], "resolved_at", "date-time", "When it resolved (RFC 3339, UTC); null while firing.")
     schemas["AlertOut"]["properties"]["state"] = {"enum": ["firing", "resolved"]}
     schemas["AlertOut"]["properties"]["rule"] = {
-        "enum": ["error_rate", "latency_p95", "low_score_rate", "volume_drop", "storage_unavailable"]}
+        "enum": ["error_rate", "latency_p95", "low_score_rate", "volume_drop", "storage_unavailable"]
+    }
     schemas["Timeline"]["properties"]["period"] = {"enum": list(PERIODS)}
     for name in ("date_from", "date_to"):
         schemas["Summary"]["properties"][name] = DATE
@@ -95,8 +128,17 @@ def _schemas() -> tuple[tuple[Schema, ...], dict[str, Schema]]:
 CONVERSATION_ITEM: Schema = {
     "title": "ConversationListItem",
     "type": "object",
-    "required": ["conversation_id", "collection_name", "user_hash", "started_at", "last_message_at",
-                 "total_turns", "retention_priority", "summary", "has_error"],
+    "required": [
+        "conversation_id",
+        "collection_name",
+        "user_hash",
+        "started_at",
+        "last_message_at",
+        "total_turns",
+        "retention_priority",
+        "summary",
+        "has_error",
+    ],
     "properties": {
         "conversation_id": {"type": "string"},
         "collection_name": {"type": "string"},
@@ -138,94 +180,182 @@ def _admin_paths(record: Schema) -> dict[str, Any]:
     }
     return {
         "/api/admin/conversations": _get(
-            "Conversations, newest first, cursor-paginated", "list_conversations", "admin",
+            "Conversations, newest first, cursor-paginated",
+            "list_conversations",
+            "admin",
             [
                 COLLECTION,
                 query("user_hash", {"type": "string", "maxLength": 128}, "One user's (keyed hash)."),
                 DATE_FROM | {"description": "Last message on or after this day (CHATLOG_TIMEZONE)."},
                 DATE_TO | {"description": "Last message on or before this day (CHATLOG_TIMEZONE)."},
                 query("has_error", boolean, "true/false (also yes/no, 1/0, any case); empty = both."),
-                query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50},
-                      "Page size."),
+                query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50}, "Page size."),
                 query("cursor", {"type": "string"}, "The `next_cursor` of the previous page."),
             ],
-            {"200": json_body(listing, "One page."), "400": ref_response("BadParameter"), **ADMIN_ERRORS,
-             "503": ref_response("Unavailable")},
+            {
+                "200": json_body(listing, "One page."),
+                "400": ref_response("BadParameter"),
+                **ADMIN_ERRORS,
+                "503": ref_response("Unavailable"),
+            },
             **admin,
         ),
         "/api/admin/conversations/{conversation_id}": _get(
-            "The newest full record of one conversation", "get_conversation", "admin",
+            "The newest full record of one conversation",
+            "get_conversation",
+            "admin",
             [{"name": "conversation_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-            {"200": json_body(record, "The newest record (guide §3.2)."), **ADMIN_ERRORS,
-             "404": ref_response("NotFound"), "503": ref_response("Unavailable")},
+            {
+                "200": json_body(record, "The newest record (guide §3.2)."),
+                **ADMIN_ERRORS,
+                "404": ref_response("NotFound"),
+                "503": ref_response("Unavailable"),
+            },
             **admin,
         ),
     }
 
 
 def _dashboard_paths() -> dict[str, Any]:
-    page = {"200": {"description": "The page (no inline script; it asks for the admin token itself).",
-                    "content": HTML}}
+    page = {"200": {"description": "The page (no inline script; it asks for the admin token itself).", "content": HTML}}
     return {
         "/": _get("The analytics dashboard", "dashboard", "dashboard", [], page),
         "/admin/conversations": _get("The conversation browser (admin)", "dashboard_admin", "dashboard", [], page),
         "/static/{path}": _get(
-            "Scripts, styles and the vendored chart library of the pages", "static", "dashboard",
-            [{"name": "path", "in": "path", "required": True, "schema": {"type": "string"},
-              "description": "A file under analytics_api/static (may contain `/`)."}],
-            {"200": {"description": "The file.", "content": {"*/*": {"schema": {}}}},
-             "403": error("The file cannot be read."), "404": ref_response("NotFound")},
+            "Scripts, styles and the vendored chart library of the pages",
+            "static",
+            "dashboard",
+            [
+                {
+                    "name": "path",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string"},
+                    "description": "A file under analytics_api/static (may contain `/`).",
+                }
+            ],
+            {
+                "200": {"description": "The file.", "content": {"*/*": {"schema": {}}}},
+                "403": error("The file cannot be read."),
+                "404": ref_response("NotFound"),
+            },
         ),
     }
 
 
 def analytics_openapi() -> dict[str, Any]:
     """The analytics API's whole document."""
-    (summary, timeline, collections, record, alerts, quality), schemas = _schemas()
+    (summary, timeline, collections, record, alerts, quality, faq, suggestions), schemas = _schemas()
     bad = {"400": ref_response("BadParameter"), "503": ref_response("Unavailable")}
     paths: dict[str, Any] = {
         "/api/analytics/summary": _get(
-            "Totals, rates, percentiles and top queries over a date range", "summary", "analytics",
-            [COLLECTION, DATE_FROM, DATE_TO,
-             query("top", {"type": "integer", "minimum": 1, "maximum": params.MAX_TOP, "default": DEFAULT_TOP},
-                   "How many top queries.")],
+            "Totals, rates, percentiles and top queries over a date range",
+            "summary",
+            "analytics",
+            [
+                COLLECTION,
+                DATE_FROM,
+                DATE_TO,
+                query(
+                    "top",
+                    {"type": "integer", "minimum": 1, "maximum": params.MAX_TOP, "default": DEFAULT_TOP},
+                    "How many top queries.",
+                ),
+            ],
             {"200": json_body(summary, "The summary (zeros before the first event)."), **bad},
         ),
         "/api/analytics/timeline": _get(
-            "One point per day or hour, oldest first, empty buckets included", "timeline", "analytics",
-            [COLLECTION,
-             query("period", {"enum": list(PERIODS), "default": "daily"}, "Bucket size."),
-             query("days", {"type": "integer", "minimum": 1, "maximum": params.MAX_DAYS, "default": 7},
-                   "Days back from today (hourly: 24 points a day).")],
+            "One point per day or hour, oldest first, empty buckets included",
+            "timeline",
+            "analytics",
+            [
+                COLLECTION,
+                query("period", {"enum": list(PERIODS), "default": "daily"}, "Bucket size."),
+                query(
+                    "days",
+                    {"type": "integer", "minimum": 1, "maximum": params.MAX_DAYS, "default": 7},
+                    "Days back from today (hourly: 24 points a day).",
+                ),
+            ],
             {"200": json_body(timeline, "The timeline."), **bad},
         ),
         "/api/analytics/quality": _get(
             "Retrieval quality: best-score distribution, low-score and no-result rates, regeneration, "
-            "reranking, feedback, per collection", "quality", "analytics",
+            "reranking, feedback, per collection",
+            "quality",
+            "analytics",
             [COLLECTION, DATE_FROM, DATE_TO],
             {"200": json_body(quality, "The quality answer (zeros and nulls before the first answer)."), **bad},
         ),
+        "/api/analytics/faq": _get(
+            "The most asked question groups (paraphrases together), each with one stored answer",
+            "faq",
+            "analytics",
+            [
+                COLLECTION,
+                DATE_FROM,
+                DATE_TO,
+                query(
+                    "limit",
+                    {"type": "integer", "minimum": 1, "maximum": MAX_FAQ_LIMIT, "default": DEFAULT_FAQ_LIMIT},
+                    "How many groups.",
+                ),
+            ],
+            {"200": json_body(faq, "The FAQ (groups of fewer than CHATLOG_FAQ_MIN_COUNT questions left out)."), **bad},
+        ),
+        "/api/analytics/suggestions": _get(
+            "Improvement suggestions drawn from the data, each with its evidence",
+            "suggestions",
+            "analytics",
+            [COLLECTION, DATE_FROM, DATE_TO],
+            {"200": json_body(suggestions, "The suggestions, most severe first (none without enough data)."), **bad},
+        ),
         "/api/analytics/collections": _get(
-            "Every collection seen, with its all-time query count", "collections", "analytics", [],
-            {"200": json_body(collections, "The collections (empty before the first event)."),
-             "503": ref_response("Unavailable")},
+            "Every collection seen, with its all-time query count",
+            "collections",
+            "analytics",
+            [],
+            {
+                "200": json_body(collections, "The collections (empty before the first event)."),
+                "503": ref_response("Unavailable"),
+            },
         ),
         "/api/analytics/alerts": _get(
-            "Alerts active during a date range, newest first", "alerts", "analytics",
+            "Alerts active during a date range, newest first",
+            "alerts",
+            "analytics",
             [COLLECTION, DATE_FROM, DATE_TO],
-            {"200": json_body(alerts, f"The alerts (at most {MAX_ITEMS}, the newest); each with the window's "
-                                      "value, the threshold it crossed and the 7-day baseline."), **bad},
+            {
+                "200": json_body(
+                    alerts,
+                    f"The alerts (at most {MAX_ITEMS}, the newest); each with the window's "
+                    "value, the threshold it crossed and the 7-day baseline.",
+                ),
+                **bad,
+            },
         ),
         **_admin_paths(record),
         "/healthz": _get(
-            "Whether the API can answer", "healthz", "meta", [],
-            {"200": json_body(HEALTH, "It can answer (with zeros before the database exists)."),
-             "503": ref_response("Unavailable")},
+            "Whether the API can answer",
+            "healthz",
+            "meta",
+            [],
+            {
+                "200": json_body(HEALTH, "It can answer (with zeros before the database exists)."),
+                "503": ref_response("Unavailable"),
+            },
         ),
         "/metrics": _get(
-            "Prometheus metrics", "metrics", "meta", [],
-            {"200": {"description": "Prometheus text exposition format 0.0.4.",
-                     "content": {"text/plain": {"schema": {"type": "string"}}}}},
+            "Prometheus metrics",
+            "metrics",
+            "meta",
+            [],
+            {
+                "200": {
+                    "description": "Prometheus text exposition format 0.0.4.",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }
+            },
         ),
         "/openapi.json": OPENAPI_OPERATION,
         **grafana_paths(),
@@ -235,7 +365,9 @@ def analytics_openapi() -> dict[str, Any]:
         "chatlog analytics API",
         "Read-only statistics, admin lookups, the Grafana JSON datasource (simpod-json-datasource) under "
         "`/grafana` and the dashboard. Dates are `YYYY-MM-DD` in CHATLOG_TIMEZONE, ranges inclusive. Every "
-        "error answers `{\"error\": code, \"message\": text}` (a bad parameter adds `parameter`). Each GET "
+        'error answers `{"error": code, "message": text}` (a bad parameter adds `parameter`). Each GET '
         "also answers HEAD; other methods on a known path answer 405 with `Allow`.",
-        paths, schemas, ADMIN_BEARER,
+        paths,
+        schemas,
+        ADMIN_BEARER,
     )

@@ -16,8 +16,10 @@ from shared.openapi import JSON, Schema, error, json_body
 
 TAG = "grafana"
 METRIC_NAMES = ", ".join(f"`{name}`" for name in [*SERIES, *TABLES])
-MALFORMED = error("The body is not a JSON object of this request's shape, or asks for what chatlog cannot "
-                  "answer (see the description).")
+MALFORMED = error(
+    "The body is not a JSON object of this request's shape, or asks for what chatlog cannot "
+    "answer (see the description)."
+)
 OBJECT: Schema = {"type": "object", "description": "Ignored unless said otherwise."}
 RAW_TIME: Schema = {"type": "object", "properties": {"from": {"type": "string"}, "to": {"type": "string"}}}
 RANGE: Schema = {
@@ -29,8 +31,11 @@ RANGE: Schema = {
         "raw": RAW_TIME,
     },
 }
-OPTION: Schema = {"type": "object", "required": ["value"],
-                  "properties": {"label": {"type": "string"}, "value": {"type": "string"}}}
+OPTION: Schema = {
+    "type": "object",
+    "required": ["value"],
+    "properties": {"label": {"type": "string"}, "value": {"type": "string"}},
+}
 PAYLOAD_CONFIG: Schema = {
     "type": "object",
     "required": ["name"],
@@ -47,15 +52,20 @@ PAYLOAD_CONFIG: Schema = {
 TIMESERIES: Schema = {
     "type": "object",
     "description": "A time series: [value, epoch ms] pairs, one per hourly or daily bucket. A latency has "
-                   "no value (null) in a bucket without answers.",
+    "no value (null) in a bucket without answers.",
     "required": ["target", "datapoints"],
     "properties": {
         "target": {"type": "string"},
         "refId": {"type": ["string", "null"]},
         "datapoints": {
             "type": "array",
-            "items": {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": ["number", "null"]},
-                      "description": "[value, epoch milliseconds]"},
+            "items": {
+                "type": "array",
+                "minItems": 2,
+                "maxItems": 2,
+                "items": {"type": ["number", "null"]},
+                "description": "[value, epoch milliseconds]",
+            },
         },
     },
 }
@@ -65,9 +75,14 @@ TABLE: Schema = {
     "required": ["type", "columns", "rows"],
     "properties": {
         "type": {"const": "table"},
-        "columns": {"type": "array", "items": {"type": "object", "required": ["text"],
-                                               "properties": {"text": {"type": "string"},
-                                                              "type": {"type": "string"}}}},
+        "columns": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["text"],
+                "properties": {"text": {"type": "string"}, "type": {"type": "string"}},
+            },
+        },
         "rows": {"type": "array", "items": {"type": "array", "items": {"type": ["string", "number", "null"]}}},
     },
 }
@@ -75,18 +90,28 @@ TARGET: Schema = {
     "type": "object",
     "required": ["target"],
     "properties": {
-        "target": {"type": "string", "description": f"A metric of `POST /grafana/metrics`: {METRIC_NAMES}; "
-                                                    "any other answers 400."},
+        "target": {
+            "type": "string",
+            "description": f"A metric of `POST /grafana/metrics`: {METRIC_NAMES}; any other answers 400.",
+        },
         "refId": {"type": "string"},
         "hide": {"type": "boolean", "description": "A hidden target is not answered."},
         "payload": {
             "description": "`collection_name` (a name, or empty / `$__all` / `All` for every collection) and, for "
-                           "`top_queries`, `top` (1-100). An object, or its JSON text as dashboards store it.",
+            "`top_queries`, `top` (1-100). An object, or its JSON text as dashboards store it.",
             "anyOf": [
-                {"type": "object", "properties": {
-                    "collection_name": {"anyOf": [{"type": "string", "maxLength": 128},
-                                                  {"type": "array", "items": {"type": "string"}}]},
-                    "top": {"type": "integer", "minimum": 1, "maximum": 100}}},
+                {
+                    "type": "object",
+                    "properties": {
+                        "collection_name": {
+                            "anyOf": [
+                                {"type": "string", "maxLength": 128},
+                                {"type": "array", "items": {"type": "string"}},
+                            ]
+                        },
+                        "top": {"type": "integer", "minimum": 1, "maximum": 100},
+                    },
+                },
                 {"type": "string"},
                 {"type": "null"},
             ],
@@ -96,9 +121,11 @@ TARGET: Schema = {
 ADHOC_FILTERS: Schema = {
     "type": "array",
     "description": "Ad-hoc filters; only the key `collection_name` with operator `=` is understood.",
-    "items": {"type": "object", "required": ["key"],
-              "properties": {"key": {"type": "string"}, "operator": {"type": "string"},
-                             "value": {"type": "string"}}},
+    "items": {
+        "type": "object",
+        "required": ["key"],
+        "properties": {"key": {"type": "string"}, "operator": {"type": "string"}, "value": {"type": "string"}},
+    },
 }
 QUERY: Schema = {
     "type": "object",
@@ -118,12 +145,12 @@ QUERY: Schema = {
 }
 
 
-def _post(summary: str, operation_id: str, body: Schema | None, answer: Schema, description: str,
-          required: bool = False) -> dict[str, Any]:
+def _post(
+    summary: str, operation_id: str, body: Schema | None, answer: Schema, description: str, required: bool = False
+) -> dict[str, Any]:
     """One POST operation; ``body`` None: the body is not read at all (so never refused)."""
     responses = {"200": json_body(answer, description)}
-    operation: dict[str, Any] = {"summary": summary, "operationId": operation_id, "tags": [TAG],
-                                 "responses": responses}
+    operation: dict[str, Any] = {"summary": summary, "operationId": operation_id, "tags": [TAG], "responses": responses}
     if body is not None:
         responses["400"] = MALFORMED
         operation["requestBody"] = {"required": required, "content": {JSON: {"schema": body}}}
@@ -134,12 +161,15 @@ def grafana_paths() -> dict[str, Any]:
     """Every ``/grafana`` operation."""
     health = {
         "get": {
-            "summary": "The datasource's \"Save & test\"",
+            "summary": 'The datasource\'s "Save & test"',
             "operationId": "grafana_health",
             "tags": [TAG],
-            "responses": {"200": json_body(
-                {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}},
-                "Positive health check.")},
+            "responses": {
+                "200": json_body(
+                    {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}},
+                    "Positive health check.",
+                )
+            },
         }
     }
     metrics_body = {"type": "object", "properties": {"metric": {"type": "string"}, "payload": OBJECT}}
@@ -147,45 +177,89 @@ def grafana_paths() -> dict[str, Any]:
         "/grafana": health,
         "/grafana/": health | {"get": health["get"] | {"operationId": "grafana_health_slash"}},
         "/grafana/metrics": _post(
-            "Metrics with their payload options", "grafana_metrics", metrics_body,
-            {"type": "array", "items": {"type": "object", "required": ["value", "payloads"], "properties": {
-                "label": {"type": "string"}, "value": {"type": "string"},
-                "payloads": {"type": "array", "items": PAYLOAD_CONFIG}}}},
+            "Metrics with their payload options",
+            "grafana_metrics",
+            metrics_body,
+            {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["value", "payloads"],
+                    "properties": {
+                        "label": {"type": "string"},
+                        "value": {"type": "string"},
+                        "payloads": {"type": "array", "items": PAYLOAD_CONFIG},
+                    },
+                },
+            },
             f"Every metric ({METRIC_NAMES}), each with the `collection_name` select.",
         ),
         "/grafana/metric-payload-options": _post(
-            "Options of a payload select", "grafana_metric_payload_options",
-            {"type": "object", "properties": {"metric": {"type": "string"}, "payload": OBJECT,
-                                              "name": {"type": "string"}}},
+            "Options of a payload select",
+            "grafana_metric_payload_options",
+            {
+                "type": "object",
+                "properties": {"metric": {"type": "string"}, "payload": OBJECT, "name": {"type": "string"}},
+            },
             {"type": "array", "items": OPTION},
             "The collections for `collection_name`; no options for any other payload name.",
         ),
         "/grafana/query": _post(
-            "Time series and tables over a range", "grafana_query", QUERY,
+            "Time series and tables over a range",
+            "grafana_query",
+            QUERY,
             {"type": "array", "items": {"anyOf": [TIMESERIES, TABLE]}},
-            "One answer per target that is not hidden, in their order.", required=True,
+            "One answer per target that is not hidden, in their order.",
+            required=True,
         ),
         "/grafana/variable": _post(
-            "Values of a dashboard variable", "grafana_variable",
-            {"type": "object", "properties": {
-                "payload": {"type": "object", "properties": {"target": {"type": "string"}, "variables": OBJECT}},
-                "range": RANGE}},
-            {"type": "array", "items": {"type": "object", "required": ["text", "value"], "properties": {
-                "text": {"type": "string"}, "value": {"type": "string"},
-                "__text": {"type": "string"}, "__value": {"type": "string"}}}},
+            "Values of a dashboard variable",
+            "grafana_variable",
+            {
+                "type": "object",
+                "properties": {
+                    "payload": {"type": "object", "properties": {"target": {"type": "string"}, "variables": OBJECT}},
+                    "range": RANGE,
+                },
+            },
+            {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["text", "value"],
+                    "properties": {
+                        "text": {"type": "string"},
+                        "value": {"type": "string"},
+                        "__text": {"type": "string"},
+                        "__value": {"type": "string"},
+                    },
+                },
+            },
             "The collection names.",
         ),
         "/grafana/tag-keys": _post(
-            "Keys of the ad-hoc filter", "grafana_tag_keys", None,
-            {"type": "array", "items": {"type": "object", "required": ["text"], "properties": {
-                "type": {"type": "string"}, "text": {"type": "string"}}}},
+            "Keys of the ad-hoc filter",
+            "grafana_tag_keys",
+            None,
+            {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["text"],
+                    "properties": {"type": {"type": "string"}, "text": {"type": "string"}},
+                },
+            },
             "The one key, `collection_name`.",
         ),
         "/grafana/tag-values": _post(
-            "Values of an ad-hoc filter key", "grafana_tag_values",
+            "Values of an ad-hoc filter key",
+            "grafana_tag_values",
             {"type": "object", "required": ["key"], "properties": {"key": {"type": "string"}}},
-            {"type": "array", "items": {"type": "object", "required": ["text"],
-                                        "properties": {"text": {"type": "string"}}}},
-            "The collection names for `collection_name`; nothing for any other key.", required=True,
+            {
+                "type": "array",
+                "items": {"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}},
+            },
+            "The collection names for `collection_name`; nothing for any other key.",
+            required=True,
         ),
     }

@@ -9,10 +9,12 @@ from analytics_api.admin import get_conversation, list_conversations
 from analytics_api.alerts import alerts
 from analytics_api.collections import collections
 from analytics_api.dashboard import setup_dashboard_routes
+from analytics_api.faq import faq
 from analytics_api.grafana import setup_grafana_routes
 from analytics_api.health import healthz
 from analytics_api.openapi import analytics_openapi
 from analytics_api.quality import quality
+from analytics_api.suggestions import suggestions
 from analytics_api.summary import summary
 from analytics_api.timeline import timeline
 from shared.metrics import metrics_handler
@@ -26,6 +28,8 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/analytics/collections", collections)
     app.router.add_get("/api/analytics/alerts", alerts)
     app.router.add_get("/api/analytics/quality", quality)
+    app.router.add_get("/api/analytics/faq", faq)
+    app.router.add_get("/api/analytics/suggestions", suggestions)
     app.router.add_get("/api/admin/conversations", list_conversations)
     app.router.add_get("/api/admin/conversations/{conversation_id}", get_conversation)
     app.router.add_get("/healthz", healthz)

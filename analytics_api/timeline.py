@@ -52,8 +52,6 @@ class Timeline(msgspec.Struct):
     points: list[Point]
 
 
-
-
 def slots(period: str, days: int, end: datetime, tz: ZoneInfo) -> list[Slot]:
     """The buckets of a timeline ending with the bucket of ``end`` (aware), oldest first.
 
@@ -114,6 +112,7 @@ async def timeline(request: web.Request) -> web.Response:
         # Only a range of skipped days (Pacific/Apia's 2011-12-30) has no bucket at all.
         return json_response(Timeline(collection, period, []))
     first, last = wanted[0][0][0], wanted[-1][0][0]
+
     def read(conn: sqlite3.Connection) -> tuple[dict[Bucket, tuple[Any, ...]], dict[Bucket, tuple[int, int]]]:
         return query_rows(conn, collection, period, first, last), feedback_rows(conn, collection, period, first, last)
 

@@ -59,10 +59,7 @@ def term_vectors(
     matrix = tfidf.fit_transform(analysed).tocsr()
     weights = np.power(tfidf.idf_, idf_power)
     indptr, indices = matrix.indptr, matrix.indices
-    vectors = [
-        {int(t): float(weights[t]) for t in indices[indptr[row] : indptr[row + 1]]}
-        for row in range(len(texts))
-    ]
+    vectors = [{int(t): float(weights[t]) for t in indices[indptr[row] : indptr[row + 1]]} for row in range(len(texts))]
     return vectors, {term: int(i) for term, i in tfidf.vocabulary_.items()}
 
 
@@ -84,8 +81,11 @@ class QuestionGrouper:
     _sizes: list[float]
 
     def __init__(
-        self, terms: QuestionTerms | None = None, threshold: float = DEFAULT_THRESHOLD,
-        merge_threshold: float | None = None, idf_power: float = 1.0,
+        self,
+        terms: QuestionTerms | None = None,
+        threshold: float = DEFAULT_THRESHOLD,
+        merge_threshold: float | None = None,
+        idf_power: float = 1.0,
     ) -> None:
         self.terms = terms or QuestionTerms()
         self.threshold = threshold
@@ -139,7 +139,10 @@ class QuestionGrouper:
         return members
 
     def _linkage_pass(
-        self, vectors: list[TermVector], intents: list[frozenset[int]], intent_ids: frozenset[int],
+        self,
+        vectors: list[TermVector],
+        intents: list[frozenset[int]],
+        intent_ids: frozenset[int],
         members: list[list[int]],
     ) -> list[list[int]]:
         sizes = self._sizes

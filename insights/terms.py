@@ -30,40 +30,118 @@ _CONTENT_TAGS = frozenset(
 # They are kept as one token per intent, so paraphrases of the intent agree.
 _INTENTS: dict[str, str] = {
     # how (procedure)
-    "어떻": "~how", "방법": "~how", "절차": "~how", "법": "~how", "사용법": "~how", "how": "~how",
-    "어떡하": "~how", "step": "~how",
+    "어떻": "~how",
+    "방법": "~how",
+    "절차": "~how",
+    "법": "~how",
+    "사용법": "~how",
+    "how": "~how",
+    "어떡하": "~how",
+    "step": "~how",
     # when (date, deadline)
-    "언제": "~when", "기한": "~when", "마감일": "~when", "마감": "~when",
-    "날짜": "~when", "when": "~when", "date": "~when",
+    "언제": "~when",
+    "기한": "~when",
+    "마감일": "~when",
+    "마감": "~when",
+    "날짜": "~when",
+    "when": "~when",
+    "date": "~when",
     # how long / how many days
-    "기간": "~howlong", "며칠": "~howlong", "일수": "~howlong", "얼마나": "~howlong",
-    "howlong": "~howlong", "length": "~howlong", "durat": "~howlong",
+    "기간": "~howlong",
+    "며칠": "~howlong",
+    "일수": "~howlong",
+    "얼마나": "~howlong",
+    "howlong": "~howlong",
+    "length": "~howlong",
+    "durat": "~howlong",
     # how much (money)
-    "얼마": "~howmuch", "금액": "~howmuch", "howmuch": "~howmuch",
+    "얼마": "~howmuch",
+    "금액": "~howmuch",
+    "howmuch": "~howmuch",
     # how many (times)
-    "몇": "~howmany", "횟수": "~howmany", "howmany": "~howmany",
+    "몇": "~howmany",
+    "횟수": "~howmany",
+    "howmany": "~howmany",
     # something is wrong: a problem report, not a how-to
-    "오류": "~problem", "안": "~problem", "끊기": "~problem", "error": "~problem", "disconnect": "~problem",
-    "걸리": "~problem", "안되": "~problem", "않": "~problem",
+    "오류": "~problem",
+    "안": "~problem",
+    "끊기": "~problem",
+    "error": "~problem",
+    "disconnect": "~problem",
+    "걸리": "~problem",
+    "안되": "~problem",
+    "않": "~problem",
     # where
     # where to do something is asked as how to do it ("예약은 어디서 하나요" = "예약 방법")
-    "어디": "~how", "where": "~how", "어디서": "~how",
+    "어디": "~how",
+    "where": "~how",
+    "어디서": "~how",
 }
 
 # Everyday synonyms of support questions, folded onto one word ("reset" is "reset").
 _SYNONYMS: dict[str, str] = {
-    "재설정": "초기화", "리셋": "초기화", "조회": "확인", "요청": "신청", "접수": "신청",
-    "패스워드": "비밀번호", "비번": "비밀번호", "wifi": "와이파이", "방식": "방법", "월급": "급여", "에러": "error",
-    "잃어버리": "분실", "잃": "분실", "lose": "lost", "lost": "lost",
-    "request": "appli", "applic": "appli",
+    "재설정": "초기화",
+    "리셋": "초기화",
+    "조회": "확인",
+    "요청": "신청",
+    "접수": "신청",
+    "패스워드": "비밀번호",
+    "비번": "비밀번호",
+    "wifi": "와이파이",
+    "방식": "방법",
+    "월급": "급여",
+    "에러": "error",
+    "잃어버리": "분실",
+    "잃": "분실",
+    "lose": "lost",
+    "lost": "lost",
+    "request": "appli",
+    "applic": "appli",
 }
 
 # Words that ask nothing by themselves: politeness, "tell me", "I am curious", fillers.
-_KOREAN_STOP = frozenset({
-    "알리", "주", "궁금", "궁금하", "하", "되", "있", "없", "이", "그", "저", "것", "거", "수", "좀",
-    "뭐", "무엇", "가능", "필요", "싶", "받", "보", "나오", "들어오", "쓰", "해주", "문의", "질문",
-    "회사", "사내", "본인", "저희", "우리", "혹시", "제", "내", "나", "요",
-})
+_KOREAN_STOP = frozenset(
+    {
+        "알리",
+        "주",
+        "궁금",
+        "궁금하",
+        "하",
+        "되",
+        "있",
+        "없",
+        "이",
+        "그",
+        "저",
+        "것",
+        "거",
+        "수",
+        "좀",
+        "뭐",
+        "무엇",
+        "가능",
+        "필요",
+        "싶",
+        "받",
+        "보",
+        "나오",
+        "들어오",
+        "쓰",
+        "해주",
+        "문의",
+        "질문",
+        "회사",
+        "사내",
+        "본인",
+        "저희",
+        "우리",
+        "혹시",
+        "제",
+        "내",
+        "나",
+        "요",
+    }
+)
 _ENGLISH_STOP_WORDS = (
     "a an the i me my we our you your it is are was were be been do does did can could should would "
     "will to of for in on at from with by and or if what which who whom this that these those there "
@@ -116,7 +194,8 @@ class QuestionTerms:
         out: list[str] = []
         if _HANGUL.search(text):
             tokens = [
-                (t.form, t.tag) for t in self._analyser().tokenize(text)
+                (t.form, t.tag)
+                for t in self._analyser().tokenize(text)
                 if t.tag in _CONTENT_TAGS or t.form in _INTENTS  # "하는 법": 법 is a bound noun
             ]
             for index, (form, tag) in enumerate(tokens):

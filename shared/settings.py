@@ -247,6 +247,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("low_score_threshold", "0.5",
             "an answer whose best retrieval score is under this is a low-score answer (0.0-1.0, "
             "in steps of 0.01)", _score_threshold),
+    Setting("faq_min_count", "3",
+            "question groups asked fewer times are left out of the FAQ and the knowledge gaps", _int_in(1, 1_000_000)),
 )
 
 
@@ -290,6 +292,7 @@ class Settings:
     alert_webhook_url: tuple[str, ...] = ()
     alert_dashboard_url: str = ""
     low_score_threshold: float = 0.5
+    faq_min_count: int = 3
     alert_min_answers: int = 20
     alert_error_rate: float = 0.05
     alert_error_factor: float = 3.0
