@@ -19,6 +19,9 @@ from shared.settings import Settings
 if TYPE_CHECKING:
     from tests.support.daemon import IngestorProcess
 
+# Fixtures shared across packages live in tests/support; pytest finds them through this list.
+pytest_plugins = ["tests.support.full_disk"]
+
 TEST_SECRET = "test-user-hash-secret-0123456789"
 # Daemons the tests start (they inherit this environment) leave the OTLP port alone unless a
 # test gives them one: several suites run on one machine at once.

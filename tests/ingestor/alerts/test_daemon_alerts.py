@@ -13,7 +13,7 @@ from analytics_api.app import create_app as create_analytics
 from ingestor.app import create_app as create_ingestor
 from shared.settings import Settings
 from tests.conftest import TEST_SECRET, AiohttpClient
-from tests.ingestor.lifecycle.test_fulldisk import _fill, small_fs  # noqa: F401 (the fixture)
+from tests.support.full_disk import fill
 from tests.support.traffic import BALANCED, Mix, exchange
 from tests.support.webhook import webhook_receiver
 
@@ -61,7 +61,7 @@ async def test_an_error_incident_is_notified_counted_and_listed(aiohttp_client: 
 
 @pytest.mark.slow
 async def test_storage_unavailable_comes_from_the_ingestor(
-    aiohttp_client: AiohttpClient, small_fs: Path, short_dir: Path,  # noqa: F811
+    aiohttp_client: AiohttpClient, small_fs: Path, short_dir: Path,
 ) -> None:
     """The day files on a full filesystem (the database elsewhere): notified once failing, once resolved."""
     async with webhook_receiver() as receiver:
@@ -69,7 +69,7 @@ async def test_storage_unavailable_comes_from_the_ingestor(
         ingest = await aiohttp_client(create_ingestor(settings))
         rng = random.Random(4)
         filler = small_fs / "filler"
-        _fill(filler)
+        fill(filler)
         for _ in range(200):
             resp = await ingest.post("/v1/logs", json=exchange(rng, "hr-docs", datetime.now(UTC), BALANCED))
             if resp.status == 503:

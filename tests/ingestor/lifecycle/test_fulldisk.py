@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import errno
 import os
 import random
-import shutil
 import sqlite3
-import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,46 +23,7 @@ from shared.settings import Settings
 from tests.conftest import TEST_SECRET, AiohttpClient
 from tests.support.drivers.storage import read_ids
 from tests.support.events import make_event
-
-
-@pytest.fixture
-def small_fs(short_dir: Path) -> Iterator[Path]:
-    """A 2 MiB tmpfs mounted for the test, unmounted after it."""
-    mount_point = short_dir / "small"
-    mount_point.mkdir()
-    if shutil.which("mount") is None:
-        pytest.fail("no mount(8) here: the full-disk test needs a filesystem it can fill (run as root)")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", str(mount_point)],
-        capture_output=True, text=True, check=False,
-    )
-    if done.returncode != 0:
-        pytest.fail(f"cannot mount a 2 MiB tmpfs (needs root/CAP_SYS_ADMIN): {done.stderr.strip()}")
-    try:
-        yield mount_point
-    finally:
-        if subprocess.run(["umount", str(mount_point)], capture_output=True, check=False).returncode:
-            subprocess.run(["umount", "-l", str(mount_point)], capture_output=True, check=False)
-
-
-def _fill(path: Path) -> None:
-    """Write ``path`` until the filesystem has no byte left."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        block = b"\0" * 65536
-        while True:
-            try:
-                os.write(fd, block)
-            except OSError as exc:
-                assert exc.errno == errno.ENOSPC
-                break
-        while True:
-            try:
-                os.write(fd, b"\0" * 512)
-            except OSError:
-                return
-    finally:
-        os.close(fd)
+from tests.support.full_disk import fill
 
 
 async def _healthz(client: TestClient[Any, Any]) -> int:
@@ -100,7 +57,7 @@ async def test_full_disk_answers_503_loses_nothing_and_recovers(
     assert (await post(old + timedelta(days=1), 5)).status == 202  # a plain day due for compression
 
     filler = small_fs / "filler"
-    _fill(filler)
+    fill(filler)
     os.truncate(filler, filler.stat().st_size - 12 * 1024)  # room for a partial write or two
     refused = None
     for i in range(60):
@@ -115,7 +72,7 @@ async def test_full_disk_answers_503_loses_nothing_and_recovers(
     assert await _healthz(client) == 503
     assert (await post(None, 1)).status == 503
     # Compression does not take the last bytes either: it refuses to start.
-    _fill(small_fs / "filler2")
+    fill(small_fs / "filler2")
     with pytest.raises(LifecycleError, match="bytes free"):
         await compress.run()
     (small_fs / "filler2").unlink()
