@@ -1,8 +1,8 @@
 """``GET /api/analytics/quality``: retrieval quality and feedback over an inclusive date range.
 
-Answered from the hourly ``retrieval_statistics`` and ``feedback_statistics`` rows
+Answered from the daily ``retrieval_statistics_daily`` and hourly ``feedback_statistics`` rows
 (``chat_statistics.quality_reads``): time grows with the number of collections and
-hours in the range, never with the number of events.
+days in the range, never with the number of events.
 """
 
 from __future__ import annotations

@@ -10,7 +10,9 @@ answers carrying ``retrieval_info``, and feedback on 2% of the answers; ``--days
 2. times ``rebuild-stats`` over every day (which fills the quality rows);
 3. starts ``python -m analytics_api`` and times the quality answer over HTTP for 1, 7
    and 30-day ranges (all collections and one), beside DuckDB computing the same
-   figures from the raw files of the 30 days, and checks that both agree.
+   figures from the raw files of the 30 days, and checks that both agree;
+4. times the same read in process from the hourly rows and from the daily rollup, side
+   by side (and checks they answer the same).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import asyncio
 import contextlib
 import random
 import shutil
+import sqlite3
 import sys
 import tempfile
 import time
@@ -31,8 +34,10 @@ import duckdb
 import msgspec
 
 from bench.analytics import analytics_server, http_latencies, p, write_days
+from chat_statistics.quality import DAILY_TABLE, HOURLY_TABLE
+from chat_statistics.quality_reads import query_quality
 from chat_statistics.rebuild.run import rebuild
-from shared.db import connect_writer_sync
+from shared.db import connect_writer_sync, reader_uri
 from shared.layout import StorageLayout, Stream, date_range
 from shared.settings import Settings
 
@@ -181,6 +186,24 @@ def agree(body: dict[str, Any], exact: dict[str, Any]) -> list[str]:
     return problems
 
 
+def rollup_times(settings: Settings, first: date, last: date, repeat: int) -> dict[str, list[float]]:
+    """Milliseconds of ``query_quality`` over ``first..last`` from the hourly rows and from the daily rows.
+
+    Side by side on one read-only connection, alternating, after checking both answer the same.
+    """
+    tables = {"hourly rows (no rollup)": HOURLY_TABLE, "daily rollup": DAILY_TABLE}
+    times: dict[str, list[float]] = {name: [] for name in tables}
+    with contextlib.closing(sqlite3.connect(reader_uri(settings.db_path), uri=True)) as conn:
+        answers = [query_quality(conn, None, first, last, 0.5, table=table) for table in tables.values()]
+        assert answers[0] == answers[1], "the daily rollup answers differently from the hourly rows"
+        for _ in range(repeat):
+            for name, table in tables.items():
+                started = time.perf_counter()
+                query_quality(conn, None, first, last, 0.5, table=table)
+                times[name].append((time.perf_counter() - started) * 1000)
+    return times
+
+
 def run(days: int, per_day: int, root: Path, repeat: int) -> list[str]:
     """The whole benchmark; returns the report lines."""
     settings = Settings.for_data_dir(root / "data", user_hash_secret="bench-secret-0123456789abcdef")
@@ -210,6 +233,7 @@ def run(days: int, per_day: int, root: Path, repeat: int) -> list[str]:
                                              "date_to": last.isoformat()}) for span in spans]
     whole = requests[-1]
     requests.append(("/api/analytics/quality", {**whole[1], "collection_name": "legal-kb"}))
+    rollup = rollup_times(settings, all_days[0], last, repeat)
     with analytics_server(settings) as url:
         latencies = asyncio.run(http_latencies(url, requests, repeat))
     out.append("")
@@ -219,11 +243,15 @@ def run(days: int, per_day: int, root: Path, repeat: int) -> list[str]:
         out.append(f"| {name} | {p50:.2f} | {p95:.2f} |")
     duck = p(duck_times, 0.5)
     out.append(f"| DuckDB over the raw files, {days} days (same figures) | {duck:.0f} | {max(duck_times):.0f} |")
+    for name, times in rollup.items():
+        out.append(f"| in process, {days} days, {name} | {p(times, 0.5):.2f} | {p(times, 0.95):.2f} |")
     key = f"{whole[0]}?{'&'.join(f'{k}={v}' for k, v in whole[1].items())}"
     p50_whole, p95_whole, body_all = latencies[key]
     out.append("")
     out.append(f"{days}-day p95 {p95_whole:.2f} ms (target <= 50 ms: {'met' if p95_whole <= 50 else 'MISSED'}); "
                f"DuckDB / endpoint p50: {duck / p50_whole:.0f}x")
+    hourly, daily = (p(times, 0.5) for times in rollup.values())
+    out.append(f"daily rollup / hourly rows (in process, p50): {daily / hourly:.2f} (same answer)")
     problems = agree(body_all, exact)
     out.append("answers agree with DuckDB's exact figures" if not problems else "DISAGREE: " + "; ".join(problems))
     return out

@@ -11,6 +11,11 @@ threshold that is a multiple of 0.01), percentiles come from the merged histogra
 parameter, not baked into stored counts.
 
 Scores outside [0, 1] (an unnormalised reranker's) are clamped into the first or last bin.
+
+Every hourly row is also summed into its day's row of ``retrieval_statistics_daily``
+(DAILY_TABLE), in the same transaction, by the live path and by ``rebuild-stats`` alike:
+a range read sums one row per collection and day instead of 24. Both tables are keyed
+by the same file day, so a read of either answers the same (tests compare them).
 """
 
 from __future__ import annotations
@@ -36,6 +41,10 @@ _EDGES = [i / BINS for i in range(1, BINS)]
 _DTYPE = np.dtype("<i4")
 
 HourKey = tuple[str, str, int]  # collection_name, date, hour
+DayKey = tuple[str, str]  # collection_name, date
+
+HOURLY_TABLE = "retrieval_statistics"
+DAILY_TABLE = "retrieval_statistics_daily"
 
 
 def score_bin(score: float) -> int:
@@ -65,6 +74,16 @@ class QualityRow:
 
     def counts(self) -> tuple[int, int, int, int, int, int]:
         return (self.answers, self.errors, self.regenerations, self.with_retrieval, self.no_result, self.reranked)
+
+    def add(self, other: QualityRow) -> None:
+        """Add another row's counts and histograms to this one."""
+        self.answers += other.answers
+        self.errors += other.errors
+        self.regenerations += other.regenerations
+        self.with_retrieval += other.with_retrieval
+        self.no_result += other.no_result
+        self.reranked += other.reranked
+        self.histograms = self.histograms + other.histograms
 
 
 def hour_of(instant: datetime, tz: ZoneInfo) -> int:
@@ -136,38 +155,66 @@ def unpack(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype=_DTYPE).astype(np.int64).reshape(HISTOGRAMS, BINS)
 
 
-_QUALITY_UPSERT = """
-INSERT INTO retrieval_statistics (date, collection_name, hour, answers, errors, regenerations,
-                                  with_retrieval, no_result, reranked, histograms)
+_COUNTS = "answers, errors, regenerations, with_retrieval, no_result, reranked"
+_HOURLY_UPSERT = f"""
+INSERT INTO {HOURLY_TABLE} (date, collection_name, hour, {_COUNTS}, histograms)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (date, collection_name, hour) DO UPDATE SET
     answers = excluded.answers, errors = excluded.errors, regenerations = excluded.regenerations,
     with_retrieval = excluded.with_retrieval, no_result = excluded.no_result,
     reranked = excluded.reranked, histograms = excluded.histograms
 """
+_DAILY_UPSERT = f"""
+INSERT INTO {DAILY_TABLE} (date, collection_name, {_COUNTS}, histograms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (date, collection_name) DO UPDATE SET
+    answers = excluded.answers, errors = excluded.errors, regenerations = excluded.regenerations,
+    with_retrieval = excluded.with_retrieval, no_result = excluded.no_result,
+    reranked = excluded.reranked, histograms = excluded.histograms
+"""
+
+
+def by_day(rows: dict[HourKey, QualityRow]) -> dict[DayKey, QualityRow]:
+    """Hourly rows summed per (collection, day)."""
+    days: dict[DayKey, QualityRow] = {}
+    for (collection, day, _), row in rows.items():
+        total = days.get((collection, day))
+        if total is None:
+            total = days[(collection, day)] = QualityRow()
+        total.add(row)
+    return days
+
+
+async def _added(
+    conn: aiosqlite.Connection, table: str, key: tuple[str | int, ...], where: str, delta: QualityRow
+) -> tuple[list[int], bytes]:
+    """A delta added to the stored row of ``key`` (zeros when there is none)."""
+    async with conn.execute(f"SELECT {_COUNTS}, histograms FROM {table} WHERE {where}", key) as cursor:
+        stored = await cursor.fetchone()
+    counts = list(delta.counts())
+    histograms = delta.histograms
+    if stored is not None:
+        counts = [a + int(b) for a, b in zip(counts, stored[:6], strict=True)]
+        histograms = histograms + unpack(stored[6])
+    return counts, pack(histograms)
 
 
 async def apply_quality(conn: aiosqlite.Connection, rows: dict[HourKey, QualityRow]) -> None:
-    """Add hourly deltas to the stored rows, inside the caller's transaction.
+    """Add hourly deltas to the stored hourly and daily rows, inside the caller's transaction.
 
     Histograms cannot be added in SQL: each touched row is read, summed and written
-    back (a commit touches the current hour of a few collections).
+    back (a commit touches the current hour of a few collections, and their day).
     """
-    params = []
+    hourly = []
     for (collection, day, hour), delta in rows.items():
-        async with conn.execute(
-            "SELECT answers, errors, regenerations, with_retrieval, no_result, reranked, histograms"
-            " FROM retrieval_statistics WHERE date = ? AND collection_name = ? AND hour = ?",
-            (day, collection, hour),
-        ) as cursor:
-            stored = await cursor.fetchone()
-        counts = list(delta.counts())
-        histograms = delta.histograms
-        if stored is not None:
-            counts = [a + int(b) for a, b in zip(counts, stored[:6], strict=True)]
-            histograms = histograms + unpack(stored[6])
-        params.append((day, collection, hour, *counts, pack(histograms)))
-    await conn.executemany(_QUALITY_UPSERT, params)
+        counts, blob = await _added(conn, HOURLY_TABLE, (day, collection, hour),
+                                    "date = ? AND collection_name = ? AND hour = ?", delta)
+        hourly.append((day, collection, hour, *counts, blob))
+    daily = []
+    for (collection, day), delta in by_day(rows).items():
+        counts, blob = await _added(conn, DAILY_TABLE, (day, collection), "date = ? AND collection_name = ?", delta)
+        daily.append((day, collection, *counts, blob))
+    await conn.executemany(_HOURLY_UPSERT, hourly)
+    await conn.executemany(_DAILY_UPSERT, daily)
 
 
 FeedbackCounts = dict[HourKey, list[int]]  # positive, negative

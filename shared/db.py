@@ -12,11 +12,15 @@ analytics API opens the file with ``mode=ro``.
 
 from __future__ import annotations
 
+import array
 import contextlib
+import operator
 import os
 import sqlite3
 import stat
+import sys
 from pathlib import Path
+from typing import Any, cast
 
 import aiosqlite
 
@@ -275,13 +279,65 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (date, collection_name, hour)
     ) WITHOUT ROWID;
     """,
+    # Retrieval quality per day (chat_statistics/quality.py): the hourly rows summed, kept in
+    # the same transactions; filled here from the hourly rows a database already has.
+    """
+    CREATE TABLE retrieval_statistics_daily (
+        date TEXT NOT NULL,
+        collection_name TEXT NOT NULL,
+        answers INTEGER NOT NULL,
+        errors INTEGER NOT NULL,
+        regenerations INTEGER NOT NULL,
+        with_retrieval INTEGER NOT NULL,
+        no_result INTEGER NOT NULL,
+        reranked INTEGER NOT NULL,
+        histograms BLOB NOT NULL,
+        PRIMARY KEY (date, collection_name)
+    ) WITHOUT ROWID;
+    INSERT INTO retrieval_statistics_daily
+    SELECT date, collection_name, sum(answers), sum(errors), sum(regenerations), sum(with_retrieval),
+           sum(no_result), sum(reranked), chatlog_int32_sum(histograms)
+    FROM retrieval_statistics GROUP BY date, collection_name;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+class _Int32Sum:
+    """SQL aggregate ``chatlog_int32_sum(blob)``: element-wise sum of packed little-endian int32 arrays.
+
+    Migrations use it to sum histogram blobs, which SQL cannot add.
+    """
+
+    def __init__(self) -> None:
+        self._total: array.array[int] | None = None
+
+    def step(self, blob: bytes) -> None:
+        values = array.array("i", blob)
+        if sys.byteorder == "big":
+            values.byteswap()
+        if self._total is None:
+            self._total = values
+        else:
+            self._total = array.array("i", map(operator.add, self._total, values))
+
+    def finalize(self) -> bytes:
+        total = self._total if self._total is not None else array.array("i")
+        if sys.byteorder == "big":
+            total.byteswap()
+        return total.tobytes()
+
+
+def register_functions(conn: sqlite3.Connection) -> None:
+    """The SQL functions migrations use (``chatlog_int32_sum``)."""
+    # typeshed types an aggregate as taking and giving ints only; this one takes and gives blobs.
+    conn.create_aggregate("chatlog_int32_sum", 1, cast(Any, _Int32Sum))
+
+
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring a database to the current schema; return the version it had before."""
+    register_functions(conn)
     (version,) = conn.execute("PRAGMA user_version").fetchone()
     if version > SCHEMA_VERSION:
         raise RuntimeError(

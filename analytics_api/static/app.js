@@ -1,14 +1,17 @@
-// The analytics dashboard: cards, timeline, top queries and usage by collection,
-// filtered by collection and date range, refreshed every 5 seconds.
+// The analytics dashboard: an overview (cards, timeline, top queries, usage by collection) and
+// the insight views (quality, FAQ, suggestions, in insights.js), all filtered by collection and
+// date range, with the banner of firing alerts on every view; refreshed every 5 seconds.
 import {
   addDays, bilingual, clock, daysBetween, DASH, fmtDecimal, fmtInt, fmtMs, fmtPct, getJSON, h, isDate,
   replaceChildren,
 } from "./common.js";
+import { renderAlerts, renderFaq, renderQuality, renderSuggestions } from "./insights.js";
 
 const REFRESH_MS = 5000;
 const TOP_QUERIES = 10;
 const MAX_TIMELINE_DAYS = 366;
 const CHART_HEIGHT = 280;
+const VIEWS = ["overview", "quality", "faq", "suggestions"];
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -17,6 +20,7 @@ const ui = {
   from: $("f-from"),
   to: $("f-to"),
   quick: document.querySelectorAll(".quick [data-range]"),
+  tabs: document.querySelectorAll("#views [data-view]"),
   banner: $("banner"),
   updated: $("updated"),
   live: $("live-toggle"),
@@ -43,6 +47,7 @@ const state = {
   followDefault: true,
   today: null, // today in the service's time zone, learnt from its answers
   live: true,
+  view: "overview",
   generation: 0,
   timer: null,
 };
@@ -55,7 +60,8 @@ async function refresh() {
   const current = () => generation === state.generation;
   ui.filters.setAttribute("aria-busy", "true");
   try {
-    const params = { collection_name: state.collection, top: TOP_QUERIES };
+    const overview = state.view === "overview";
+    const params = { collection_name: state.collection, top: overview ? TOP_QUERIES : 1 };
     if (!state.followDefault) Object.assign(params, { date_from: state.from, date_to: state.to });
     const summary = await getJSON("/api/analytics/summary", params);
     if (!current()) return;
@@ -64,22 +70,20 @@ async function refresh() {
       state.to = summary.date_to;
       state.today = summary.date_to;
     }
-    const [timeline, known, overall] = await Promise.all([
-      loadTimeline(summary.date_from, summary.date_to),
+    const [known, alerts, render] = await Promise.all([
       getJSON("/api/analytics/collections"),
-      state.collection
-        ? getJSON("/api/analytics/summary", { date_from: summary.date_from, date_to: summary.date_to, top: 1 })
-        : summary,
+      getJSON("/api/analytics/alerts"),
+      overview ? loadOverview(summary) : loadInsight(summary),
     ]);
     if (!current()) return;
     renderFilters(known.collections, summary);
-    renderCards(summary);
-    renderTimeline(timeline.period, timeline.points, summary.date_from);
-    renderTopQueries(summary);
-    renderCollections(overall.collections, known.collections);
+    renderAlerts(alerts.items);
+    render(known);
     showBanner(null);
     ui.updated.replaceChildren(...bilingual(`업데이트 ${clock()}`, "updated"));
-    document.documentElement.dataset.loaded = `${state.collection}|${summary.date_from}|${summary.date_to}`;
+    const loaded = `${state.collection}|${summary.date_from}|${summary.date_to}`;
+    if (overview) document.documentElement.dataset.loaded = loaded;
+    document.documentElement.dataset.rendered = `${state.view}|${loaded}`;
   } catch (error) {
     if (!current()) return;
     showBanner(error);
@@ -89,6 +93,44 @@ async function refresh() {
       schedule();
     }
   }
+}
+
+/** The overview's answers; resolves to the function that renders them. */
+async function loadOverview(summary) {
+  const [timeline, overall] = await Promise.all([
+    loadTimeline(summary.date_from, summary.date_to),
+    state.collection
+      ? getJSON("/api/analytics/summary", { date_from: summary.date_from, date_to: summary.date_to, top: 1 })
+      : summary,
+  ]);
+  return (known) => {
+    renderCards(summary);
+    renderTimeline(timeline.period, timeline.points, summary.date_from);
+    renderTopQueries(summary);
+    renderCollections(overall.collections, known.collections);
+  };
+}
+
+/** The chosen insight view's answer over the summary's range; resolves to its renderer. */
+async function loadInsight(summary) {
+  const view = state.view;
+  const range = { collection_name: state.collection, date_from: summary.date_from, date_to: summary.date_to };
+  const path = { quality: "/api/analytics/quality", faq: "/api/analytics/faq", suggestions: "/api/analytics/suggestions" };
+  const answer = await getJSON(path[view], range);
+  if (view === "quality") return () => renderQuality(answer, chooseCollection);
+  if (view === "faq") return () => renderFaq(answer.items);
+  return () => renderSuggestions(answer.items);
+}
+
+function showView() {
+  for (const name of VIEWS) document.getElementById(`view-${name}`).hidden = name !== state.view;
+  for (const tab of ui.tabs) {
+    const active = tab.dataset.view === state.view;
+    tab.classList.toggle("active", active);
+    tab.setAttribute("aria-current", active ? "page" : "false");
+  }
+  // The overview's chart measured a hidden container: give it the width it has now.
+  if (state.view === "overview" && chart) chart.setSize({ width: chartWidth(), height: CHART_HEIGHT });
 }
 
 /** The timeline of the chosen range: hourly for a single day, else daily; trimmed to the range. */
@@ -389,6 +431,7 @@ new ResizeObserver(() => {
 
 function syncUrl() {
   const query = new URLSearchParams();
+  if (state.view !== "overview") query.set("view", state.view);
   if (state.collection) query.set("collection_name", state.collection);
   if (!state.followDefault) {
     query.set("date_from", state.from);
@@ -442,6 +485,16 @@ for (const chip of ui.quick) {
 
 ui.filters.addEventListener("submit", (event) => event.preventDefault());
 
+for (const tab of ui.tabs) {
+  tab.addEventListener("click", () => {
+    if (tab.dataset.view === state.view) return;
+    state.view = tab.dataset.view;
+    showView();
+    syncUrl();
+    refresh();
+  });
+}
+
 ui.live.addEventListener("click", () => {
   state.live = !state.live;
   ui.live.setAttribute("aria-pressed", String(state.live));
@@ -461,6 +514,8 @@ document.addEventListener("visibilitychange", () => {
 
 const initial = new URLSearchParams(location.search);
 state.collection = initial.get("collection_name") || "";
+state.view = VIEWS.includes(initial.get("view")) ? initial.get("view") : "overview";
+showView();
 if (isDate(initial.get("date_from")) && isDate(initial.get("date_to")) && initial.get("date_from") <= initial.get("date_to")) {
   state.followDefault = false;
   state.from = initial.get("date_from");

@@ -13,11 +13,14 @@ import logging
 import sqlite3
 from datetime import date, datetime
 from pathlib import Path
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import msgspec
 
 from chat_statistics.quality import (
+    DAILY_TABLE,
+    HOURLY_TABLE,
     FeedbackCounts,
     HourKey,
     QualityRow,
@@ -25,6 +28,7 @@ from chat_statistics.quality import (
     fold_feedback,
     hour_of,
     pack,
+    unpack,
 )
 from shared.layout import StorageLayout, Stream
 from shared.reader import iter_lines
@@ -71,10 +75,27 @@ def quality_rows(path: Path, applied: int, tz: ZoneInfo, day: date) -> list[Row]
     return [(d, c, h, *row.counts(), pack(row.histograms)) for (c, d, h), row in rows.items()]
 
 
+def daily_rows(rows: list[Row]) -> list[Row]:
+    """The ``retrieval_statistics_daily`` rows of a day's hourly rows (their sums per collection)."""
+    days: dict[tuple[str, str], QualityRow] = {}
+    for d, c, _, *counts, blob in rows:
+        assert isinstance(d, str) and isinstance(c, str) and isinstance(blob, bytes)
+        answers, errors, regenerations, with_retrieval, no_result, reranked = (cast(int, n) for n in counts)
+        row = QualityRow(answers, errors, regenerations, with_retrieval, no_result, reranked, unpack(blob))
+        total = days.get((c, d))
+        if total is None:
+            days[(c, d)] = row
+        else:
+            total.add(row)
+    return [(d, c, *row.counts(), pack(row.histograms)) for (c, d), row in days.items()]
+
+
 def replace_quality(conn: sqlite3.Connection, day: date, rows: list[Row]) -> None:
-    """Replace a day's quality rows (inside the caller's transaction)."""
-    conn.execute("DELETE FROM retrieval_statistics WHERE date = ?", (day.isoformat(),))
-    conn.executemany("INSERT INTO retrieval_statistics VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    """Replace a day's hourly and daily quality rows (inside the caller's transaction)."""
+    for table in (HOURLY_TABLE, DAILY_TABLE):
+        conn.execute(f"DELETE FROM {table} WHERE date = ?", (day.isoformat(),))
+    conn.executemany(f"INSERT INTO {HOURLY_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    conn.executemany(f"INSERT INTO {DAILY_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", daily_rows(rows))
 
 
 def _applied_feedback(conn: sqlite3.Connection, day: date) -> int:
