@@ -18,7 +18,9 @@ from tests.conftest import AiohttpClient
 from tests.support.faq import Reply, exchange, question_tables, settled
 from tests.support.statistics_oracle import post_all
 
-QUESTIONS = ("연차 휴가 신청 방법", "연차휴가는 어떻게 신청하나요?", "VPN 접속이 안 됩니다", "How do I reset my password?")
+QUESTIONS = (
+    "연차 휴가 신청 방법", "연차휴가는 어떻게 신청하나요?", "VPN 접속이 안 됩니다", "How do I reset my password?",
+)
 
 
 def mixed_exchanges(rng: random.Random, at: datetime, count: int) -> list[dict[str, Any]]:
