@@ -9,7 +9,9 @@ pairing state, written in the day's transaction in place of the stored ones, and
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from datetime import date
+from itertools import islice
 from pathlib import Path
 
 import msgspec
@@ -36,10 +38,13 @@ _feedback = msgspec.json.Decoder(FeedbackRecord)
 
 def question_rows(path: Path, applied: int, day: date) -> tuple[list[Row], list[Row]]:
     """The ``faq_questions`` and ``faq_sessions`` rows of the first ``applied`` lines of a log day file."""
+    return question_rows_of(islice(iter_lines(path), applied), day)
+
+
+def question_rows_of(lines: Iterable[bytes], day: date) -> tuple[list[Row], list[Row]]:
+    """The ``faq_questions`` and ``faq_sessions`` rows of a day's log lines, in file order."""
     state = QuestionDays()
-    for number, line in enumerate(iter_lines(path)):
-        if number >= applied:
-            break
+    for line in lines:
         if b'"user"' not in line and b'"assistant"' not in line:
             continue
         try:
