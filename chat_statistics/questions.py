@@ -207,35 +207,41 @@ SESSION_UPSERT = (
     "INSERT OR REPLACE INTO faq_sessions (date, session_id, collection_name, question_key, last_answer) "
     "VALUES (?, ?, ?, ?, ?)"
 )
-_CHUNK = 300
+_CHUNK = 500
+
+
+def _by_prefix(keys: Iterable[tuple[str, ...]]) -> dict[tuple[str, ...], list[str]]:
+    """Keys grouped by all but their last part (a batch has few days and collections)."""
+    grouped: dict[tuple[str, ...], list[str]] = {}
+    for key in sorted(set(keys)):
+        grouped.setdefault(key[:-1], []).append(key[-1])
+    return grouped
 
 
 async def _load(conn: aiosqlite.Connection, events: Sequence[Event]) -> QuestionDays:
-    """The stored rows and session state the events touch."""
+    """The stored rows and session state the events touch (primary-key IN lists, per day)."""
     state = QuestionDays()
-    session_keys = sorted({(e.day, e.session_id) for e in events})
-    for start in range(0, len(session_keys), _CHUNK):
-        chunk = session_keys[start : start + _CHUNK]
-        where = " OR ".join("(date = ? AND session_id = ?)" for _ in chunk)
-        params = [part for k in chunk for part in k]
-        async with conn.execute(
-            f"SELECT date, session_id, collection_name, question_key, last_answer FROM faq_sessions WHERE {where}",
-            params,
-        ) as cursor:
-            async for day, session, collection, key, last in cursor:
+    for (day,), sessions in _by_prefix((e.day, e.session_id) for e in events).items():
+        for start in range(0, len(sessions), _CHUNK):
+            chunk = sessions[start : start + _CHUNK]
+            marks = ", ".join("?" for _ in chunk)
+            for session, collection, key, last in await conn.execute_fetchall(
+                "SELECT session_id, collection_name, question_key, last_answer FROM faq_sessions "
+                f"WHERE date = ? AND session_id IN ({marks})",
+                (day, *chunk),
+            ):
                 state.sessions[(day, session)] = SessionQuestion(collection, key, last)
-    row_keys = {(e.day, e.collection_name, e.key) for e in events if isinstance(e, Question)}
-    row_keys.update((day, s.collection_name, s.key) for (day, _), s in state.sessions.items())
-    ordered = sorted(row_keys)
-    for start in range(0, len(ordered), _CHUNK):
-        rows = ordered[start : start + _CHUNK]
-        where = " OR ".join("(date = ? AND collection_name = ? AND question_key = ?)" for _ in rows)
-        async with conn.execute(
-            "SELECT date, collection_name, question_key, sample_text, count, scored, score_sum, candidates "
-            f"FROM faq_questions WHERE {where}",
-            [part for k in rows for part in k],
-        ) as cursor:
-            async for day, collection, key, text, count, scored, total, candidates in cursor:
+    row_keys = [(e.day, e.collection_name, e.key) for e in events if isinstance(e, Question)]
+    row_keys += [(day, s.collection_name, s.key) for (day, _), s in state.sessions.items()]
+    for (day, collection), keys in _by_prefix(row_keys).items():
+        for start in range(0, len(keys), _CHUNK):
+            chunk = keys[start : start + _CHUNK]
+            marks = ", ".join("?" for _ in chunk)
+            for key, text, count, scored, total, candidates in await conn.execute_fetchall(
+                "SELECT question_key, sample_text, count, scored, score_sum, candidates FROM faq_questions "
+                f"WHERE date = ? AND collection_name = ? AND question_key IN ({marks})",
+                (day, collection, *chunk),
+            ):
                 state.rows[(day, collection, key)] = QuestionRow(
                     text, int(count), int(scored), float(total), decode_candidates(candidates)
                 )
