@@ -30,13 +30,14 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Protocol
 
 import aiosqlite
 import msgspec
 
 from chat_statistics.quality import best_score
 from chat_statistics.top_queries import display_text, query_key
-from shared.wire import FeedbackRecord, LogRecord
+from shared.wire import FeedbackRecord, RetrievalInfo
 
 MAX_CANDIDATES = 5
 MAX_ANSWER_CHARS = 4000  # an answer is shown in the FAQ, not archived: the day file has all of it
@@ -115,7 +116,30 @@ class AnswerEvent(msgspec.Struct, frozen=True):
 Event = Question | AnswerEvent
 
 
-def event_of(record: LogRecord, day: date) -> Event | None:
+class Message(Protocol):
+    """What folding reads of a record: a ``LogRecord``, or the rebuild's narrower decode of one."""
+
+    @property
+    def log_id(self) -> str: ...
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def conversation_id(self) -> str: ...
+    @property
+    def collection_name(self) -> str: ...
+    @property
+    def message_type(self) -> str: ...
+    @property
+    def message_content(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def is_regeneration(self) -> bool: ...
+    @property
+    def retrieval_info(self) -> RetrievalInfo | None: ...
+
+
+def event_of(record: Message, day: date) -> Event | None:
     """The fold event of one stored record (None: it plays no part)."""
     if record.message_type == "user":
         key = query_key(record.message_content)

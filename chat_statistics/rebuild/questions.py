@@ -28,11 +28,25 @@ from chat_statistics.questions import (
 )
 from shared.layout import StorageLayout, Stream
 from shared.reader import iter_lines
-from shared.wire import FeedbackRecord, LogRecord
+from shared.wire import FeedbackRecord, MessageType, RetrievalInfo, Status
 
 Row = tuple[object, ...]
 
-_records = msgspec.json.Decoder(LogRecord)
+class _Message(msgspec.Struct):
+    """The fields of a log line that the questions need, typed as in ``LogRecord``."""
+
+    log_id: str
+    session_id: str
+    conversation_id: str
+    collection_name: str
+    message_type: MessageType
+    message_content: str
+    status: Status = "ok"
+    is_regeneration: bool = False
+    retrieval_info: RetrievalInfo | None = None
+
+
+_records = msgspec.json.Decoder(_Message)
 _feedback = msgspec.json.Decoder(FeedbackRecord)
 
 
