@@ -6,9 +6,9 @@ group paraphrases with ``QuestionGrouper``; they never read events. Grouping a m
 of distinct questions takes a while, so the groups of a (database, range, collection)
 are cached in the process with the data version they were computed from (the applied
 line counts and the statistics generation): a read while nothing changed reuses them,
-and while events keep arriving an answer younger than ten times its computing time
-(at most ``MAX_STALE_SECONDS``) is reused too, so the FAQ stays fresh within seconds
-without regrouping on every read of a busy day.
+and while events keep arriving an answer that took at least ``STALE_MIN_COST`` to
+compute is reused while younger than ten times that (at most ``MAX_STALE_SECONDS``),
+so the FAQ stays fresh within seconds without regrouping on every read of a busy day.
 
 The answer shown with a group is one of its stored candidates (``status`` ok, not a
 regeneration nor regenerated): one with good feedback (more good than bad) first, then
@@ -55,6 +55,7 @@ class Faq(msgspec.Struct):
 
 
 MAX_STALE_SECONDS = 5.0
+STALE_MIN_COST = 0.2  # a grouping quicker than this is redone on every change
 _STALE_FACTOR = 10.0
 _CACHED_RANGES = 32
 _CHUNK = 500
@@ -71,6 +72,9 @@ class Group:
     collections: dict[str, int] = field(default_factory=dict)
     scored: int = 0
     score_sum: float = 0.0
+    # The answer shown, once looked up: cached with the groups (feedback is in their data version).
+    answer: Candidate | None = None
+    answer_known: bool = False
 
     @property
     def avg_best_score(self) -> float | None:
@@ -180,7 +184,8 @@ def grouped(conn: sqlite3.Connection, collection: str | None, first: date, last:
     with _cache_lock:
         cached = _cache.get(key)
         if cached is not None and (
-            cached.version == version or now - cached.at < min(MAX_STALE_SECONDS, _STALE_FACTOR * cached.cost)
+            cached.version == version
+            or (cached.cost >= STALE_MIN_COST and now - cached.at < min(MAX_STALE_SECONDS, _STALE_FACTOR * cached.cost))
         ):
             _cache.move_to_end(key)
             return cached.grouped
@@ -214,7 +219,16 @@ def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
 def best_answer(
     conn: sqlite3.Connection, group: Group, collection: str | None, first: date, last: date
 ) -> Candidate | None:
-    """The answer shown with a group: good feedback first, then best score, then log_id."""
+    """The answer shown with a group: good feedback first, then best score, then log_id (memoised on the group)."""
+    if not group.answer_known:
+        group.answer = _best_answer(conn, group, collection, first, last)
+        group.answer_known = True
+    return group.answer
+
+
+def _best_answer(
+    conn: sqlite3.Connection, group: Group, collection: str | None, first: date, last: date
+) -> Candidate | None:
     where, args = _where(collection, first, last)
     candidates: dict[str, Candidate] = {}
     for chunk in _chunks(group.keys):
