@@ -66,14 +66,14 @@ async def test_the_answer_shown_follows_the_rules(aiohttp_client: AiohttpClient,
     events += exchange(LEAVE, [Reply("rejected answer", 0.98), Reply("regenerated answer", 0.97, regeneration=True)])
     events += exchange(LEAVE, [Reply("plain answer", 0.7)])
     events += exchange(LEAVE, [Reply("liked answer", 0.4, log_id="liked-answer")])
-    events += exchange(LEAVE, [Reply("disputed answer", 0.3, log_id="disputed-answer")])
+    events += exchange(LEAVE, [Reply("disputed answer", 0.45, log_id="disputed-answer")])
     await post_all(ingest, events)
     await settled(config, len(events))
     api = await aiohttp_client(create_analytics(config))
     (item,) = await faq(api)
     assert (item["count"], item["answer"]) == (5, "plain answer")
     # Every scored answer counts in the mean, the rejected and the failed ones too.
-    assert item["avg_best_score"] == pytest.approx((0.99 + 0.98 + 0.97 + 0.7 + 0.4 + 0.3) / 6)
+    assert item["avg_best_score"] == pytest.approx((0.99 + 0.98 + 0.97 + 0.7 + 0.4 + 0.45) / 6)
     feedback = [
         {"log_id": "disputed-answer", "collection_name": "hr-docs", "score": 1},
         {"log_id": "disputed-answer", "collection_name": "hr-docs", "score": -1},
