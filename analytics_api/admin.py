@@ -24,6 +24,7 @@ import msgspec
 from aiohttp import web
 
 from analytics_api import keys, params
+from analytics_api.transcript import AnswerFeedback, answer_ids, feedback_of, transcript
 from shared.conversation_reader import read_conversation
 from shared.errors import BadParameter, Forbidden, NotFound, Unauthorized, json_response
 from shared.privacy import bearer_token, tokens_equal
@@ -167,7 +168,7 @@ async def list_conversations(request: web.Request) -> web.Response:
 
 
 async def get_conversation(request: web.Request) -> web.Response:
-    """``GET /api/admin/conversations/{id}``: the newest full record, 404 if none."""
+    """``GET /api/admin/conversations/{id}``: the newest full record with each answer's feedback, 404 if none."""
     require_admin(request)
     cid = request.match_info["conversation_id"]
     pointer = await request.app[keys.database_key].read(
@@ -183,4 +184,7 @@ async def get_conversation(request: web.Request) -> web.Response:
         record = await asyncio.to_thread(read_conversation, layout, cid, date.fromisoformat(day), offset, length)
     if record is None:
         raise NotFound(f"no conversation {cid!r}")
-    return json_response(record)
+    ids = answer_ids(record)
+    none: dict[str, list[AnswerFeedback]] = {}
+    feedback = await request.app[keys.database_key].read(lambda conn: feedback_of(conn, ids), none) if ids else none
+    return json_response(transcript(record, feedback))

@@ -18,6 +18,7 @@ from analytics_api.faq import MAX_LIMIT as MAX_FAQ_LIMIT
 from analytics_api.openapi_grafana import grafana_paths
 from analytics_api.summary import DEFAULT_DAYS, DEFAULT_TOP
 from analytics_api.timeline import PERIODS, Timeline
+from analytics_api.transcript import Transcript
 from chat_statistics.quality_reads import Quality
 from chat_statistics.reads import Summary
 from insights.faq import Faq
@@ -32,7 +33,6 @@ from shared.openapi import (
     ref_response,
     struct_schemas,
 )
-from shared.wire import ConversationRecord
 
 ADMIN_BEARER = {"adminBearer": {"type": "http", "scheme": "bearer", "description": "`CHATLOG_ADMIN_TOKEN`."}}
 DATE: Schema = {"type": "string", "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"}
@@ -86,7 +86,7 @@ def _get(
 
 def _schemas() -> tuple[tuple[Schema, ...], dict[str, Schema]]:
     refs, schemas = struct_schemas(
-        [Summary, Timeline, Collections, ConversationRecord, Alerts, Quality, Faq, Suggestions],
+        [Summary, Timeline, Collections, Transcript, Alerts, Quality, Faq, Suggestions],
         outputs=[
             "Summary",
             "TopQueryOut",
@@ -94,7 +94,9 @@ def _schemas() -> tuple[tuple[Schema, ...], dict[str, Schema]]:
             "Point",
             "Collections",
             "CollectionOut",
-            "ConversationRecord",
+            "Transcript",
+            "TranscriptMessage",
+            "AnswerFeedback",
             "Alerts",
             "AlertOut",
             *QUALITY_OUTPUTS,
@@ -110,8 +112,8 @@ def _schemas() -> tuple[tuple[Schema, ...], dict[str, Schema]]:
     for field in ("first_seen", "last_seen"):
         add_format(schemas["CollectionOut"], field, "date-time")
     for field in ("started_at", "last_message_at", "closed_at"):
-        add_format(schemas["ConversationRecord"], field, "date-time")
-    add_format(schemas["ConversationMessage"], "timestamp", "date-time")
+        add_format(schemas["Transcript"], field, "date-time")
+    add_format(schemas["TranscriptMessage"], "timestamp", "date-time")
     add_format(schemas["AlertOut"], "started_at", "date-time", "When it started firing (RFC 3339, UTC).")
     add_format(schemas["AlertOut"], "resolved_at", "date-time", "When it resolved (RFC 3339, UTC); null while firing.")
     schemas["AlertOut"]["properties"]["state"] = {"enum": ["firing", "resolved"]}
@@ -206,7 +208,7 @@ def _admin_paths(record: Schema) -> dict[str, Any]:
             "admin",
             [{"name": "conversation_id", "in": "path", "required": True, "schema": {"type": "string"}}],
             {
-                "200": json_body(record, "The newest record (guide §3.2)."),
+                "200": json_body(record, "The newest record (guide §3.2), each answer with its feedback."),
                 **ADMIN_ERRORS,
                 "404": ref_response("NotFound"),
                 "503": ref_response("Unavailable"),

@@ -41,6 +41,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("erase-user", "remove one user's data everywhere", "chatlog.commands.erase"),
     Subcommand("report", "print a usage report (top queries, FAQ candidates, quality)",
                "chatlog.commands.report"),
+    Subcommand("faq", "export the FAQ (question groups with their answers) as markdown, json or csv",
+               "chatlog.commands.faq"),
 )
 
 

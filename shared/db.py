@@ -299,6 +299,42 @@ MIGRATIONS: tuple[str, ...] = (
            sum(no_result), sum(reranked), chatlog_int32_sum(histograms)
     FROM retrieval_statistics GROUP BY date, collection_name;
     """,
+    # The FAQ's base (chat_statistics/questions.py): distinct user questions per (date,
+    # collection) with their answers' scores and best answers, each session's current
+    # question per day (pairing answers across commits), and feedback per answer.
+    """
+    CREATE TABLE faq_questions (
+        date TEXT NOT NULL,
+        collection_name TEXT NOT NULL,
+        question_key TEXT NOT NULL,
+        sample_text TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        scored INTEGER NOT NULL,
+        score_sum REAL NOT NULL,
+        candidates TEXT NOT NULL,
+        PRIMARY KEY (date, collection_name, question_key)
+    ) WITHOUT ROWID;
+    CREATE INDEX faq_questions_by_key ON faq_questions (question_key, date);
+    CREATE TABLE faq_sessions (
+        date TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        collection_name TEXT NOT NULL,
+        question_key TEXT NOT NULL,
+        last_answer TEXT,
+        PRIMARY KEY (date, session_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE answer_feedback (
+        feedback_id TEXT PRIMARY KEY,
+        log_id TEXT NOT NULL,
+        date TEXT NOT NULL,
+        collection_name TEXT NOT NULL,
+        score INTEGER NOT NULL,
+        comment TEXT,
+        created_at TEXT NOT NULL,
+        user_hash TEXT
+    );
+    CREATE INDEX answer_feedback_by_log ON answer_feedback (log_id);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -197,6 +197,7 @@ class ConversationMessage(msgspec.Struct, omit_defaults=True):
     retrieved_docs: list[RetrievedDoc] = msgspec.field(default_factory=list)
     error: bool = False
     is_regeneration: bool = False
+    log_id: str | None = None  # the event it was assembled from (feedback names answers by it)
 
 
 class ConversationMetadata(msgspec.Struct):

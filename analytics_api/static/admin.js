@@ -309,6 +309,7 @@ function messageItem(message) {
       message.is_regeneration ? h("span", { className: "flag flag-regen", text: "재생성 · regenerated" }) : null,
     ),
     h("div", { className: "bubble" }, h("p", { className: "msg-content", text: message.content })),
+    feedbackList(message.feedback),
     docs.length
       ? h(
         "details",
@@ -317,6 +318,25 @@ function messageItem(message) {
         h("ol", {}, docs.map(docItem)),
       )
       : null,
+  );
+}
+
+// Each answer's feedback (POST /v1/feedback): good or bad, with the user's comment if any.
+function feedbackList(feedback) {
+  if (!Array.isArray(feedback) || !feedback.length) return null;
+  return h(
+    "ul",
+    { className: "feedback", attrs: { "aria-label": "피드백 · Feedback" } },
+    feedback.map((f) => {
+      const good = f.score > 0;
+      return h(
+        "li",
+        { className: `fb ${good ? "fb-good" : "fb-bad"}`, dataset: { score: String(f.score) } },
+        h("span", { className: "flag", text: good ? "👍 좋아요 · good" : "👎 별로예요 · bad" }),
+        f.comment ? h("span", { className: "fb-comment", text: f.comment }) : null,
+        h("time", { attrs: { datetime: f.created_at }, title: f.created_at, text: fmtDateTime(f.created_at) }),
+      );
+    }),
   );
 }
 

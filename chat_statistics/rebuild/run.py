@@ -39,6 +39,7 @@ from tqdm import tqdm
 
 from chat_statistics.rebuild.aggregate import DayRows
 from chat_statistics.rebuild.quality import rebuild_feedback, replace_quality
+from chat_statistics.rebuild.questions import rebuild_answer_feedback, replace_questions
 from chat_statistics.rebuild.reach import DayActivity, SessionCodes, recompute_reach
 from chat_statistics.rebuild.workers import day_rows, executor
 from chat_statistics.sessions import bump_generation
@@ -153,6 +154,7 @@ def _replace_day(conn: sqlite3.Connection, day: date, rows: DayRows) -> None:
     conn.executemany(f"INSERT INTO {QUERIES} VALUES (?, ?, ?, ?, ?, ?)", rows.queries)
     conn.executemany(f"INSERT INTO {SESSIONS} VALUES (?, ?, ?, ?)", rows.session_rows())
     replace_quality(conn, day, rows.quality)
+    replace_questions(conn, day, rows.questions)
     bump_generation(conn)
 
 
@@ -317,6 +319,7 @@ def rebuild(
             _relink(conn, written[0][0], written, codes)
         report.reach_seconds = time.perf_counter() - relinking
         report.feedback = rebuild_feedback(conn, layout, first, last)
+        rebuild_answer_feedback(conn, layout, first, last)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         conn.close()

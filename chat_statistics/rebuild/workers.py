@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from chat_statistics.rebuild.aggregate import DayRows, aggregate_day
 from chat_statistics.rebuild.frames import read_columns
 from chat_statistics.rebuild.quality import quality_rows
+from chat_statistics.rebuild.questions import question_rows
 
 # Fewer days than this are not worth starting processes for (the daily job does one).
 POOL_MIN_DAYS = 3
@@ -31,6 +32,7 @@ def day_rows(path: Path, applied: int, tz: ZoneInfo, day: date, finalise: bool) 
     """Every statistics row of the first ``applied`` lines of a day file (what a worker computes)."""
     rows = aggregate_day(read_columns(path, applied, tz), day, finalise)
     rows.quality = quality_rows(path, applied, tz, day)
+    rows.questions = question_rows(path, applied, day)
     return rows
 
 

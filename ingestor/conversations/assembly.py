@@ -40,6 +40,7 @@ def message_of(record: LogRecord) -> ConversationMessage:
         retrieved_docs=list(record.retrieved_docs or ()),
         error=record.status == "error",
         is_regeneration=record.is_regeneration,
+        log_id=record.log_id,
     )
 
 

@@ -20,6 +20,7 @@ import aiosqlite
 import msgspec
 
 from chat_statistics.quality import FeedbackCounts, QualityBatch, apply_feedback, apply_quality, fold_feedback
+from chat_statistics.questions import FEEDBACK_UPSERT, feedback_params
 from ingestor.derived.follower import LogFollower
 from ingestor.records import EncodedRecord
 from shared.layout import StorageLayout, Stream
@@ -65,6 +66,7 @@ class FeedbackDelta:
     counts: FeedbackCounts = field(default_factory=dict)
     lines: dict[date, int] = field(default_factory=dict)
     sizes: dict[date, int | None] = field(default_factory=dict)
+    answers: list[tuple[object, ...]] = field(default_factory=list)  # answer_feedback rows (the FAQ, the transcript)
 
     def __bool__(self) -> bool:
         return bool(self.lines)
@@ -111,6 +113,7 @@ class FeedbackFollower:
                 log.error("feedback line of %s skipped (it stays in its file): %s", day, exc)
                 continue
             fold_feedback(delta.counts, record, day, self._layout.tz)
+            delta.answers.append(feedback_params(record, day))
         delta.lines[day] = delta.lines.get(day, 0) + followed.lines
         delta.sizes[day] = followed.size
         return followed.lines, followed.more
@@ -135,6 +138,7 @@ class FeedbackFollower:
         if not delta:
             return
         await apply_feedback(conn, delta.counts)
+        await conn.executemany(FEEDBACK_UPSERT, delta.answers)
         await conn.executemany(
             _OFFSET_ADD,
             [(Stream.FEEDBACK.value, d.isoformat(), n, delta.sizes.get(d)) for d, n in delta.lines.items()],

@@ -28,6 +28,7 @@ from ingestor.conversations.service import ConversationService, conversation_ser
 from ingestor.dayfiles import DayFileWriter
 from ingestor.derived.applier import LineApplier
 from ingestor.derived.quality import QualityObserver
+from ingestor.derived.questions import QuestionObserver
 from ingestor.derived.statistics import StatisticsObserver
 from ingestor.derived.status import DerivedStatus
 from shared.db import open_writer
@@ -99,7 +100,10 @@ class DerivedState:
         self._minutes = minutes = AlertMinutesObserver(self._settings.low_score_threshold)
         applier = LineApplier(
             conn, self._layout,
-            observers=[StatisticsObserver(self._settings.timezone), QualityObserver(self._settings.timezone), minutes],
+            observers=[
+                StatisticsObserver(self._settings.timezone), QualityObserver(self._settings.timezone), minutes,
+                QuestionObserver(),
+            ],
             consumers=[conversations.observe], lock=lock,
         )
         self._applier = applier

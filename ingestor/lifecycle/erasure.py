@@ -38,6 +38,7 @@ import zstandard
 
 from ingestor.dayfiles import fsync_dir
 from ingestor.lifecycle.erasure_backups import mark_backups_stale, replace_stale_backups
+from ingestor.lifecycle.erasure_questions import take_out_questions
 from ingestor.lifecycle.erasure_stats import FedQueries, take_out_queries
 from shared.compressed import SegmentState, format_of, walk
 from shared.db import DB_FILE_MODE
@@ -65,6 +66,7 @@ class ErasureReport:
     sessions: int = 0
     conversations: int = 0
     query_texts: int = 0
+    faq_questions: int = 0
     quarantined: int = 0
     quarantined_files: int = 0
 
@@ -74,7 +76,8 @@ class ErasureReport:
         return (
             f"removed {parts or 'no lines'} in {self.files_rewritten} files, "
             f"{self.sessions} session rows, {self.conversations} conversation index rows, "
-            f"{self.query_texts} top-query counts, {self.quarantined} quarantined lines, "
+            f"{self.query_texts} top-query counts, {self.faq_questions} FAQ question counts, "
+            f"{self.quarantined} quarantined lines, "
             f"{self.quarantined_files} quarantined damaged files"
         )
 
@@ -95,6 +98,14 @@ class _Plan:
     rewrites: list[_DayRewrite] = field(default_factory=list)
     fed: FedQueries = field(default_factory=FedQueries)
     sessions: set[str] = field(default_factory=set)
+    applied: dict[tuple[Stream, date], int] = field(default_factory=dict)
+
+    def kept_applied(self) -> list[tuple[date, list[bytes]]]:
+        """Each rewritten log day's kept lines that its applied count covers."""
+        return [
+            (r.day, r.kept[: self.applied.get((r.stream, r.day), 0) - r.removed_applied])
+            for r in self.rewrites if r.stream is Stream.LOGS
+        ]
 
 
 def erase_user(
@@ -146,6 +157,7 @@ def erase_user(
                 "DELETE FROM quarantined_lines WHERE instr(raw, ?) > 0", (user_hash.encode(),)
             ).rowcount
             report.query_texts = take_out_queries(conn, plan.fed)
+            report.faq_questions = take_out_questions(conn, plan.kept_applied(), user_hash)
             if plan.rewrites or report.sessions or report.conversations:
                 mark_backups_stale(conn)
         step("committed")
@@ -228,7 +240,7 @@ def _plan(layout: StorageLayout, conn: sqlite3.Connection, user_hash: str) -> _P
         (Stream(stream), date.fromisoformat(day)): lines
         for stream, day, lines in conn.execute("SELECT stream, day, lines FROM ingest_offsets")
     }
-    plan = _Plan()
+    plan = _Plan(applied=applied)
     plan.rewrites = _file_rewrites(layout, user_hash, applied, plan)
     return plan
 

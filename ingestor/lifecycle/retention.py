@@ -101,6 +101,11 @@ def drop_expired_rows(conn: sqlite3.Connection, cutoffs: dict[Stream, date]) -> 
                 conn.execute(
                     "DELETE FROM quarantined_lines WHERE stream = ? AND day < ?", (stream.value, cutoff.isoformat())
                 )
+        if _has_table(conn, "faq_sessions"):
+            # A day's pairing state only serves its live answers; its questions stay counted, like top queries.
+            conn.execute("DELETE FROM faq_sessions WHERE date < ?", (cutoffs[Stream.LOGS].isoformat(),))
+            if Stream.FEEDBACK in cutoffs:  # feedback comments expire with their day file
+                conn.execute("DELETE FROM answer_feedback WHERE date < ?", (cutoffs[Stream.FEEDBACK].isoformat(),))
         conversations = 0
         if _has_table(conn, "conversations"):
             conversations = conn.execute(

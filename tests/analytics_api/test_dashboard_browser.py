@@ -82,6 +82,16 @@ def generated_events() -> list[dict[str, Any]]:
     return events
 
 
+def transcript_feedback(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A good and a bad verdict (one commented, with markup) on the transcript's first two answers."""
+    answers = [e for e in events if e["session_id"] == TRANSCRIPT_ID and e["message_type"] == "assistant"]
+    return [
+        {"feedback_id": "fb-good", "log_id": answers[0]["log_id"], "collection_name": "hr-docs", "score": 1},
+        {"feedback_id": "fb-bad", "log_id": answers[1]["log_id"], "collection_name": "hr-docs", "score": -1,
+         "comment": XSS},
+    ]
+
+
 def port_of(runner: Any) -> int:
     """The TCP port a runner's only site is bound to."""
     return int(runner.addresses[0][1])
@@ -95,7 +105,10 @@ async def site(config: Settings) -> AsyncIterator[Site]:
         (ingestor,) = await start([Listener("ingestor", create_ingestor(settings), host="127.0.0.1", port=0)])
         try:
             url = f"http://127.0.0.1:{port_of(ingestor)}/v1/logs"
-            async with http.post(url, json=generated_events()) as response:
+            events = generated_events()
+            async with http.post(url, json=events) as response:
+                assert response.status == 202, await response.text()
+            async with http.post(url.replace("/v1/logs", "/v1/feedback"), json=transcript_feedback(events)) as response:
                 assert response.status == 202, await response.text()
         finally:
             await ingestor.cleanup()  # flushes statistics and closes every conversation
@@ -307,6 +320,12 @@ async def test_admin_page_lists_conversations_and_shows_a_transcript(site: Site,
     )
     assert [(m["role"], m["content"]) for m in shown] == [(m["role"], m["content"]) for m in record["messages"]]
     assert [m["docs"] for m in shown] == [[d["title"] for d in m.get("retrieved_docs", [])] for m in record["messages"]]
+    verdicts: list[list[list[str]]] = await page.evaluate(
+        "[...document.querySelectorAll('.transcript .msg')].map((m) => [...m.querySelectorAll('.fb')]"
+        ".map((f) => [f.dataset.score, f.querySelector('.fb-comment')?.textContent ?? '']))"
+    )
+    assert verdicts == [[[str(f["score"]), f["comment"] or ""] for f in m["feedback"]] for m in record["messages"]]
+    assert verdicts[1] == [["1", ""]] and verdicts[3] == [["-1", XSS]]
     assert all(m["time"][:2] == "20" for m in shown)
     assert XSS in [m["content"] for m in shown]
     assert await page.evaluate("window.__xss === undefined && !document.querySelector('#detail img, #detail script')")

@@ -1,0 +1,81 @@
+"""Question-and-answer exchanges for the FAQ tests and benchmark: sessions with known answers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared.settings import Settings
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One assistant answer to the exchange's question."""
+
+    text: str
+    score: float | None = 0.8
+    status: str = "ok"
+    regeneration: bool = False
+    log_id: str = ""
+
+
+def exchange(
+    question: str,
+    replies: list[Reply],
+    *,
+    collection: str = "hr-docs",
+    session: str | None = None,
+    at: datetime | None = None,
+    user_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """A user question and its answers in one session, a second apart, in order."""
+    session = session or f"s-{uuid.uuid4().hex[:12]}"
+    start = at or datetime.now(UTC) - timedelta(minutes=5)
+    common: dict[str, Any] = {"session_id": session, "collection_name": collection}
+    if user_id is not None:
+        common["user_id"] = user_id
+    events = [{
+        **common, "log_id": str(uuid.uuid4()), "message_type": "user", "message_content": question,
+        "created_at": start.isoformat(),
+    }]
+    for i, reply in enumerate(replies, 1):
+        event: dict[str, Any] = {
+            **common, "log_id": reply.log_id or str(uuid.uuid4()), "message_type": "assistant",
+            "message_content": reply.text, "created_at": (start + timedelta(seconds=i)).isoformat(),
+            "is_regeneration": reply.regeneration, "status": reply.status,
+        }
+        if reply.score is not None:
+            event["retrieval_info"] = {"query": question, "retrieved_count": 3, "top_scores": [reply.score, 0.1]}
+        if reply.status == "error":
+            event["error"] = {"type": "Timeout", "message": "upstream"}
+        events.append(event)
+    return events
+
+
+def question_tables(config: Settings) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Every faq_questions and faq_sessions row, in key order."""
+    with contextlib.closing(sqlite3.connect(config.db_path)) as conn:
+        rows = conn.execute("SELECT * FROM faq_questions ORDER BY 1, 2, 3").fetchall()
+        sessions = conn.execute("SELECT * FROM faq_sessions ORDER BY 1, 2").fetchall()
+    return rows, sessions
+
+
+async def settled(config: Settings, events: int, feedback: int = 0, within: float = 15.0) -> None:
+    """Wait until the derived state applied ``events`` log lines and ``feedback`` feedback lines."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        with contextlib.closing(sqlite3.connect(config.db_path)) as conn:
+            try:
+                found = dict(conn.execute("SELECT stream, sum(lines) FROM ingest_offsets GROUP BY stream").fetchall())
+            except sqlite3.OperationalError:
+                found = {}
+        got = (found.get("data", 0), found.get("feedback", 0))
+        if got == (events, feedback):
+            return
+        assert asyncio.get_running_loop().time() < deadline, f"applied {got}, want {(events, feedback)}"
+        await asyncio.sleep(0.05)
