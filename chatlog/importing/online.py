@@ -72,7 +72,7 @@ class OnlineStore:
             if status == 422:
                 bad: dict[int, list[tuple[str, str]]] = {}
                 for error in _json(body).get("errors", []):
-                    bad.setdefault(int(error.get("index", -1)), []).append(
+                    bad.setdefault(_index(error.get("index")), []).append(
                         (str(error.get("path", "$")), str(error.get("message", "refused")))
                     )
                 if not bad.keys() <= set(range(len(items))):
@@ -88,7 +88,9 @@ class OnlineStore:
                 return refused
             if status == 503:
                 if time.monotonic() - stalled_since > STALL_SECONDS:
-                    raise OnlineImportFailed(f"the ingestor kept answering 503 for {STALL_SECONDS:.0f} s: {body[:200]!r}")
+                    raise OnlineImportFailed(
+                        f"the ingestor kept answering 503 for {STALL_SECONDS:.0f} s: {body[:200]!r}"
+                    )
                 self.retries += 1
                 time.sleep(_retry_after(headers.get("Retry-After")))
                 continue
@@ -129,6 +131,10 @@ def _json(body: bytes) -> dict[str, list[dict[str, object]]]:
     except ValueError:
         return {}
     return answer if isinstance(answer, dict) else {}
+
+
+def _index(value: object) -> int:
+    return value if isinstance(value, int) else -1
 
 
 def _retry_after(header: str | None) -> float:

@@ -103,7 +103,7 @@ class OpenSource:
         magic = buffered.peek(4)[:4]
         self.kind = "gzip" if magic.startswith(GZIP_MAGIC) else "zstd" if magic == ZSTD_MAGIC else "plain"
         if self.kind == "gzip":
-            self._stream: BinaryIO = gzip.GzipFile(fileobj=buffered, mode="rb")
+            self._stream: io.BufferedIOBase = gzip.GzipFile(fileobj=buffered, mode="rb")
         elif self.kind == "zstd":
             # Day files the ingestor appended to hold several frames: read across them.
             self._stream = zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)

@@ -52,7 +52,8 @@ def guide_lines(day: date, count: int, seed: int = 1) -> Iterator[str]:
             item.update(llm_model="gpt-4o-mini", llm_params={"temperature": 0.7, "max_tokens": 2000, "top_p": 0.9},
                         retrieval_info={"query": item["message_content"], "retrieved_count": 5, "reranking_used": True,
                                         "top_scores": [round(rng.uniform(0.3, 0.95), 2) for _ in range(3)]},
-                        performance={"response_time_ms": rng.randrange(300, 4000), "token_count": rng.randrange(100, 900),
+                        performance={"response_time_ms": rng.randrange(300, 4000),
+                                     "token_count": rng.randrange(100, 900),
                                      "retrieval_time_ms": rng.randrange(20, 400)})
         yield json.dumps(item)
 

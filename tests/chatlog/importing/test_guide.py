@@ -23,8 +23,10 @@ def reader(tmp_path: Path, naive: ZoneInfo = SEOUL, unknown: Any = "reject", ret
 
 
 def line(**fields: Any) -> bytes:
-    base: dict[str, Any] = {"session_id": "s-1", "collection_name": "hr-docs", "message_type": "user",
-                            "message_content": "연차 휴가는 어떻게 신청하나요?", "created_at": "2026-06-14 09:12:33.123456"}
+    base: dict[str, Any] = {
+        "session_id": "s-1", "collection_name": "hr-docs", "message_type": "user",
+        "message_content": "연차 휴가는 어떻게 신청하나요?", "created_at": "2026-06-14 09:12:33.123456",
+    }
     base.update(fields)
     return json.dumps({k: v for k, v in base.items() if v is not ...}).encode()
 
