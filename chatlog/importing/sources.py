@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import zstandard
 
@@ -25,6 +25,10 @@ GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 STDIN = "-"
 _CHUNK = 1 << 20
+
+
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,7 @@ class OpenSource:
         magic = buffered.peek(4)[:4]
         self.kind = "gzip" if magic.startswith(GZIP_MAGIC) else "zstd" if magic == ZSTD_MAGIC else "plain"
         if self.kind == "gzip":
-            self._stream: io.BufferedIOBase = gzip.GzipFile(fileobj=buffered, mode="rb")
+            self._stream: _Readable = gzip.GzipFile(fileobj=buffered, mode="rb")
         elif self.kind == "zstd":
             # Day files the ingestor appended to hold several frames: read across them.
             self._stream = zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)
@@ -139,3 +143,9 @@ class OpenSource:
         """Close what this opened (never stdin)."""
         if self._owned is not None:
             self._owned.close()
+
+    def __enter__(self) -> OpenSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
