@@ -113,6 +113,7 @@ def _online(settings: Settings, layout: StorageLayout, reader: GuideLineReader, 
         raise CommandError("the ingestor is running and CHATLOG_INGEST_SOCKET is off: enable its Unix socket, "
                            "or stop the ingestor and import then")
     store = OnlineStore(socket_path, settings.max_body_bytes)
+    started = time.monotonic()
     try:
         Importer(layout, reader, store, tally).run(sources)
     except OnlineImportFailed as exc:
@@ -120,9 +121,11 @@ def _online(settings: Settings, layout: StorageLayout, reader: GuideLineReader, 
         raise CommandError(str(exc)) from None
     finally:
         store.close()
+    stored = time.monotonic()
     behind = wait_until_applied(settings.db_path, layout, sorted(tally.days), wait)
-    retried = f"; {store.retries:,} batches retried after a 503" if store.retries else ""
+    retried = f", {store.retries:,} batches retried after a 503" if store.retries else ""
+    via = f"ingestor running: imported through its Unix socket ({stored - started:.1f} s{retried})"
     if behind:
-        return (f"ingestor running: imported through its Unix socket{retried}; its derived state has not yet "
-                f"applied {len(behind)} of the days after {wait:.0f} s (it will: they are stored)")
-    return f"ingestor running: imported through its Unix socket{retried}; its derived state has applied every day"
+        return (f"{via}; its derived state has not yet applied {len(behind)} of the days after {wait:.0f} s "
+                "more (it will: they are stored)")
+    return f"{via}; its derived state has applied every day ({time.monotonic() - stored:.1f} s more)"
