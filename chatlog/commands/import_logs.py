@@ -97,6 +97,11 @@ def _offline(settings: Settings, layout: StorageLayout, reader: GuideLineReader,
     started = time.monotonic()
     try:
         Importer(layout, reader, store, tally).run(sources)
+    except OSError as exc:
+        # A failed write or fsync was cut back whole: only what was counted before it is stored.
+        print(tally.summary(), file=sys.stderr)
+        raise CommandError(f"storing failed ({exc}); what was reported imported is stored: "
+                           "run the import again to finish it") from None
     finally:
         store.close()
     written = time.monotonic()

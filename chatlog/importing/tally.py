@@ -50,6 +50,8 @@ class Tally:
         """Create (or truncate) the rejects file, private to its owner's group like day files."""
         if self.rejects_path is not None:
             fd = os.open(self.rejects_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+            # An existing file keeps its mode: narrow it, never widen it.
+            os.fchmod(fd, os.fstat(fd).st_mode & 0o640)
             self._file = os.fdopen(fd, "wb")
 
     def reject(self, source: str, line: int, problems: list[tuple[str, str]]) -> None:
