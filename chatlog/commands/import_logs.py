@@ -105,6 +105,8 @@ def _offline(settings: Settings, layout: StorageLayout, reader: GuideLineReader,
     finally:
         store.close()
     written = time.monotonic()
+    if sys.stderr.isatty():
+        print("catching the derived state up (sessions, statistics, conversations) ...", file=sys.stderr)
     applied = catch_up(settings, layout)
     return (f"ingestor not running: wrote the day files under the writer lock ({written - started:.1f} s); "
             f"derived state caught up ({applied:,} new lines applied to sessions and statistics, "

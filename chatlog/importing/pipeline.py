@@ -140,5 +140,5 @@ class Importer:
             if files.zst is not None or files.gz is not None:
                 tally.compressed_days.add(day)
         if self._bar is not None:
-            self._bar.set_postfix(imported=tally.imported, skipped=tally.duplicates, rejected=tally.rejected_lines,
-                                  refresh=False)
+            self._bar.set_postfix(imported=f"{tally.imported:,}", skipped=f"{tally.duplicates:,}",
+                                  rejected=f"{tally.rejected_lines:,}", refresh=False)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gzip
 import json
 import os
+import pty
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
+import termios
 import time
 from datetime import date
 from pathlib import Path
@@ -178,3 +182,23 @@ def test_a_killed_import_loses_nothing_and_a_rerun_completes_it(tmp_path: Path) 
     assert len(ids) == len(set(ids)) == 30_000
     assert summary(data, "2026-06-01", "2026-06-10")[0] == 15_000
     assert sum(applied_lines(data, d.isoformat()) for d in days) == 30_000
+
+
+def test_the_progress_bar_shows_only_on_a_terminal(tmp_path: Path) -> None:
+    env = import_env(tmp_path / "data")
+    master, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "chatlog", "import", *FIXTURES], env=env,
+                            stdout=subprocess.PIPE, stderr=terminal)
+    os.close(terminal)
+    shown = b""
+    with contextlib.suppress(OSError):  # EIO once the command has exited
+        while chunk := os.read(master, 65536):
+            shown += chunk
+    os.close(master)
+    assert proc.wait(60) == 0
+    assert proc.stdout is not None
+    proc.stdout.close()
+    assert b"import: 100%|" in shown and b"imported=16" in shown
+    piped = run_import(import_env(tmp_path / "again"), *FIXTURES)
+    assert piped.returncode == 0 and "%|" not in piped.stderr
