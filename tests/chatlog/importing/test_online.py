@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from datetime import date
 from pathlib import Path
@@ -25,6 +29,13 @@ from tests.support.guide_logs import (
 )
 
 pytestmark = pytest.mark.slow
+
+
+def count(pattern: str, text: str) -> int:
+    """The number (with thousands commas) the pattern's group finds in the command's output."""
+    match = re.search(pattern, text)
+    assert match is not None, text
+    return int(match.group(1).replace(",", ""))
 
 
 def test_import_through_a_running_ingestor(tmp_path: Path, short_dir: Path) -> None:
@@ -77,3 +88,36 @@ def test_an_ingestor_without_its_socket_is_named(tmp_path: Path, short_dir: Path
     finally:
         ingestor.terminate()
     assert done.returncode == 1 and "CHATLOG_INGEST_SOCKET is off" in done.stderr
+
+
+def test_an_online_import_killed_midway_is_completed_by_a_rerun(tmp_path: Path, short_dir: Path) -> None:
+    data = tmp_path / "data"
+    socket_path = short_dir / "ingest.sock"
+    env = import_env(data, socket_path)
+    days = [date(2026, 6, d) for d in range(1, 5)]
+    source = tmp_path / "month.jsonl"
+    source.write_text("".join("\n".join(guide_lines(day, 5000)) + "\n" for day in days))
+    ingestor = IngestorProcess(data, socket_path, **IMPORT_ENV).start()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "chatlog", "import", str(source)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while not (data / "data" / "2026-06-02.jsonl").exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        partial = sum(len(day_file_lines(data, d.isoformat())) for d in days)
+        assert 0 < partial < 20_000
+        done = run_import(env, str(source))
+        assert done.returncode == 0 and "has applied every day" in done.stdout, done.stdout + done.stderr
+        # A batch the ingestor had taken when the import died is still stored: it counts as stored.
+        imported, skipped = count(r"imported ([\d,]+) events", done.stdout), count(r"skipped ([\d,]+)", done.stdout)
+        assert skipped >= partial and imported + skipped == 20_000
+    finally:
+        code, err = ingestor.terminate()
+    assert code == 0, err
+    ids = [r["log_id"] for d in days for r in day_file_lines(data, d.isoformat())]
+    assert len(ids) == len(set(ids)) == 20_000
+    assert summary(data, "2026-06-01", "2026-06-04")[0] == 10_000
+    assert sum(applied_lines(data, d.isoformat()) for d in days) == 20_000
