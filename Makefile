@@ -53,6 +53,7 @@ bench: install
 	$(BIN)/python -m bench.quality
 	$(BIN)/python -m bench.conversations
 	$(BIN)/python -m bench.faq
+	$(BIN)/python -m bench.importing
 	$(BIN)/python -m bench.soak
 
 clean:

@@ -39,6 +39,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("verify", "check every day file and the database; non-zero on damage",
                "chatlog.commands.verify"),
     Subcommand("erase-user", "remove one user's data everywhere", "chatlog.commands.erase"),
+    Subcommand("import", "import existing guide-format log files (JSONL, .gz, .zst, stdin)",
+               "chatlog.commands.import_logs"),
     Subcommand("report", "print a usage report (top queries, FAQ candidates, quality)",
                "chatlog.commands.report"),
     Subcommand("faq", "export the FAQ (question groups with their answers) as markdown, json or csv",

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import http.client
 import json
-import socket
 import sqlite3
 from pathlib import Path
 
 from chatlog.cli import CommandError
+from chatlog.unix_http import UnixHTTPConnection
 from ingestor.lifecycle.erasure import erase_user
 from shared.db import connect_writer_sync, reader_uri
 from shared.layout import StorageLayout
@@ -71,18 +70,6 @@ def _user_hash(settings: Settings, conn: sqlite3.Connection, args: argparse.Name
         raise CommandError(str(exc)) from None
 
 
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: Path, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(str(self._path))
-        self.sock = sock
-
-
 def _erase_online(socket_path: Path | None, user_hash: str) -> str:
     """Ask the running ingestor to erase; its one-line account."""
     if socket_path is None:
@@ -90,7 +77,7 @@ def _erase_online(socket_path: Path | None, user_hash: str) -> str:
             "the ingestor is running and CHATLOG_INGEST_SOCKET is off: enable its Unix socket "
             "for online erasure, or stop the ingestor, erase, and start it again"
         )
-    conn = _UnixHTTPConnection(socket_path, ONLINE_TIMEOUT_SECONDS)
+    conn = UnixHTTPConnection(socket_path, ONLINE_TIMEOUT_SECONDS)
     try:
         conn.request(
             "POST", "/v1/admin/erase-user", body=json.dumps({"user_hash": user_hash}),
