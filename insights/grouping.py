@@ -30,10 +30,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from insights.terms import QuestionTerms, normalise_question
+from insights.facets import Facets
+from insights.terms import SPECIFIC_INTENTS, QuestionTerms, normalise_question
 
-DEFAULT_THRESHOLD = 0.6
-MERGE_RATIO = 0.8  # merge_threshold = threshold * MERGE_RATIO unless given
+DEFAULT_THRESHOLD = 0.5
+MERGE_RATIO = 0.7  # merge_threshold = threshold * MERGE_RATIO unless given
 LINKAGE_SAMPLE = 20
 PREFILTER = 0.25
 
@@ -54,13 +55,18 @@ def term_vectors(
 ) -> tuple[list[TermVector], dict[str, int]]:
     """Each text's content terms weighted by IDF ** ``idf_power`` (a text with none is its own
     term), and the vocabulary (term -> id)."""
-    analysed = [terms.terms(text) or (normalise_question(text),) for text in texts]
+    analysed = analyse(terms, texts)
     tfidf = TfidfVectorizer(analyzer=lambda found: found, binary=True, norm=None, use_idf=True)
     matrix = tfidf.fit_transform(analysed).tocsr()
     weights = np.power(tfidf.idf_, idf_power)
     indptr, indices = matrix.indptr, matrix.indices
     vectors = [{int(t): float(weights[t]) for t in indices[indptr[row] : indptr[row + 1]]} for row in range(len(texts))]
     return vectors, {term: int(i) for term, i in tfidf.vocabulary_.items()}
+
+
+def analyse(terms: QuestionTerms, texts: Sequence[str]) -> list[tuple[str, ...]]:
+    """Each text's terms in text order; a text with none is its own term."""
+    return [terms.terms(text) or (normalise_question(text),) for text in texts]
 
 
 def weighted_jaccard(a: TermVector, b: TermVector, size_a: float, size_b: float) -> float:
@@ -79,6 +85,7 @@ class QuestionGrouper:
     """Groups distinct questions (with counts) into paraphrase groups."""
 
     _sizes: list[float]
+    _facets: Facets
 
     def __init__(
         self,
@@ -99,8 +106,14 @@ class QuestionGrouper:
             return []
         vectors, vocabulary = term_vectors(self.terms, texts, self.idf_power)
         intent_ids = frozenset(vocabulary[t] for t in self.terms.intents if t in vocabulary)
-        intents = [frozenset(t for t in v if t in intent_ids) for v in vectors]
+        specific_ids = frozenset(vocabulary[t] for t in SPECIFIC_INTENTS if t in vocabulary)
+        # What each question asks about its topic: only the specific intents must agree.
+        intents = [frozenset(t for t in v if t in specific_ids) for v in vectors]
         self._sizes = [sum(v.values()) for v in vectors]
+        self._facets = Facets(
+            [[vocabulary[t] for t in found if t not in self.terms.intents] for found in analyse(self.terms, texts)],
+            frozenset(i for t, i in vocabulary.items() if t.isdigit()),
+        )
         members = self._leader_pass(vectors, intents, intent_ids)
         members = self._linkage_pass(vectors, intents, intent_ids, members)
         groups = []
@@ -126,7 +139,9 @@ class QuestionGrouper:
                 if not _intents_agree(intents[lead], intents[row]):
                     continue
                 score = weighted_jaccard(vectors[lead], vector, sizes[lead], sizes[row])
-                if score > best_score or (score == best_score and best < 0):
+                if (score > best_score or (score == best_score and best < 0)) and not self._apart(
+                    members[group], [row]
+                ):
                     best, best_score = group, score
             if best < 0:
                 leaders.append(row)
@@ -161,6 +176,8 @@ class QuestionGrouper:
                 lead, mine = target[0], rows[0]
                 if weighted_jaccard(vectors[lead], vectors[mine], sizes[lead], sizes[mine]) < PREFILTER:
                     continue  # leaders this far apart cannot average above the merge threshold in practice
+                if self._apart(target, rows):
+                    continue
                 # The most frequent variants of each side stand for it: bounded work per pair.
                 target, mine_rows = target[:LINKAGE_SAMPLE], rows[:LINKAGE_SAMPLE]
                 score = sum(
@@ -179,6 +196,14 @@ class QuestionGrouper:
         return merged
 
 
+    def _apart(self, group: list[int], rows: list[int]) -> bool:
+        """Whether any of the group's most frequent variants asks about another facet than any
+        of ``rows``': one variant that bridges two questions ("사원증 분실 시 재발급") must
+        not let a group absorb both."""
+        return any(self._facets.apart(a, b) for a in group[:LINKAGE_SAMPLE] for b in rows[:LINKAGE_SAMPLE])
+
+
 def _intents_agree(a: frozenset[int], b: frozenset[int]) -> bool:
-    """Questions with no intent marker agree with any; otherwise they must share one."""
-    return not a or not b or bool(a & b)
+    """Both ask nothing specific ("how do I", or no marker), or they share a specific intent:
+    "출산휴가 신청" and "출산휴가 기간" ask different things."""
+    return a == b or bool(a & b)

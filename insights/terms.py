@@ -46,6 +46,11 @@ _INTENTS: dict[str, str] = {
     "날짜": "~when",
     "when": "~when",
     "date": "~when",
+    "일정": "~when",
+    "언제까지": "~when",
+    "deadlin": "~when",
+    "due": "~when",
+    "schedul": "~when",
     # how long / how many days
     "기간": "~howlong",
     "며칠": "~howlong",
@@ -58,6 +63,13 @@ _INTENTS: dict[str, str] = {
     "얼마": "~howmuch",
     "금액": "~howmuch",
     "howmuch": "~howmuch",
+    "비용": "~howmuch",
+    "요금": "~howmuch",
+    "가격": "~howmuch",
+    "amount": "~howmuch",
+    "cost": "~howmuch",
+    "price": "~howmuch",
+    "fee": "~howmuch",
     # how many (times)
     "몇": "~howmany",
     "횟수": "~howmany",
@@ -68,6 +80,9 @@ _INTENTS: dict[str, str] = {
     "끊기": "~problem",
     "error": "~problem",
     "disconnect": "~problem",
+    "crash": "~problem",
+    "fail": "~problem",
+    "broken": "~problem",
     "걸리": "~problem",
     "안되": "~problem",
     "않": "~problem",
@@ -77,6 +92,17 @@ _INTENTS: dict[str, str] = {
     "where": "~how",
     "어디서": "~how",
 }
+
+# Intents that say what is asked; "~how" is not among them, since "휴가 신청" asks the
+# same as "휴가 신청 방법": a question without one of these agrees only with another without.
+SPECIFIC_INTENTS = frozenset({"~when", "~howlong", "~howmuch", "~howmany", "~problem"})
+
+# What "얼마나" asks, by the word after it.
+_HOW_MUCH_OR_LONG: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("걸리", "오래", "쓰", "되", "가능", "기다리"), ("~howlong",)),
+    **dict.fromkeys(("받", "나오", "주", "들", "지원", "내", "들어오", "지급"), ("~howmuch",)),
+}
+_DURATION_WORDS = frozenset({"얼마나", "며칠", "시간", "기간", "오래", "몇", "일", "주", "달"})
 
 # Everyday synonyms of support questions, folded onto one word ("reset" is "reset").
 _SYNONYMS: dict[str, str] = {
@@ -97,6 +123,12 @@ _SYNONYMS: dict[str, str] = {
     "lost": "lost",
     "request": "appli",
     "applic": "appli",
+    "잔여": "남",
+    "see": "check",
+    "view": "check",
+    "sign": "appli",
+    "regist": "appli",
+    "enrol": "appli",
 }
 
 # Words that ask nothing by themselves: politeness, "tell me", "I am curious", fillers.
@@ -145,7 +177,7 @@ _KOREAN_STOP = frozenset(
 _ENGLISH_STOP_WORDS = (
     "a an the i me my we our you your it is are was were be been do does did can could should would "
     "will to of for in on at from with by and or if what which who whom this that these those there "
-    "get got need want please tell about any some all per up out into off one take"
+    "get got need want please tell about any some all per up out into off one take keep"
 )
 _ENGLISH_STOP = frozenset(_ENGLISH_STOP_WORDS.split())
 _WORD = re.compile(r"[a-z0-9]+")
@@ -199,11 +231,24 @@ class QuestionTerms:
                 if t.tag in _CONTENT_TAGS or t.form in _INTENTS  # "하는 법": 법 is a bound noun
             ]
             for index, (form, tag) in enumerate(tokens):
-                if form == "어떻" and index + 1 < len(tokens) and tokens[index + 1][0] == "되":
+                following = tokens[index + 1] if index + 1 < len(tokens) else ("", "")
+                if form == "어떻" and following[0] == "되":
                     continue  # "어떻게 되나요" asks "what is it", not "how do I"
+                if form == "얼마나":
+                    # "얼마나 걸리나요" asks how long, "얼마나 받나요" how much; alone it may be either
+                    out.extend(_HOW_MUCH_OR_LONG.get(following[0], ("~howlong", "~howmuch")))
+                    continue
+                if form == "걸리" and index and tokens[index - 1][0] in _DURATION_WORDS:
+                    continue  # "며칠 걸리나요": it takes time, nothing is stuck
+                if form == "일" and tag == "NNG" and index and tokens[index - 1][1] == "NNG" and following[1] != "NNG":
+                    out.append("~when")  # "지급일", "마감일": the day of something
+                    continue
                 if tag == "SL":
                     self._add(out, form, english=True)
                     continue
+                if len(form) >= 3 and form.endswith("날") and tag == "NNG":
+                    out.append("~when")  # "월급날": the day of pay
+                    form = form[:-1]
                 for part in _compound_parts(_SYNONYMS.get(form, form)):
                     self._add(out, part, english=False)
         else:
