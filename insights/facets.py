@@ -12,6 +12,7 @@ amounts of one question.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Sequence
 
@@ -28,7 +29,7 @@ class Facets:
         self.bigrams: Counter[tuple[int, int]] = Counter()
         self.postings: dict[int, set[int]] = {}
         for number, row in enumerate(self.rows):
-            self.bigrams.update(zip(row, row[1:], strict=False))
+            self.bigrams.update(itertools.pairwise(row))
             for term in row:
                 self.postings.setdefault(term, set()).add(number)
         self._together: dict[tuple[int, int], int] = {}
@@ -47,11 +48,15 @@ class Facets:
     def _narrows(self, row: Sequence[int], other: frozenset[int]) -> bool:
         """``row`` has a recurring modifier, missing from ``other``, of a word ``other`` has."""
         before = -1
-        for word, head in zip(row, row[1:], strict=False):
+        for word, head in itertools.pairwise(row):
             # After a word both have, it is that word's tail ("연차 휴가" for "연차"), not a modifier.
-            if word not in other and before not in other and head in other:
-                if self.bigrams[word, head] >= FACET_MIN_COUNT:
-                    return True
+            if (
+                word not in other
+                and before not in other
+                and head in other
+                and self.bigrams[word, head] >= FACET_MIN_COUNT
+            ):
+                return True
             before = word
         return False
 

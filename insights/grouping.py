@@ -28,8 +28,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from insights.embeddings import EmbeddingsClient
 from insights.facets import Facets
 from insights.terms import SPECIFIC_INTENTS, QuestionTerms, normalise_question
 
@@ -86,6 +88,8 @@ class QuestionGrouper:
 
     _sizes: list[float]
     _facets: Facets
+    _vectors: list[TermVector]
+    _unit: npt.NDArray[np.float32] | None
 
     def __init__(
         self,
@@ -93,8 +97,10 @@ class QuestionGrouper:
         threshold: float = DEFAULT_THRESHOLD,
         merge_threshold: float | None = None,
         idf_power: float = 1.0,
+        embeddings: EmbeddingsClient | None = None,
     ) -> None:
         self.terms = terms or QuestionTerms()
+        self.embeddings = embeddings
         self.threshold = threshold
         self.merge_threshold = threshold * MERGE_RATIO if merge_threshold is None else merge_threshold
         self.idf_power = idf_power
@@ -110,6 +116,8 @@ class QuestionGrouper:
         # What each question asks about its topic: only the specific intents must agree.
         intents = [frozenset(t for t in v if t in specific_ids) for v in vectors]
         self._sizes = [sum(v.values()) for v in vectors]
+        self._vectors = vectors
+        self._unit = self.embeddings.embed(texts) if self.embeddings is not None else None
         self._facets = Facets(
             [[vocabulary[t] for t in found if t not in self.terms.intents] for found in analyse(self.terms, texts)],
             frozenset(i for t, i in vocabulary.items() if t.isdigit()),
@@ -127,7 +135,6 @@ class QuestionGrouper:
     def _leader_pass(
         self, vectors: list[TermVector], intents: list[frozenset[int]], intent_ids: frozenset[int]
     ) -> list[list[int]]:
-        sizes = self._sizes
         leaders: list[int] = []
         members: list[list[int]] = []
         postings: dict[int, list[int]] = {}  # content term -> groups whose leader has it
@@ -138,7 +145,7 @@ class QuestionGrouper:
                 lead = leaders[group]
                 if not _intents_agree(intents[lead], intents[row]):
                     continue
-                score = weighted_jaccard(vectors[lead], vector, sizes[lead], sizes[row])
+                score = self._similarity(lead, row)
                 if (score > best_score or (score == best_score and best < 0)) and not self._apart(
                     members[group], [row]
                 ):
@@ -160,7 +167,6 @@ class QuestionGrouper:
         intent_ids: frozenset[int],
         members: list[list[int]],
     ) -> list[list[int]]:
-        sizes = self._sizes
         merged: list[list[int]] = []
         merged_intents: list[frozenset[int]] = []
         postings: dict[int, set[int]] = {}  # content term -> merged groups with a member having it
@@ -174,15 +180,13 @@ class QuestionGrouper:
                     continue
                 target = merged[index]
                 lead, mine = target[0], rows[0]
-                if weighted_jaccard(vectors[lead], vectors[mine], sizes[lead], sizes[mine]) < PREFILTER:
+                if self._similarity(lead, mine) < PREFILTER:
                     continue  # leaders this far apart cannot average above the merge threshold in practice
                 if self._apart(target, rows):
                     continue
                 # The most frequent variants of each side stand for it: bounded work per pair.
                 target, mine_rows = target[:LINKAGE_SAMPLE], rows[:LINKAGE_SAMPLE]
-                score = sum(
-                    weighted_jaccard(vectors[a], vectors[b], sizes[a], sizes[b]) for a in target for b in mine_rows
-                )
+                score = sum(self._similarity(a, b) for a in target for b in mine_rows)
                 score /= len(target) * len(mine_rows)
                 if score > best_score or (score == best_score and best < 0):
                     best, best_score = index, score
@@ -195,6 +199,20 @@ class QuestionGrouper:
                 postings.setdefault(t, set()).add(best)
         return merged
 
+
+    def _similarity(self, a: int, b: int) -> float:
+        """The weighted Jaccard of two questions' terms, or, with embeddings, their cosine when
+        that says more: a cosine at the embeddings threshold counts as the lexical threshold,
+        a cosine of 1 as 1."""
+        vectors, sizes = self._vectors, self._sizes
+        lexical = weighted_jaccard(vectors[a], vectors[b], sizes[a], sizes[b])
+        if self._unit is None or self.embeddings is None:
+            return lexical
+        cosine = float(self._unit[a] @ self._unit[b])
+        floor = self.embeddings.threshold
+        if cosine < floor or floor >= 1.0:
+            return lexical
+        return max(lexical, self.threshold + (cosine - floor) / (1.0 - floor) * (1.0 - self.threshold))
 
     def _apart(self, group: list[int], rows: list[int]) -> bool:
         """Whether any of the group's most frequent variants asks about another facet than any
