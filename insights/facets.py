@@ -33,16 +33,17 @@ class Facets:
             for term in row:
                 self.postings.setdefault(term, set()).add(number)
         self._together: dict[tuple[int, int], int] = {}
+        # Each question's words, rarest first: the first one another question has is their topic's anchor.
+        self.by_rarity = [sorted(row, key=lambda t: len(self.postings[t])) for row in self.rows]
 
     def apart(self, a: int, b: int) -> bool:
         """Whether questions ``a`` and ``b`` ask about different facets of their topic."""
         set_a, set_b = self.sets[a], self.sets[b]
         if self._narrows(self.rows[a], set_b) or self._narrows(self.rows[b], set_a):
             return True
-        shared = set_a & set_b
-        if not shared:
+        anchor = next((t for t in self.by_rarity[a] if t in set_b), None)  # the topic's rarest word
+        if anchor is None:
             return False
-        anchor = min(shared, key=lambda t: len(self.postings[t]))  # the topic's rarest word
         return self._recurs(set_a - set_b, anchor) and self._recurs(set_b - set_a, anchor)
 
     def _narrows(self, row: Sequence[int], other: frozenset[int]) -> bool:

@@ -38,6 +38,7 @@ from insights.terms import SPECIFIC_INTENTS, QuestionTerms, normalise_question
 DEFAULT_THRESHOLD = 0.5
 MERGE_RATIO = 0.7  # merge_threshold = threshold * MERGE_RATIO unless given
 LINKAGE_SAMPLE = 20
+APART_SAMPLE = 10  # a group's most frequent variants checked for another facet (bounded work)
 PREFILTER = 0.25
 
 TermVector = dict[int, float]
@@ -135,6 +136,7 @@ class QuestionGrouper:
     def _leader_pass(
         self, vectors: list[TermVector], intents: list[frozenset[int]], intent_ids: frozenset[int]
     ) -> list[list[int]]:
+        sizes = self._sizes
         leaders: list[int] = []
         members: list[list[int]] = []
         postings: dict[int, list[int]] = {}  # content term -> groups whose leader has it
@@ -145,7 +147,10 @@ class QuestionGrouper:
                 lead = leaders[group]
                 if not _intents_agree(intents[lead], intents[row]):
                     continue
-                score = self._similarity(lead, row)
+                if self._unit is None:  # words only: the common case, kept cheap
+                    score = weighted_jaccard(vectors[lead], vector, sizes[lead], sizes[row])
+                else:
+                    score = self._similarity(lead, row)
                 if (score > best_score or (score == best_score and best < 0)) and not self._apart(
                     members[group], [row]
                 ):
@@ -218,7 +223,7 @@ class QuestionGrouper:
         """Whether any of the group's most frequent variants asks about another facet than any
         of ``rows``': one variant that bridges two questions ("사원증 분실 시 재발급") must
         not let a group absorb both."""
-        return any(self._facets.apart(a, b) for a in group[:LINKAGE_SAMPLE] for b in rows[:LINKAGE_SAMPLE])
+        return any(self._facets.apart(a, b) for a in group[:APART_SAMPLE] for b in rows[:APART_SAMPLE])
 
 
 def _intents_agree(a: frozenset[int], b: frozenset[int]) -> bool:
