@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from insights.grouping import QuestionGrouper
+from insights.grouping import QuestionGroup, QuestionGrouper
 from insights.terms import QuestionTerms, normalise_question
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
@@ -63,17 +63,35 @@ def evaluate(grouper: QuestionGrouper, labelled: list[tuple[str, str]]) -> tuple
     return pairwise(labelled, predicted)
 
 
-def month_of_questions(labelled: list[tuple[str, str]], days: int, distinct_per_day: int) -> Counter[str]:
-    """Distinct question texts of a month with their counts: labelled ones plus numbered variants."""
+def month_of_questions(
+    labelled: list[tuple[str, str]], days: int, distinct_per_day: int
+) -> tuple[Counter[str], dict[str, str]]:
+    """Distinct question texts of a month with their counts (labelled ones plus numbered
+    variants), and each text's label (its source question's)."""
     rng = random.Random(7)
     counts: Counter[str] = Counter()
+    labels: dict[str, str] = {}
     for day in range(days):
         for n in range(distinct_per_day):
-            _, question = labelled[rng.randrange(len(labelled))]
+            label, question = labelled[rng.randrange(len(labelled))]
             # Most traffic repeats known questions; a tail is new text (ids, dates, names).
-            text = question if rng.random() < 0.6 else f"{question} {day}-{n}"
-            counts[normalise_question(text)] += rng.randint(1, 20)
-    return counts
+            text = normalise_question(question if rng.random() < 0.6 else f"{question} {day}-{n}")
+            counts[text] += rng.randint(1, 20)
+            labels[text] = label
+    return counts, labels
+
+
+def pairwise_by_counts(groups: list[QuestionGroup], labels: dict[str, str]) -> tuple[float, float]:
+    """Pairwise precision and recall of distinct texts from the contingency counts (no pair loop)."""
+    cells: Counter[tuple[int, str]] = Counter()
+    for number, group in enumerate(groups):
+        for text, _ in group.variants:
+            cells[number, labels[text]] += 1
+    pairs = lambda n: n * (n - 1) // 2  # noqa: E731
+    together = sum(pairs(n) for n in cells.values())
+    grouped = sum(pairs(len(g.variants)) for g in groups)
+    same_label = sum(pairs(n) for n in Counter(labels.values()).values())
+    return (together / grouped if grouped else 1.0), (together / same_label if same_label else 1.0)
 
 
 SETS = {"tuning": LABELLED, "held-out 1": HOLDOUT, "held-out 2": HOLDOUT2}
@@ -126,13 +144,15 @@ def main() -> None:
     report(grouper, sets)
     if args.show_errors:
         show_errors(grouper, sets[args.show_errors])
-    counts = month_of_questions(sets["tuning"], args.days, args.distinct_per_day)
+    counts, labels = month_of_questions(sets["tuning"], args.days, args.distinct_per_day)
     started = time.perf_counter()
     month = QuestionGrouper(QuestionTerms()).group(counts)
     took = time.perf_counter() - started
+    mp, mr = pairwise_by_counts(month, labels)
     print(f"grouping {args.days} days: {len(counts):,} distinct questions "
           f"({sum(counts.values()):,} asked) into {len(month):,} groups in {took:.2f} s "
-          "(includes loading the Korean model)")
+          f"(includes loading the Korean model); pairwise precision {mp:.3f}, recall {mr:.3f} "
+          "(variants labelled as their tuning-set source)")
 
 
 if __name__ == "__main__":

@@ -33,15 +33,16 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from insights.embeddings import EmbeddingsClient
 from insights.facets import Facets
-from insights.terms import SPECIFIC_INTENTS, QuestionTerms, normalise_question
+from insights.terms import SPECIFIC_INTENTS, QuestionTerms, is_korean, normalise_question
 
 DEFAULT_THRESHOLD = 0.5
-MERGE_RATIO = 0.7  # merge_threshold = threshold * MERGE_RATIO unless given
+MERGE_RATIO = 0.6  # merge_threshold = threshold * MERGE_RATIO unless given
 LINKAGE_SAMPLE = 20
 APART_SAMPLE = 10  # a group's most frequent variants checked for another facet (bounded work)
 PREFILTER = 0.25
 
 TermVector = dict[int, float]
+Asks = tuple[bool, frozenset[int]]  # written in Korean; its specific intents
 
 
 @dataclass
@@ -114,8 +115,12 @@ class QuestionGrouper:
         vectors, vocabulary = term_vectors(self.terms, texts, self.idf_power)
         intent_ids = frozenset(vocabulary[t] for t in self.terms.intents if t in vocabulary)
         specific_ids = frozenset(vocabulary[t] for t in SPECIFIC_INTENTS if t in vocabulary)
-        # What each question asks about its topic: only the specific intents must agree.
-        intents = [frozenset(t for t in v if t in specific_ids) for v in vectors]
+        # What each question asks about its topic: only the specific intents must agree. A FAQ
+        # answers in the question's language, so Korean and English questions never join.
+        intents = [
+            (is_korean(text), frozenset(t for t in v if t in specific_ids))
+            for text, v in zip(texts, vectors, strict=True)
+        ]
         self._sizes = [sum(v.values()) for v in vectors]
         self._vectors = vectors
         self._unit = self.embeddings.embed(texts) if self.embeddings is not None else None
@@ -134,7 +139,7 @@ class QuestionGrouper:
         return groups
 
     def _leader_pass(
-        self, vectors: list[TermVector], intents: list[frozenset[int]], intent_ids: frozenset[int]
+        self, vectors: list[TermVector], intents: list[Asks], intent_ids: frozenset[int]
     ) -> list[list[int]]:
         sizes = self._sizes
         leaders: list[int] = []
@@ -168,12 +173,12 @@ class QuestionGrouper:
     def _linkage_pass(
         self,
         vectors: list[TermVector],
-        intents: list[frozenset[int]],
+        intents: list[Asks],
         intent_ids: frozenset[int],
         members: list[list[int]],
     ) -> list[list[int]]:
         merged: list[list[int]] = []
-        merged_intents: list[frozenset[int]] = []
+        merged_intents: list[Asks] = []
         postings: dict[int, set[int]] = {}  # content term -> merged groups with a member having it
         for rows in members:
             intent = intents[rows[0]]
@@ -226,7 +231,7 @@ class QuestionGrouper:
         return any(self._facets.apart(a, b) for a in group[:APART_SAMPLE] for b in rows[:APART_SAMPLE])
 
 
-def _intents_agree(a: frozenset[int], b: frozenset[int]) -> bool:
-    """Both ask nothing specific ("how do I", or no marker), or they share a specific intent:
-    "출산휴가 신청" and "출산휴가 기간" ask different things."""
-    return a == b or bool(a & b)
+def _intents_agree(a: Asks, b: Asks) -> bool:
+    """One language, and both ask nothing specific ("how do I", or no marker) or they share a
+    specific intent: "출산휴가 신청" and "출산휴가 기간" ask different things."""
+    return a[0] == b[0] and (a[1] == b[1] or bool(a[1] & b[1]))

@@ -74,6 +74,10 @@ _INTENTS: dict[str, str] = {
     "몇": "~howmany",
     "횟수": "~howmany",
     "howmany": "~howmany",
+    # how often
+    "주기": "~howoften",
+    "howoften": "~howoften",
+    "frequenc": "~howoften",
     # something is wrong: a problem report, not a how-to
     "오류": "~problem",
     "안": "~problem",
@@ -95,7 +99,7 @@ _INTENTS: dict[str, str] = {
 
 # Intents that say what is asked; "~how" is not among them, since "휴가 신청" asks the
 # same as "휴가 신청 방법": a question without one of these agrees only with another without.
-SPECIFIC_INTENTS = frozenset({"~when", "~howlong", "~howmuch", "~howmany", "~problem"})
+SPECIFIC_INTENTS = frozenset({"~when", "~howlong", "~howmuch", "~howmany", "~howoften", "~problem"})
 
 # What "얼마나" asks, by the word after it.
 _HOW_MUCH_OR_LONG: dict[str, tuple[str, ...]] = {
@@ -106,8 +110,8 @@ _DURATION_WORDS = frozenset({"얼마나", "며칠", "시간", "기간", "오래"
 
 # Everyday synonyms of support questions, folded onto one word ("reset" is "reset").
 _SYNONYMS: dict[str, str] = {
-    "재설정": "초기화",
-    "리셋": "초기화",
+    "재설정": "초기",  # Kiwi reads "초기화" as "초기" + the suffix "화"
+    "리셋": "초기",
     "조회": "확인",
     "요청": "신청",
     "접수": "신청",
@@ -127,7 +131,12 @@ _SYNONYMS: dict[str, str] = {
     "see": "check",
     "view": "check",
     "sign": "appli",
+    "signup": "appli",
     "regist": "appli",
+    "registr": "appli",
+    "submiss": "submit",
+    "issuanc": "issu",
+    "payment": "pay",
     "enrol": "appli",
 }
 
@@ -181,9 +190,20 @@ _ENGLISH_STOP_WORDS = (
 )
 _ENGLISH_STOP = frozenset(_ENGLISH_STOP_WORDS.split())
 _WORD = re.compile(r"[a-z0-9]+")
-_ENGLISH_INTENT = re.compile(r"\bhow (long|many|much)\b|\bwhat (day|date)\b")
+_ENGLISH_INTENT = re.compile(r"\bhow (long|many|much|often)\b|\bwhat (day|date)\b")
+# "how many days/weeks" asks how long, as "며칠" does
+_ENGLISH_DURATION = re.compile(r"\bhow many\b(?=(?: [a-z]+){0,3}? (?:days|weeks|months|years|hours)\b)")
+# Phrasal verbs as one word, so "set up" and "setup" agree ("setting up" too).
+_PHRASAL_VERBS = {"set": "set", "sets": "set", "setting": "set", "sign": "sign", "signs": "sign",
+                  "signing": "sign", "log": "log", "logs": "log", "logging": "log"}
+_PHRASAL = re.compile(r"\b(" + "|".join(_PHRASAL_VERBS) + r")\s+(up|in|on)\b")
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 _SPACE = re.compile(r"\s+")
+
+
+def is_korean(text: str) -> bool:
+    """Whether a question is written in Korean (has Hangul)."""
+    return _HANGUL.search(text) is not None
 
 
 def normalise_question(text: str) -> str:
@@ -225,15 +245,16 @@ class QuestionTerms:
         text = normalise_question(text)
         out: list[str] = []
         if _HANGUL.search(text):
-            tokens = [
-                (t.form, t.tag)
-                for t in self._analyser().tokenize(text)
-                if t.tag in _CONTENT_TAGS or t.form in _INTENTS  # "하는 법": 법 is a bound noun
-            ]
+            tokens = self._korean_tokens(text)
             for index, (form, tag) in enumerate(tokens):
                 following = tokens[index + 1] if index + 1 < len(tokens) else ("", "")
                 if form == "어떻" and following[0] == "되":
                     continue  # "어떻게 되나요" asks "what is it", not "how do I"
+                if form == "마다":
+                    continue
+                if form == "몇" and any(later == "마다" for later, _ in tokens[index + 1 : index + 3]):
+                    out.append("~howoften")  # "몇 달마다": how often, not how many
+                    continue
                 if form == "얼마나":
                     # "얼마나 걸리나요" asks how long, "얼마나 받나요" how much; alone it may be either
                     out.extend(_HOW_MUCH_OR_LONG.get(following[0], ("~howlong", "~howmuch")))
@@ -252,10 +273,27 @@ class QuestionTerms:
                 for part in _compound_parts(_SYNONYMS.get(form, form)):
                     self._add(out, part, english=False)
         else:
+            text = _ENGLISH_DURATION.sub("howlong", text)
             text = _ENGLISH_INTENT.sub(lambda m: "how" + m.group(1) if m.group(1) else "when", text)
+            text = _PHRASAL.sub(lambda m: _PHRASAL_VERBS[m.group(1)] + m.group(2), text)
             for word in _WORD.findall(text):
                 self._add(out, word, english=True)
         return tuple(dict.fromkeys(out))
+
+    def _korean_tokens(self, text: str) -> list[tuple[str, str]]:
+        """Kiwi's content morphemes (form, tag); a prefix stays on its noun ("재" + "설정")."""
+        tokens: list[tuple[str, str]] = []
+        prefix = ""
+        for token in self._analyser().tokenize(text):
+            if token.tag == "XPN":
+                prefix = token.form
+                continue
+            # "하는 법": 법 is a bound noun; "마다" ("every") only tells "몇" apart
+            if token.tag in _CONTENT_TAGS or token.form in _INTENTS or token.form == "마다":
+                form = prefix + token.form if prefix and token.tag.startswith("NN") else token.form
+                tokens.append((form, token.tag))
+            prefix = ""
+        return tokens
 
     def _add(self, out: list[str], word: str, english: bool) -> None:
         if english:
