@@ -47,7 +47,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from insights.embeddings import EmbeddingsClient
 from insights.facets import Facets
-from insights.terms import SPECIFIC_INTENTS, QuestionTerms, is_korean, normalise_question
+from insights.lexicon import SPECIFIC_INTENTS
+from insights.terms import QuestionTerms, is_korean, normalise_question
 
 DEFAULT_THRESHOLD = 0.5
 MERGE_RATIO = 0.6  # merge_threshold = threshold * MERGE_RATIO unless given

@@ -21,182 +21,21 @@ from typing import Any
 
 import snowballstemmer
 
-# Kiwi's part-of-speech tags that carry what a question is about.
-_CONTENT_TAGS = frozenset(
-    {"NNG", "NNP", "NR", "SL", "SN", "SH", "XR", "VV", "VA", "VV-I", "VA-I", "VV-R", "VA-R", "MAG"}
+from insights.lexicon import (
+    CONTENT_TAGS,
+    DURATION_WORDS,
+    ENGLISH_DURATION,
+    ENGLISH_INTENT,
+    ENGLISH_STOP,
+    HOW_MUCH_OR_LONG,
+    INTENTS,
+    KOREAN_STOP,
+    PHRASAL,
+    PHRASAL_VERBS,
+    SYNONYMS,
+    WORD,
 )
 
-# Intent markers: words (Korean lemma or English stem) that say what is asked about a topic.
-# They are kept as one token per intent, so paraphrases of the intent agree.
-_INTENTS: dict[str, str] = {
-    # how (procedure)
-    "어떻": "~how",
-    "방법": "~how",
-    "절차": "~how",
-    "법": "~how",
-    "사용법": "~how",
-    "how": "~how",
-    "어떡하": "~how",
-    "step": "~how",
-    # when (date, deadline)
-    "언제": "~when",
-    "기한": "~when",
-    "마감일": "~when",
-    "마감": "~when",
-    "날짜": "~when",
-    "when": "~when",
-    "date": "~when",
-    "일정": "~when",
-    "언제까지": "~when",
-    "deadlin": "~when",
-    "due": "~when",
-    "schedul": "~when",
-    # how long / how many days
-    "기간": "~howlong",
-    "며칠": "~howlong",
-    "일수": "~howlong",
-    "얼마나": "~howlong",
-    "howlong": "~howlong",
-    "length": "~howlong",
-    "durat": "~howlong",
-    # how much (money)
-    "얼마": "~howmuch",
-    "금액": "~howmuch",
-    "howmuch": "~howmuch",
-    "비용": "~howmuch",
-    "요금": "~howmuch",
-    "가격": "~howmuch",
-    "amount": "~howmuch",
-    "cost": "~howmuch",
-    "price": "~howmuch",
-    "fee": "~howmuch",
-    # how many (times)
-    "몇": "~howmany",
-    "횟수": "~howmany",
-    "howmany": "~howmany",
-    # how often
-    "주기": "~howoften",
-    "howoften": "~howoften",
-    "frequenc": "~howoften",
-    # something is wrong: a problem report, not a how-to
-    "오류": "~problem",
-    "안": "~problem",
-    "끊기": "~problem",
-    "error": "~problem",
-    "disconnect": "~problem",
-    "crash": "~problem",
-    "fail": "~problem",
-    "broken": "~problem",
-    "걸리": "~problem",
-    "안되": "~problem",
-    "않": "~problem",
-    # where
-    # where to do something is asked as how to do it ("예약은 어디서 하나요" = "예약 방법")
-    "어디": "~how",
-    "where": "~how",
-    "어디서": "~how",
-}
-
-# Intents that say what is asked; "~how" is not among them, since "휴가 신청" asks the
-# same as "휴가 신청 방법": a question without one of these agrees only with another without.
-SPECIFIC_INTENTS = frozenset({"~when", "~howlong", "~howmuch", "~howmany", "~howoften", "~problem"})
-
-# What "얼마나" asks, by the word after it.
-_HOW_MUCH_OR_LONG: dict[str, tuple[str, ...]] = {
-    **dict.fromkeys(("걸리", "오래", "쓰", "되", "가능", "기다리"), ("~howlong",)),
-    **dict.fromkeys(("받", "나오", "주", "들", "지원", "내", "들어오", "지급"), ("~howmuch",)),
-}
-_DURATION_WORDS = frozenset({"얼마나", "며칠", "시간", "기간", "오래", "몇", "일", "주", "달"})
-
-# Everyday synonyms of support questions, folded onto one word ("reset" is "reset").
-_SYNONYMS: dict[str, str] = {
-    "재설정": "초기",  # Kiwi reads "초기화" as "초기" + the suffix "화"
-    "리셋": "초기",
-    "조회": "확인",
-    "요청": "신청",
-    "접수": "신청",
-    "패스워드": "비밀번호",
-    "비번": "비밀번호",
-    "wifi": "와이파이",
-    "방식": "방법",
-    "월급": "급여",
-    "에러": "error",
-    "잃어버리": "분실",
-    "잃": "분실",
-    "lose": "lost",
-    "lost": "lost",
-    "request": "appli",
-    "applic": "appli",
-    "잔여": "남",
-    "see": "check",
-    "view": "check",
-    "sign": "appli",
-    "signup": "appli",
-    "regist": "appli",
-    "registr": "appli",
-    "submiss": "submit",
-    "issuanc": "issu",
-    "payment": "pay",
-    "enrol": "appli",
-}
-
-# Words that ask nothing by themselves: politeness, "tell me", "I am curious", fillers.
-_KOREAN_STOP = frozenset(
-    {
-        "알리",
-        "주",
-        "궁금",
-        "궁금하",
-        "하",
-        "되",
-        "있",
-        "없",
-        "이",
-        "그",
-        "저",
-        "것",
-        "거",
-        "수",
-        "좀",
-        "뭐",
-        "무엇",
-        "가능",
-        "필요",
-        "싶",
-        "받",
-        "보",
-        "나오",
-        "들어오",
-        "쓰",
-        "해주",
-        "문의",
-        "질문",
-        "회사",
-        "사내",
-        "본인",
-        "저희",
-        "우리",
-        "혹시",
-        "제",
-        "내",
-        "나",
-        "요",
-    }
-)
-_ENGLISH_STOP_WORDS = (
-    "a an the i me my we our you your it is are was were be been do does did can could should would "
-    "will to of for in on at from with by and or if what which who whom this that these those there "
-    "get got need want please tell about any some all per up out into off one take keep"
-)
-_ENGLISH_STOP = frozenset(_ENGLISH_STOP_WORDS.split())
-_WORD = re.compile(r"[a-z0-9]+")
-_ENGLISH_INTENT = re.compile(r"\bhow (long|many|much|often)\b|\bwhat (day|date)\b")
-# "how many days/weeks" asks how long, as "며칠" does
-_ENGLISH_DURATION = re.compile(r"\bhow many\b(?=(?: [a-z]+){0,3}? (?:days|weeks|months|years|hours)\b)")
-# Phrasal verbs as one word, so "set up" and "setup" agree ("setting up" too).
-_PHRASAL_VERBS = {"set": "set", "sets": "set", "setting": "set", "sign": "sign", "signs": "sign",
-                  "signing": "sign", "log": "log", "logs": "log", "logging": "log"}
-_PHRASAL = re.compile(r"\b(" + "|".join(_PHRASAL_VERBS) + r")\s+(up|in|on)\b")
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 _SPACE = re.compile(r"\s+")
 
@@ -227,7 +66,7 @@ class QuestionTerms:
     """Reduces a question to its content terms (cached: the same text comes back often)."""
 
     def __init__(self, cache_size: int = 200_000) -> None:
-        self.intents = frozenset(_INTENTS.values())
+        self.intents = frozenset(INTENTS.values())
         self._kiwi: Any = None
         self._lock = threading.Lock()
         self._stemmer = snowballstemmer.stemmer("english")
@@ -257,9 +96,9 @@ class QuestionTerms:
                     continue
                 if form == "얼마나":
                     # "얼마나 걸리나요" asks how long, "얼마나 받나요" how much; alone it may be either
-                    out.extend(_HOW_MUCH_OR_LONG.get(following[0], ("~howlong", "~howmuch")))
+                    out.extend(HOW_MUCH_OR_LONG.get(following[0], ("~howlong", "~howmuch")))
                     continue
-                if form == "걸리" and index and tokens[index - 1][0] in _DURATION_WORDS:
+                if form == "걸리" and index and tokens[index - 1][0] in DURATION_WORDS:
                     continue  # "며칠 걸리나요": it takes time, nothing is stuck
                 if form == "일" and tag == "NNG" and index and tokens[index - 1][1] == "NNG" and following[1] != "NNG":
                     out.append("~when")  # "지급일", "마감일": the day of something
@@ -270,13 +109,13 @@ class QuestionTerms:
                 if len(form) >= 3 and form.endswith("날") and tag == "NNG":
                     out.append("~when")  # "월급날": the day of pay
                     form = form[:-1]
-                for part in _compound_parts(_SYNONYMS.get(form, form)):
+                for part in _compound_parts(SYNONYMS.get(form, form)):
                     self._add(out, part, english=False)
         else:
-            text = _ENGLISH_DURATION.sub("howlong", text)
-            text = _ENGLISH_INTENT.sub(lambda m: "how" + m.group(1) if m.group(1) else "when", text)
-            text = _PHRASAL.sub(lambda m: _PHRASAL_VERBS[m.group(1)] + m.group(2), text)
-            for word in _WORD.findall(text):
+            text = ENGLISH_DURATION.sub("howlong", text)
+            text = ENGLISH_INTENT.sub(lambda m: "how" + m.group(1) if m.group(1) else "when", text)
+            text = PHRASAL.sub(lambda m: PHRASAL_VERBS[m.group(1)] + m.group(2), text)
+            for word in WORD.findall(text):
                 self._add(out, word, english=True)
         return tuple(dict.fromkeys(out))
 
@@ -289,7 +128,7 @@ class QuestionTerms:
                 prefix = token.form
                 continue
             # "하는 법": 법 is a bound noun; "마다" ("every") only tells "몇" apart
-            if token.tag in _CONTENT_TAGS or token.form in _INTENTS or token.form == "마다":
+            if token.tag in CONTENT_TAGS or token.form in INTENTS or token.form == "마다":
                 form = prefix + token.form if prefix and token.tag.startswith("NN") else token.form
                 tokens.append((form, token.tag))
             prefix = ""
@@ -298,15 +137,15 @@ class QuestionTerms:
     def _add(self, out: list[str], word: str, english: bool) -> None:
         if english:
             word = word.lower()
-            if word in _ENGLISH_STOP:
+            if word in ENGLISH_STOP:
                 return
-            intent = _INTENTS.get(word)
+            intent = INTENTS.get(word)
             if intent is None:
                 stem = self._stemmer.stemWord(word)
-                intent = _INTENTS.get(stem)
+                intent = INTENTS.get(stem)
                 word = stem
         else:
-            if word in _KOREAN_STOP:
+            if word in KOREAN_STOP:
                 return
-            intent = _INTENTS.get(word)
-        out.append(intent or _SYNONYMS.get(word, word))
+            intent = INTENTS.get(word)
+        out.append(intent or SYNONYMS.get(word, word))
