@@ -100,13 +100,42 @@ def weighted_jaccard(a: TermVector, b: TermVector, size_a: float, size_b: float)
     return shared / total if total else 0.0
 
 
+@dataclass
+class _Questions:
+    """One call's questions: their term vectors and what the checks need (per call, so one
+    grouper may serve several threads)."""
+
+    vectors: list[TermVector]
+    sizes: list[float]
+    intents: list[Asks]
+    intent_ids: frozenset[int]
+    facets: Facets
+    unit: npt.NDArray[np.float32] | None  # unit embeddings, one row per question, or None
+    threshold: float  # the lexical threshold an embeddings cosine at ``floor`` counts as
+    floor: float  # the embeddings threshold
+
+    def similarity(self, a: int, b: int) -> float:
+        """The weighted Jaccard of two questions' terms, or, with embeddings, their cosine when
+        that says more: a cosine at the embeddings threshold counts as the lexical threshold,
+        a cosine of 1 as 1."""
+        vectors, sizes = self.vectors, self.sizes
+        lexical = weighted_jaccard(vectors[a], vectors[b], sizes[a], sizes[b])
+        if self.unit is None:
+            return lexical
+        cosine = float(self.unit[a] @ self.unit[b])
+        if cosine < self.floor or self.floor >= 1.0:
+            return lexical
+        return max(lexical, self.threshold + (cosine - self.floor) / (1.0 - self.floor) * (1.0 - self.threshold))
+
+    def apart(self, group: list[int], rows: list[int]) -> bool:
+        """Whether any of the group's most frequent variants asks about another facet than any
+        of ``rows``': one variant that bridges two questions ("사원증 분실 시 재발급") must
+        not let a group absorb both."""
+        return any(self.facets.apart(a, b) for a in group[:APART_SAMPLE] for b in rows[:APART_SAMPLE])
+
+
 class QuestionGrouper:
     """Groups distinct questions (with counts) into paraphrase groups."""
-
-    _sizes: list[float]
-    _facets: Facets
-    _vectors: list[TermVector]
-    _unit: npt.NDArray[np.float32] | None
 
     def __init__(
         self,
@@ -128,23 +157,27 @@ class QuestionGrouper:
         if not texts:
             return []
         vectors, vocabulary = term_vectors(self.terms, texts, self.idf_power)
-        intent_ids = frozenset(vocabulary[t] for t in self.terms.intents if t in vocabulary)
         specific_ids = frozenset(vocabulary[t] for t in SPECIFIC_INTENTS if t in vocabulary)
-        # What each question asks about its topic: only the specific intents must agree. A FAQ
-        # answers in the question's language, so Korean and English questions never join.
-        intents = [
-            (is_korean(text), frozenset(t for t in v if t in specific_ids))
-            for text, v in zip(texts, vectors, strict=True)
-        ]
-        self._sizes = [sum(v.values()) for v in vectors]
-        self._vectors = vectors
-        self._unit = self.embeddings.embed(texts) if self.embeddings is not None else None
-        self._facets = Facets(
-            [[vocabulary[t] for t in found if t not in self.terms.intents] for found in analyse(self.terms, texts)],
-            frozenset(i for t, i in vocabulary.items() if t.isdigit()),
+        questions = _Questions(
+            vectors=vectors,
+            sizes=[sum(v.values()) for v in vectors],
+            # What each question asks about its topic: only the specific intents must agree. A
+            # FAQ answers in the question's language, so Korean and English questions never join.
+            intents=[
+                (is_korean(text), frozenset(t for t in v if t in specific_ids))
+                for text, v in zip(texts, vectors, strict=True)
+            ],
+            intent_ids=frozenset(vocabulary[t] for t in self.terms.intents if t in vocabulary),
+            facets=Facets(
+                [[vocabulary[t] for t in found if t not in self.terms.intents] for found in analyse(self.terms, texts)],
+                frozenset(i for t, i in vocabulary.items() if t.isdigit()),
+            ),
+            unit=self.embeddings.embed(texts) if self.embeddings is not None else None,
+            threshold=self.threshold,
+            floor=self.embeddings.threshold if self.embeddings is not None else 1.0,
         )
-        members = self._leader_pass(vectors, intents, intent_ids)
-        members = self._linkage_pass(vectors, intents, intent_ids, members)
+        members = self._leader_pass(questions)
+        members = self._linkage_pass(questions, members)
         groups = []
         for rows in members:
             rows.sort(key=lambda row: (-counts[texts[row]], texts[row]))
@@ -153,10 +186,9 @@ class QuestionGrouper:
         groups.sort(key=lambda g: (-g.count, g.question))
         return groups
 
-    def _leader_pass(
-        self, vectors: list[TermVector], intents: list[Asks], intent_ids: frozenset[int]
-    ) -> list[list[int]]:
-        sizes = self._sizes
+    def _leader_pass(self, questions: _Questions) -> list[list[int]]:
+        vectors, sizes, intents = questions.vectors, questions.sizes, questions.intents
+        intent_ids = questions.intent_ids
         leaders: list[int] = []
         members: list[list[int]] = []
         postings: dict[int, list[int]] = {}  # content term -> groups whose leader has it
@@ -167,11 +199,11 @@ class QuestionGrouper:
                 lead = leaders[group]
                 if not _intents_agree(intents[lead], intents[row]):
                     continue
-                if self._unit is None:  # words only: the common case, kept cheap
+                if questions.unit is None:  # words only: the common case, kept cheap
                     score = weighted_jaccard(vectors[lead], vector, sizes[lead], sizes[row])
                 else:
-                    score = self._similarity(lead, row)
-                if (score > best_score or (score == best_score and best < 0)) and not self._apart(
+                    score = questions.similarity(lead, row)
+                if (score > best_score or (score == best_score and best < 0)) and not questions.apart(
                     members[group], [row]
                 ):
                     best, best_score = group, score
@@ -185,13 +217,8 @@ class QuestionGrouper:
                 members[best].append(row)
         return members
 
-    def _linkage_pass(
-        self,
-        vectors: list[TermVector],
-        intents: list[Asks],
-        intent_ids: frozenset[int],
-        members: list[list[int]],
-    ) -> list[list[int]]:
+    def _linkage_pass(self, questions: _Questions, members: list[list[int]]) -> list[list[int]]:
+        vectors, intents, intent_ids = questions.vectors, questions.intents, questions.intent_ids
         merged: list[list[int]] = []
         merged_intents: list[Asks] = []
         postings: dict[int, set[int]] = {}  # content term -> merged groups with a member having it
@@ -204,14 +231,13 @@ class QuestionGrouper:
                 if not _intents_agree(merged_intents[index], intent):
                     continue
                 target = merged[index]
-                lead, mine = target[0], rows[0]
-                if self._similarity(lead, mine) < PREFILTER:
+                if questions.similarity(target[0], rows[0]) < PREFILTER:
                     continue  # leaders this far apart cannot average above the merge threshold in practice
-                if self._apart(target, rows):
+                if questions.apart(target, rows):
                     continue
                 # The most frequent variants of each side stand for it: bounded work per pair.
                 target, mine_rows = target[:LINKAGE_SAMPLE], rows[:LINKAGE_SAMPLE]
-                score = sum(self._similarity(a, b) for a in target for b in mine_rows)
+                score = sum(questions.similarity(a, b) for a in target for b in mine_rows)
                 score /= len(target) * len(mine_rows)
                 if score > best_score or (score == best_score and best < 0):
                     best, best_score = index, score
@@ -223,27 +249,6 @@ class QuestionGrouper:
             for t in terms:
                 postings.setdefault(t, set()).add(best)
         return merged
-
-
-    def _similarity(self, a: int, b: int) -> float:
-        """The weighted Jaccard of two questions' terms, or, with embeddings, their cosine when
-        that says more: a cosine at the embeddings threshold counts as the lexical threshold,
-        a cosine of 1 as 1."""
-        vectors, sizes = self._vectors, self._sizes
-        lexical = weighted_jaccard(vectors[a], vectors[b], sizes[a], sizes[b])
-        if self._unit is None or self.embeddings is None:
-            return lexical
-        cosine = float(self._unit[a] @ self._unit[b])
-        floor = self.embeddings.threshold
-        if cosine < floor or floor >= 1.0:
-            return lexical
-        return max(lexical, self.threshold + (cosine - floor) / (1.0 - floor) * (1.0 - self.threshold))
-
-    def _apart(self, group: list[int], rows: list[int]) -> bool:
-        """Whether any of the group's most frequent variants asks about another facet than any
-        of ``rows``': one variant that bridges two questions ("사원증 분실 시 재발급") must
-        not let a group absorb both."""
-        return any(self._facets.apart(a, b) for a in group[:APART_SAMPLE] for b in rows[:APART_SAMPLE])
 
 
 def _intents_agree(a: Asks, b: Asks) -> bool:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from bench.grouping import HOLDOUT, HOLDOUT2, LABELLED, evaluate, load_labelled
@@ -75,6 +78,13 @@ def test_groups_count_variants_most_frequent_first(grouper: QuestionGrouper) -> 
     assert [(g.question, g.count) for g in groups] == [("연차휴가는 어떻게 신청하나요?", 7), ("육아휴직 기간", 3)]
     assert groups[0].variants == [("연차휴가는 어떻게 신청하나요?", 5), ("연차 휴가 신청 방법", 2)]
     assert grouper.group(dict(reversed(list(counts.items())))) == groups
+
+
+def test_one_grouper_serves_threads_at_once(grouper: QuestionGrouper) -> None:
+    inputs = [Counter(q for _, q in load_labelled(path)) for path in (LABELLED, HOLDOUT, HOLDOUT2)] * 2
+    alone = [grouper.group(counts) for counts in inputs]
+    with ThreadPoolExecutor(len(inputs)) as pool:
+        assert list(pool.map(grouper.group, inputs)) == alone
 
 
 def test_labelled_set_meets_the_targets(grouper: QuestionGrouper) -> None:
