@@ -89,8 +89,8 @@ class Quality(msgspec.Struct):
     reranking: Reranking = msgspec.field(default_factory=Reranking)
     feedback: FeedbackCountsOut = msgspec.field(default_factory=FeedbackCountsOut)
     by_collection: list[CollectionQuality] = msgspec.field(default_factory=list)
-    # Question groups answered from low scores come from ``insights`` (question grouping),
-    # which is not served yet: until then this list is always empty.
+    # Filled by the handler from ``insights.faq.query_knowledge_gaps``: the question groups
+    # need Kiwi and a per-process cache, which this module (also used by the rebuild) does not.
     knowledge_gaps: list[KnowledgeGap] = msgspec.field(default_factory=list)
 
 

@@ -21,137 +21,28 @@ from typing import Any
 
 import snowballstemmer
 
-# Kiwi's part-of-speech tags that carry what a question is about.
-_CONTENT_TAGS = frozenset(
-    {"NNG", "NNP", "NR", "SL", "SN", "SH", "XR", "VV", "VA", "VV-I", "VA-I", "VV-R", "VA-R", "MAG"}
+from insights.lexicon import (
+    CONTENT_TAGS,
+    DURATION_WORDS,
+    ENGLISH_DURATION,
+    ENGLISH_INTENT,
+    ENGLISH_STOP,
+    HOW_MUCH_OR_LONG,
+    INTENTS,
+    KOREAN_STOP,
+    PHRASAL,
+    PHRASAL_VERBS,
+    SYNONYMS,
+    WORD,
 )
 
-# Intent markers: words (Korean lemma or English stem) that say what is asked about a topic.
-# They are kept as one token per intent, so paraphrases of the intent agree.
-_INTENTS: dict[str, str] = {
-    # how (procedure)
-    "어떻": "~how",
-    "방법": "~how",
-    "절차": "~how",
-    "법": "~how",
-    "사용법": "~how",
-    "how": "~how",
-    "어떡하": "~how",
-    "step": "~how",
-    # when (date, deadline)
-    "언제": "~when",
-    "기한": "~when",
-    "마감일": "~when",
-    "마감": "~when",
-    "날짜": "~when",
-    "when": "~when",
-    "date": "~when",
-    # how long / how many days
-    "기간": "~howlong",
-    "며칠": "~howlong",
-    "일수": "~howlong",
-    "얼마나": "~howlong",
-    "howlong": "~howlong",
-    "length": "~howlong",
-    "durat": "~howlong",
-    # how much (money)
-    "얼마": "~howmuch",
-    "금액": "~howmuch",
-    "howmuch": "~howmuch",
-    # how many (times)
-    "몇": "~howmany",
-    "횟수": "~howmany",
-    "howmany": "~howmany",
-    # something is wrong: a problem report, not a how-to
-    "오류": "~problem",
-    "안": "~problem",
-    "끊기": "~problem",
-    "error": "~problem",
-    "disconnect": "~problem",
-    "걸리": "~problem",
-    "안되": "~problem",
-    "않": "~problem",
-    # where
-    # where to do something is asked as how to do it ("예약은 어디서 하나요" = "예약 방법")
-    "어디": "~how",
-    "where": "~how",
-    "어디서": "~how",
-}
-
-# Everyday synonyms of support questions, folded onto one word ("reset" is "reset").
-_SYNONYMS: dict[str, str] = {
-    "재설정": "초기화",
-    "리셋": "초기화",
-    "조회": "확인",
-    "요청": "신청",
-    "접수": "신청",
-    "패스워드": "비밀번호",
-    "비번": "비밀번호",
-    "wifi": "와이파이",
-    "방식": "방법",
-    "월급": "급여",
-    "에러": "error",
-    "잃어버리": "분실",
-    "잃": "분실",
-    "lose": "lost",
-    "lost": "lost",
-    "request": "appli",
-    "applic": "appli",
-}
-
-# Words that ask nothing by themselves: politeness, "tell me", "I am curious", fillers.
-_KOREAN_STOP = frozenset(
-    {
-        "알리",
-        "주",
-        "궁금",
-        "궁금하",
-        "하",
-        "되",
-        "있",
-        "없",
-        "이",
-        "그",
-        "저",
-        "것",
-        "거",
-        "수",
-        "좀",
-        "뭐",
-        "무엇",
-        "가능",
-        "필요",
-        "싶",
-        "받",
-        "보",
-        "나오",
-        "들어오",
-        "쓰",
-        "해주",
-        "문의",
-        "질문",
-        "회사",
-        "사내",
-        "본인",
-        "저희",
-        "우리",
-        "혹시",
-        "제",
-        "내",
-        "나",
-        "요",
-    }
-)
-_ENGLISH_STOP_WORDS = (
-    "a an the i me my we our you your it is are was were be been do does did can could should would "
-    "will to of for in on at from with by and or if what which who whom this that these those there "
-    "get got need want please tell about any some all per up out into off one take"
-)
-_ENGLISH_STOP = frozenset(_ENGLISH_STOP_WORDS.split())
-_WORD = re.compile(r"[a-z0-9]+")
-_ENGLISH_INTENT = re.compile(r"\bhow (long|many|much)\b|\bwhat (day|date)\b")
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 _SPACE = re.compile(r"\s+")
+
+
+def is_korean(text: str) -> bool:
+    """Whether a question is written in Korean (has Hangul)."""
+    return _HANGUL.search(text) is not None
 
 
 def normalise_question(text: str) -> str:
@@ -175,7 +66,7 @@ class QuestionTerms:
     """Reduces a question to its content terms (cached: the same text comes back often)."""
 
     def __init__(self, cache_size: int = 200_000) -> None:
-        self.intents = frozenset(_INTENTS.values())
+        self.intents = frozenset(INTENTS.values())
         self._kiwi: Any = None
         self._lock = threading.Lock()
         self._stemmer = snowballstemmer.stemmer("english")
@@ -193,37 +84,68 @@ class QuestionTerms:
         text = normalise_question(text)
         out: list[str] = []
         if _HANGUL.search(text):
-            tokens = [
-                (t.form, t.tag)
-                for t in self._analyser().tokenize(text)
-                if t.tag in _CONTENT_TAGS or t.form in _INTENTS  # "하는 법": 법 is a bound noun
-            ]
+            tokens = self._korean_tokens(text)
             for index, (form, tag) in enumerate(tokens):
-                if form == "어떻" and index + 1 < len(tokens) and tokens[index + 1][0] == "되":
+                following = tokens[index + 1] if index + 1 < len(tokens) else ("", "")
+                if form == "어떻" and following[0] == "되":
                     continue  # "어떻게 되나요" asks "what is it", not "how do I"
+                if form == "마다":
+                    continue
+                if form == "몇" and any(later == "마다" for later, _ in tokens[index + 1 : index + 3]):
+                    out.append("~howoften")  # "몇 달마다": how often, not how many
+                    continue
+                if form == "얼마나":
+                    # "얼마나 걸리나요" asks how long, "얼마나 받나요" how much; alone it may be either
+                    out.extend(HOW_MUCH_OR_LONG.get(following[0], ("~howlong", "~howmuch")))
+                    continue
+                if form == "걸리" and index and tokens[index - 1][0] in DURATION_WORDS:
+                    continue  # "며칠 걸리나요": it takes time, nothing is stuck
+                if form == "일" and tag == "NNG" and index and tokens[index - 1][1] == "NNG" and following[1] != "NNG":
+                    out.append("~when")  # "지급일", "마감일": the day of something
+                    continue
                 if tag == "SL":
                     self._add(out, form, english=True)
                     continue
-                for part in _compound_parts(_SYNONYMS.get(form, form)):
+                if len(form) >= 3 and form.endswith("날") and tag == "NNG":
+                    out.append("~when")  # "월급날": the day of pay
+                    form = form[:-1]
+                for part in _compound_parts(SYNONYMS.get(form, form)):
                     self._add(out, part, english=False)
         else:
-            text = _ENGLISH_INTENT.sub(lambda m: "how" + m.group(1) if m.group(1) else "when", text)
-            for word in _WORD.findall(text):
+            text = ENGLISH_DURATION.sub("howlong", text)
+            text = ENGLISH_INTENT.sub(lambda m: "how" + m.group(1) if m.group(1) else "when", text)
+            text = PHRASAL.sub(lambda m: PHRASAL_VERBS[m.group(1)] + m.group(2), text)
+            for word in WORD.findall(text):
                 self._add(out, word, english=True)
         return tuple(dict.fromkeys(out))
+
+    def _korean_tokens(self, text: str) -> list[tuple[str, str]]:
+        """Kiwi's content morphemes (form, tag); a prefix stays on its noun ("재" + "설정")."""
+        tokens: list[tuple[str, str]] = []
+        prefix = ""
+        for token in self._analyser().tokenize(text):
+            if token.tag == "XPN":
+                prefix = token.form
+                continue
+            # "하는 법": 법 is a bound noun; "마다" ("every") only tells "몇" apart
+            if token.tag in CONTENT_TAGS or token.form in INTENTS or token.form == "마다":
+                form = prefix + token.form if prefix and token.tag.startswith("NN") else token.form
+                tokens.append((form, token.tag))
+            prefix = ""
+        return tokens
 
     def _add(self, out: list[str], word: str, english: bool) -> None:
         if english:
             word = word.lower()
-            if word in _ENGLISH_STOP:
+            if word in ENGLISH_STOP:
                 return
-            intent = _INTENTS.get(word)
+            intent = INTENTS.get(word)
             if intent is None:
                 stem = self._stemmer.stemWord(word)
-                intent = _INTENTS.get(stem)
+                intent = INTENTS.get(stem)
                 word = stem
         else:
-            if word in _KOREAN_STOP:
+            if word in KOREAN_STOP:
                 return
-            intent = _INTENTS.get(word)
-        out.append(intent or _SYNONYMS.get(word, word))
+            intent = INTENTS.get(word)
+        out.append(intent or SYNONYMS.get(word, word))

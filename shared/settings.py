@@ -133,6 +133,30 @@ def _urls(raw: str) -> tuple[str, ...]:
     return urls
 
 
+def _url(raw: str) -> str:
+    """One http(s):// URL, or empty."""
+    url = raw.strip()
+    if url and not re.fullmatch(r"https?://[^/\s]+(/\S*)?", url):
+        raise ValueError(f"{url!r} is not an http:// or https:// URL")
+    return url
+
+
+# Optional sentence embeddings for the question grouping (insights/embeddings.py).
+EMBEDDINGS_SETTINGS: tuple[Setting, ...] = (
+    Setting("embeddings_url", "",
+            "OpenAI-compatible embeddings server (`POST <url>/v1/embeddings`) whose cosine joins "
+            "paraphrases in the question grouping; empty = words only", _url),
+    Setting("embeddings_model", "", "the `model` asked of the embeddings server", _text),
+    Setting("embeddings_api_key", "", "bearer key for the embeddings server (never logged); empty = none",
+            _text),
+    Setting("embeddings_timeout_seconds", "30",
+            "longest wait for all of a grouping's embeddings; past it, or on any error, the grouping "
+            "uses words only (one warning logged)", _float_in(0.1, 3600.0)),
+    Setting("embeddings_threshold", "0.85",
+            "cosine from which two questions sharing a word count as paraphrases (0.0-1.0)", _float_in(0.0, 1.0)),
+)
+
+
 # The alert rules (CONTRACT "Alerts"; ingestor/alerts/): each threshold is a setting.
 ALERT_SETTINGS: tuple[Setting, ...] = (
     Setting("alert_eval_seconds", "60", "how often the alert rules are evaluated (seconds)", _int_in(1, 3600)),
@@ -249,6 +273,7 @@ SETTINGS: tuple[Setting, ...] = (
             "in steps of 0.01)", _score_threshold),
     Setting("faq_min_count", "3",
             "question groups asked fewer times are left out of the FAQ and the knowledge gaps", _int_in(1, 1_000_000)),
+    *EMBEDDINGS_SETTINGS,
 )
 
 
@@ -293,6 +318,11 @@ class Settings:
     alert_dashboard_url: str = ""
     low_score_threshold: float = 0.5
     faq_min_count: int = 3
+    embeddings_url: str = ""
+    embeddings_model: str = ""
+    embeddings_api_key: str = field(default="", repr=False)
+    embeddings_timeout_seconds: float = 30.0
+    embeddings_threshold: float = 0.85
     alert_min_answers: int = 20
     alert_error_rate: float = 0.05
     alert_error_factor: float = 3.0
@@ -332,7 +362,7 @@ class Settings:
             try:
                 values[name] = setting.parse(text)
             except ValueError as exc:
-                shown = "<hidden>" if "token" in name or "secret" in name else repr(text)
+                shown = "<hidden>" if "token" in name or "secret" in name or "key" in name else repr(text)
                 raise SettingsError(f"{setting.env}={shown}: {exc}") from None
         return cls(**values)
 
