@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo
 from tqdm import tqdm
 
 from chat_statistics.rebuild.aggregate import DayRows
+from chat_statistics.rebuild.answers import replace_answers
 from chat_statistics.rebuild.quality import rebuild_feedback, replace_quality
 from chat_statistics.rebuild.reach import DayActivity, SessionCodes, recompute_reach
 from chat_statistics.rebuild.workers import day_rows, executor
@@ -153,6 +154,7 @@ def _replace_day(conn: sqlite3.Connection, day: date, rows: DayRows) -> None:
     conn.executemany(f"INSERT INTO {QUERIES} VALUES (?, ?, ?, ?, ?, ?)", rows.queries)
     conn.executemany(f"INSERT INTO {SESSIONS} VALUES (?, ?, ?, ?)", rows.session_rows())
     replace_quality(conn, day, rows.quality)
+    replace_answers(conn, day, rows.answers, rows.errors)
     bump_generation(conn)
 
 

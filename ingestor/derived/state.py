@@ -26,6 +26,7 @@ from ingestor.alerts.evaluator import AlertEvaluator
 from ingestor.alerts.minutes import AlertMinutesObserver
 from ingestor.conversations.service import ConversationService, conversation_service
 from ingestor.dayfiles import DayFileWriter
+from ingestor.derived.answers import AnswerObserver
 from ingestor.derived.applier import LineApplier
 from ingestor.derived.quality import QualityObserver
 from ingestor.derived.statistics import StatisticsObserver
@@ -99,7 +100,8 @@ class DerivedState:
         self._minutes = minutes = AlertMinutesObserver(self._settings.low_score_threshold)
         applier = LineApplier(
             conn, self._layout,
-            observers=[StatisticsObserver(self._settings.timezone), QualityObserver(self._settings.timezone), minutes],
+            observers=[StatisticsObserver(self._settings.timezone), QualityObserver(self._settings.timezone), minutes,
+                       AnswerObserver()],
             consumers=[conversations.observe], lock=lock,
         )
         self._applier = applier
