@@ -39,7 +39,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("verify", "check every day file and the database; non-zero on damage",
                "chatlog.commands.verify"),
     Subcommand("erase-user", "remove one user's data everywhere", "chatlog.commands.erase"),
-    Subcommand("report", "print a usage report (top queries, FAQ candidates, quality)",
+    Subcommand("report", "a period's report: usage, quality, FAQ, gaps, suggestions, alerts, conversations to review",
                "chatlog.commands.report"),
 )
 
