@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, date, datetime, timedelta
 
-from analytics_api.alerts import query_alerts
+from analytics_api.alerts import AlertOut, query_alerts
 from chat_statistics.quality_reads import Quality, query_quality
 from chat_statistics.reads import ROW_FIELDS, Summary, query_rows, query_summary
 from insights.faq import query_faq, query_knowledge_gaps
@@ -30,6 +30,7 @@ GAPS_LIMIT = 20
 REVIEW_LIMIT = 20
 # Longest period a report covers (as the analytics API's ``days``): its FAQ groups every question of it.
 MAX_DAYS = 366
+ALERT_DAYS = (date(1970, 1, 1), date(9999, 12, 30))
 
 
 def empty_report(settings: Settings, collection: str | None, first: date, last: date) -> Report:
@@ -82,6 +83,15 @@ def _conversations(
     return review, priorities
 
 
+def _alerts(conn: sqlite3.Connection, settings: Settings, collection: str | None, first: date, last: date) -> list[
+    AlertOut
+]:
+    """The period's alerts; only days alerts can have are asked about (near the calendar's ends the
+    UTC bounds of a day overflow)."""
+    low, high = max(first, ALERT_DAYS[0]), min(last, ALERT_DAYS[1])
+    return query_alerts(conn, settings.timezone, low, high, collection).items if low <= high else []
+
+
 def build_report(
     conn: sqlite3.Connection, settings: Settings, collection: str | None, first: date, last: date
 ) -> Report:
@@ -108,7 +118,7 @@ def build_report(
             conn, collection, first, last, threshold, settings.faq_min_count, GAPS_LIMIT
         ),
         suggestions=query_suggestions(conn, collection, first, last, settings).items,
-        alerts=query_alerts(conn, settings.timezone, first, last, collection).items,
+        alerts=_alerts(conn, settings, collection, first, last),
         conversations_to_review=review,
         conversations_by_priority=priorities,
     )

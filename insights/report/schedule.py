@@ -5,8 +5,9 @@
 (days in CHATLOG_TIMEZONE); ``off`` writes nothing. The ingestor's scheduled job
 (``ingestor.report_jobs``) runs ``write_due`` in a child process every hour: the file
 of the last complete period is written once, when it is missing (so an ingestor that
-was down at the turn of the period writes it when it is back); older periods are
-never back-filled.
+was down at the turn of the period writes it when it is back); a period without a
+single event is skipped (a fresh install writes no empty report of the week before it
+existed) and older periods are never back-filled.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+from chat_statistics.tables import DAILY
 from insights.report.build import build_report
 from insights.report.files import write_private
 from insights.report.page import as_html
@@ -52,6 +54,14 @@ def report_path(settings: Settings, period: Period) -> Path:
     return settings.data_dir / REPORTS_DIR / f"{period.name}.html"
 
 
+def _has_data(conn: sqlite3.Connection, period: Period) -> bool:
+    """Whether any event falls in the period (a fresh install has nothing to report on)."""
+    found = conn.execute(
+        f"SELECT 1 FROM {DAILY} WHERE date BETWEEN ? AND ? LIMIT 1", (period.first.isoformat(), period.last.isoformat())
+    ).fetchone()
+    return found is not None
+
+
 def write_due(settings: Settings, now: datetime | None = None) -> str:
     """Write the last complete period's report unless it exists; a one-line account of what was done."""
     today = (now or datetime.now(settings.timezone)).astimezone(settings.timezone).date()
@@ -64,6 +74,8 @@ def write_due(settings: Settings, now: datetime | None = None) -> str:
     if not settings.db_path.exists():
         return "no database yet"
     with contextlib.closing(sqlite3.connect(reader_uri(settings.db_path), uri=True)) as conn:
+        if not _has_data(conn, period):
+            return f"no data for {period.name} ({period.first}..{period.last}): nothing written"
         report = build_report(conn, settings, None, period.first, period.last)
     write_private(path, as_html(report))
     return f"wrote {path} ({period.first}..{period.last}, {report.summary.total_queries:,} questions)"

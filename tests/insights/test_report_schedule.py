@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import stat
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -48,6 +48,9 @@ async def test_the_due_report_is_written_once(client: TestClient[Any, Any], conf
     path.write_text("kept")
     assert write_due(daily, tomorrow) == f"{path.name} already written" and path.read_text() == "kept"
     assert write_due(dataclasses.replace(config, report_schedule="off")).startswith("reports are off")
+    long_ago = datetime(2020, 1, 2, 12, tzinfo=UTC)
+    assert write_due(daily, long_ago) == "no data for 2020-01-01 (2020-01-01..2020-01-01): nothing written"
+    assert not report_path(daily, Period("2020-01-01", long_ago.date(), long_ago.date())).exists()
 
 
 async def test_the_scheduled_job_runs_the_report_in_a_child_process(config: Settings) -> None:
