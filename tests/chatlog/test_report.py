@@ -60,7 +60,9 @@ async def test_report_has_every_section(
         "hr-docs": 180, "it-helpdesk": 180, "low-kb": 40}
     assert len(report["timeline"]) == 7 and report["timeline"][-1]["total_queries"] == 400
     assert report["quality"]["answers"] == 400 and report["quality"]["answers_with_retrieval"] == 400
-    assert [(s["kind"], s["collection_name"]) for s in report["suggestions"]] == [("low_retrieval", "low-kb")]
+    # Knowledge gaps (from the question groups) may join: the questions are drawn at random.
+    assert [(s["kind"], s["collection_name"]) for s in report["suggestions"] if s["kind"] != "knowledge_gap"] == [
+        ("low_retrieval", "low-kb")]
     assert [(a["rule"], a["collection_name"], a["message"]) for a in report["alerts"]] == [
         ("low_score_rate", "low-kb", ALERT_MESSAGE)]
     review = report["conversations_to_review"]

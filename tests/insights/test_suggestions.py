@@ -20,7 +20,12 @@ from tests.support.suggestion_traffic import SCENARIOS, Traffic, scenario
 
 
 async def suggestions_of(aiohttp_client: AiohttpClient, config: Settings, traffic: Traffic) -> list[dict[str, Any]]:
-    """Post the traffic through a real ingestor, wait until it is counted, and ask the analytics API."""
+    """Post the traffic through a real ingestor, wait until it is counted, and ask the analytics API.
+
+    Knowledge gaps are left out: they come from the question groups of ``insights.faq``
+    (the questions here are drawn at random, so a collection of weak retrieval can form
+    gaps too); their rule is tested on given gaps in ``test_suggestion_rules``.
+    """
     ingest = await aiohttp_client(create_ingestor(config))
     await post_all(ingest, traffic.events)
     if traffic.feedback:
@@ -31,7 +36,7 @@ async def suggestions_of(aiohttp_client: AiohttpClient, config: Settings, traffi
     resp = await api.get("/api/analytics/suggestions")
     assert resp.status == 200, await resp.text()
     items: list[dict[str, Any]] = (await resp.json())["items"]
-    return items
+    return [item for item in items if item["kind"] != "knowledge_gap"]
 
 
 @pytest.mark.parametrize("name", ["balanced", "too_little_data"])
