@@ -109,8 +109,8 @@ def run(days: int, per_day: int, root: Path, repeat: int) -> list[str]:
            f"{time.perf_counter() - started:.1f} s", ""]
     path = layout.day_path(Stream.LOGS, last)
     lines = logs.count(b"\n")
-    quality_ms = median_ms(lambda: quality_rows(path, lines, settings.timezone, last), 3)
-    answers_ms = median_ms(lambda: answer_rows(path, lines, last), 3)
+    quality_ms = median_ms(lambda: quality_rows(path, lines, settings.timezone, last), 7)
+    answers_ms = median_ms(lambda: answer_rows(path, lines, last), 7)
     out += ["| measure | ms (median) | ratio to baseline |", "| --- | --- | --- |",
             f"| rebuild, one day: quality pass (baseline) | {quality_ms:.0f} | 1.00 |",
             f"| rebuild, one day: answer and error-type pass | {answers_ms:.0f} | {answers_ms / quality_ms:.2f} |"]

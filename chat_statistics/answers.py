@@ -87,25 +87,36 @@ class AnswerBatch:
 
     def add(self, events: Iterable[tuple[Event, date]]) -> None:
         """Fold events, each with the day of the file it is stored in."""
+        answers, errors = self.answers, self.errors
+        days: dict[date, str] = {}  # a batch holds one day or two: isoformat once each
         for event, day in events:
-            iso = day.isoformat()
-            if event.status == "error":
-                key = (iso, event.collection_name, label(event.error.type if event.error else None))
-                self.errors[key] = self.errors.get(key, 0) + 1
+            iso = days.get(day)
+            if iso is None:
+                iso = days[day] = day.isoformat()
+            failed = event.status == "error"
+            if failed:
+                info = event.error
+                key = (iso, event.collection_name, label(info.type if info is not None else None))
+                errors[key] = errors.get(key, 0) + 1
             if event.message_type != "assistant":
                 continue
-            answer_key = (iso, event.collection_name, label(event.llm_model), label(event.reasoning_level))
-            row = self.answers.get(answer_key)
+            model, level = event.llm_model, event.reasoning_level
+            answer_key = (iso, event.collection_name, model[:MAX_LABEL] if model else "", level or "")
+            row = answers.get(answer_key)
             if row is None:
-                row = self.answers[answer_key] = AnswerRow()
+                row = answers[answer_key] = AnswerRow()
             row.answers += 1
-            row.errors += event.status == "error"
-            row.regenerations += event.is_regeneration
+            if failed:
+                row.errors += 1
+            if event.is_regeneration:
+                row.regenerations += 1
             perf = event.performance
-            if perf is not None and perf.response_time_ms is not None:
-                row.response_time_count += 1
-                row.response_time_sum_ms += perf.response_time_ms
-                row.latencies.append(perf.response_time_ms)
+            if perf is not None:
+                ms = perf.response_time_ms
+                if ms is not None:
+                    row.response_time_count += 1
+                    row.response_time_sum_ms += ms
+                    row.latencies.append(ms)
 
     def answer_rows(self) -> list[tuple[object, ...]]:
         """The ``answer_statistics`` rows of this batch, in column order."""
