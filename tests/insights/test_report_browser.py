@@ -30,6 +30,8 @@ from tests.support.suggestion_traffic import Traffic
 DOCS_DIR = Path(__file__).resolve().parents[2] / "docs"
 SCREENSHOTS = os.environ.get("CHATLOG_SCREENSHOTS") == "1"
 CHARTS = ["questions", "latency", "problems", "collections", "best-scores"]
+XSS = '<img src=x onerror="window.__xss = 1"><script>window.__xss = 2</script> 출장비 정산'
+
 
 
 def week_of_traffic() -> Traffic:
@@ -42,6 +44,8 @@ def week_of_traffic() -> Traffic:
         traffic.block("hr-docs", rng.randrange(40, 90), failed=0.01 + 0.05 * (days_ago == 2))
         traffic.block("it-helpdesk", rng.randrange(20, 60), regenerated=0.05)
         traffic.block("legal-kb", rng.randrange(10, 25), low=0.55, models=("gpt-4o",), latency=(2500, 9000))
+    for event in traffic.events[:6:2]:
+        event["message_content"] = XSS  # asked 3 times: among the report's most asked questions
     for name, negative in (("hr-docs", 0.1), ("it-helpdesk", 0.2), ("legal-kb", 0.45)):
         traffic.rate(name, 30, negative)
     return traffic
@@ -92,6 +96,10 @@ async def test_html_report_renders_its_charts_offline(
     assert {"low_retrieval", "slow_responses", "negative_feedback"} <= set(kinds)
     assert await page.evaluate("document.querySelectorAll('table[data-table=alerts] tbody tr').length") == 1
     assert await page.evaluate("document.querySelectorAll('table[data-table=review] tbody tr').length") > 0
+    asked = await page.evaluate(
+        "[...document.querySelectorAll('table[data-table=top-queries] tbody tr')].map((r) => r.cells[0].textContent)")
+    assert XSS in asked and await page.evaluate("window.__xss") is None
+    assert await page.evaluate("document.querySelectorAll('main img, main script').length") == 0
     assert page.requests == [out.resolve().as_uri()], page.requests
     assert page.errors == [] and page.network_errors == []
     if SCREENSHOTS:
