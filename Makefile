@@ -51,6 +51,7 @@ bench: install
 	$(BIN)/python -m bench.storage
 	$(BIN)/python -m bench.analytics
 	$(BIN)/python -m bench.quality
+	$(BIN)/python -m bench.suggestions
 	$(BIN)/python -m bench.conversations
 	$(BIN)/python -m bench.faq
 	$(BIN)/python -m bench.importing

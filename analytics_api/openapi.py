@@ -22,6 +22,9 @@ from analytics_api.transcript import Transcript
 from chat_statistics.quality_reads import Quality
 from chat_statistics.reads import Summary
 from insights.faq import Faq
+from insights.report.build import MAX_DAYS as REPORT_MAX_DAYS
+from insights.report.model import Report
+from insights.report.render import FORMATS as REPORT_FORMATS
 from insights.suggestions import Suggestions
 from shared.openapi import (
     OPENAPI_OPERATION,
@@ -86,7 +89,7 @@ def _get(
 
 def _schemas() -> tuple[tuple[Schema, ...], dict[str, Schema]]:
     refs, schemas = struct_schemas(
-        [Summary, Timeline, Collections, Transcript, Alerts, Quality, Faq, Suggestions],
+        [Summary, Timeline, Collections, Transcript, Alerts, Quality, Faq, Suggestions, Report],
         outputs=[
             "Summary",
             "TopQueryOut",
@@ -104,6 +107,9 @@ def _schemas() -> tuple[tuple[Schema, ...], dict[str, Schema]]:
             "FaqItem",
             "Suggestions",
             "Suggestion",
+            "Report",
+            "DayPoint",
+            "ReviewConversation",
         ],
     )
     for name in ("date_from", "date_to"):
@@ -247,7 +253,7 @@ def _dashboard_paths() -> dict[str, Any]:
 
 def analytics_openapi() -> dict[str, Any]:
     """The analytics API's whole document."""
-    (summary, timeline, collections, record, alerts, quality, faq, suggestions), schemas = _schemas()
+    (summary, timeline, collections, record, alerts, quality, faq, suggestions, report), schemas = _schemas()
     bad = {"400": ref_response("BadParameter"), "503": ref_response("Unavailable")}
     paths: dict[str, Any] = {
         "/api/analytics/summary": _get(
@@ -311,6 +317,31 @@ def analytics_openapi() -> dict[str, Any]:
             "analytics",
             [COLLECTION, DATE_FROM, DATE_TO],
             {"200": json_body(suggestions, "The suggestions, most severe first (none without enough data)."), **bad},
+        ),
+        "/api/analytics/report": _get(
+            "The period's report: usage, retrieval quality, FAQ, knowledge gaps, suggestions, alerts and "
+            "conversations to review",
+            "report",
+            "analytics",
+            [
+                query("format", {"enum": list(REPORT_FORMATS), "default": "html"},
+                      "html: one self-contained page (inline SVG charts, no script, loads nothing); markdown; json."),
+                COLLECTION,
+                DATE_FROM,
+                DATE_TO | {"description": f"Last day (CHATLOG_TIMEZONE), inclusive; default today. A report covers "
+                                          f"at most {REPORT_MAX_DAYS} days."},
+            ],
+            {
+                "200": {
+                    "description": "The report in the asked format (empty sections before the first event).",
+                    "content": {
+                        "text/html": {"schema": {"type": "string"}},
+                        "text/markdown": {"schema": {"type": "string"}},
+                        "application/json": {"schema": report},
+                    },
+                },
+                **bad,
+            },
         ),
         "/api/analytics/collections": _get(
             "Every collection seen, with its all-time query count",

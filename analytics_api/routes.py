@@ -14,6 +14,7 @@ from analytics_api.grafana import setup_grafana_routes
 from analytics_api.health import healthz
 from analytics_api.openapi import analytics_openapi
 from analytics_api.quality import quality
+from analytics_api.report import report
 from analytics_api.suggestions import suggestions
 from analytics_api.summary import summary
 from analytics_api.timeline import timeline
@@ -30,6 +31,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/analytics/quality", quality)
     app.router.add_get("/api/analytics/faq", faq)
     app.router.add_get("/api/analytics/suggestions", suggestions)
+    app.router.add_get("/api/analytics/report", report)
     app.router.add_get("/api/admin/conversations", list_conversations)
     app.router.add_get("/api/admin/conversations/{conversation_id}", get_conversation)
     app.router.add_get("/healthz", healthz)

@@ -55,6 +55,7 @@ class CollectionQuality(msgspec.Struct):
     regeneration_rate: float = 0.0
     error_rate: float = 0.0
     negative_feedback_rate: float = 0.0
+    answers_with_retrieval: int = 0  # the denominator of low_score_rate and no_result_rate
 
 
 class Variant(msgspec.Struct):
@@ -213,6 +214,7 @@ def query_quality(
             regeneration_rate=_rate(t.regenerations, t.answers),
             error_rate=_rate(t.errors, t.answers),
             negative_feedback_rate=_rate(neg, pos + neg),
+            answers_with_retrieval=t.with_retrieval,
         ))
     scored, regenerated, reranked = total.histograms
     low = int(scored[:low_bins].sum())

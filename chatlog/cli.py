@@ -41,7 +41,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("erase-user", "remove one user's data everywhere", "chatlog.commands.erase"),
     Subcommand("import", "import existing guide-format log files (JSONL, .gz, .zst, stdin)",
                "chatlog.commands.import_logs"),
-    Subcommand("report", "print a usage report (top queries, FAQ candidates, quality)",
+    Subcommand("report", "a period's report: usage, quality, FAQ, gaps, suggestions, alerts, conversations to review",
                "chatlog.commands.report"),
     Subcommand("faq", "export the FAQ (question groups with their answers) as markdown, json or csv",
                "chatlog.commands.faq"),

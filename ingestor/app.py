@@ -20,6 +20,7 @@ from ingestor.metrics import IngestMetrics
 from ingestor.records import RecordBuilder
 from ingestor.recovery import realign_offsets, rebuild_window, repair_day_files
 from ingestor.redaction import content_redactor
+from ingestor.report_jobs import report_jobs
 from ingestor.routes import setup_routes
 from ingestor.scheduler import JobFactory, scheduler_context
 from ingestor.statistics_jobs import statistics_jobs
@@ -32,7 +33,7 @@ from shared.privacy import UserHasher, store_key_for_start
 from shared.settings import Settings
 
 # Every concern's scheduled jobs, in the order they are added to the scheduler.
-JOB_FACTORIES: tuple[JobFactory, ...] = (lifecycle_jobs, statistics_jobs)
+JOB_FACTORIES: tuple[JobFactory, ...] = (lifecycle_jobs, statistics_jobs, report_jobs)
 
 
 def create_app(settings: Settings) -> web.Application:

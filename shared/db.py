@@ -335,6 +335,30 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX answer_feedback_by_log ON answer_feedback (log_id);
     """,
+    # Answers per day by model and reasoning level (chat_statistics/answers.py: '' = not given),
+    # with a latency sketch, and error types per day; what the suggestions read by model and level.
+    """
+    CREATE TABLE answer_statistics (
+        date TEXT NOT NULL,
+        collection_name TEXT NOT NULL,
+        llm_model TEXT NOT NULL,
+        reasoning_level TEXT NOT NULL,
+        answers INTEGER NOT NULL,
+        errors INTEGER NOT NULL,
+        regenerations INTEGER NOT NULL,
+        response_time_count INTEGER NOT NULL,
+        response_time_sum_ms INTEGER NOT NULL,
+        latency_sketch BLOB,
+        PRIMARY KEY (date, collection_name, llm_model, reasoning_level)
+    ) WITHOUT ROWID;
+    CREATE TABLE error_statistics (
+        date TEXT NOT NULL,
+        collection_name TEXT NOT NULL,
+        error_type TEXT NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (date, collection_name, error_type)
+    ) WITHOUT ROWID;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -191,6 +191,33 @@ ALERT_SETTINGS: tuple[Setting, ...] = (
 )
 
 
+def _schedule(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in {"weekly", "daily", "off"}:
+        raise ValueError("must be weekly, daily or off")
+    return value
+
+
+# The suggestions (insights/suggestions.py) and the scheduled report: each threshold is a setting.
+SUGGEST_SETTINGS: tuple[Setting, ...] = (
+    Setting("suggest_min_answers", "20", "answers (for negative_feedback: pieces of feedback) a collection, model "
+            "or reasoning level needs before a suggestion is made about it", _int_in(1, 1_000_000)),
+    Setting("suggest_low_score_rate", "0.30", "low_retrieval: a collection's low-score rate at or above this",
+            _float_in(0.0, 1.0)),
+    Setting("suggest_regeneration_rate", "0.15", "high_regeneration: a regeneration rate (per answer) at or above "
+            "this", _float_in(0.0, 1.0)),
+    Setting("suggest_slow_p95_ms", "5000", "slow_responses: a model's p95 response time (ms) at or above this",
+            _int_in(1, 2**31 - 1)),
+    Setting("suggest_error_rate", "0.05", "errors: a collection's error rate (per answer) at or above this",
+            _float_in(0.0, 1.0)),
+    Setting("suggest_negative_feedback_rate", "0.30", "negative_feedback: a collection's share of negative "
+            "feedback at or above this", _float_in(0.0, 1.0)),
+    Setting("report_schedule", "weekly", "write `reports/<period>.html` under the data directory after each "
+            "week (`weekly`, e.g. `2026-W48.html`) or day (`daily`, `2026-12-01.html`), or never (`off`)",
+            _schedule),
+)
+
+
 # Defaults that name "$CHATLOG_DATA_DIR" are resolved against the data directory.
 SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", "./logs", "root of all stored data", _path),
@@ -274,6 +301,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("faq_min_count", "3",
             "question groups asked fewer times are left out of the FAQ and the knowledge gaps", _int_in(1, 1_000_000)),
     *EMBEDDINGS_SETTINGS,
+    *SUGGEST_SETTINGS,
 )
 
 
@@ -334,6 +362,13 @@ class Settings:
     alert_volume_min_baseline: int = 20
     alert_storage_seconds: int = 60
     alert_resolve_evaluations: int = 3
+    suggest_min_answers: int = 20
+    suggest_low_score_rate: float = 0.30
+    suggest_regeneration_rate: float = 0.15
+    suggest_slow_p95_ms: int = 5000
+    suggest_error_rate: float = 0.05
+    suggest_negative_feedback_rate: float = 0.30
+    report_schedule: str = "weekly"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

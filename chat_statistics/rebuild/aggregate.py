@@ -55,6 +55,8 @@ class DayRows:
     active: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     quality: list[Row] = field(default_factory=list)  # retrieval_statistics rows (rebuild.quality)
     questions: tuple[list[Row], list[Row]] = field(default_factory=lambda: ([], []))  # rebuild.questions
+    answers: list[Row] = field(default_factory=list)  # answer_statistics rows (rebuild.answers)
+    errors: list[Row] = field(default_factory=list)  # error_statistics rows (rebuild.answers)
 
     def session_rows(self) -> Iterator[Row]:
         """The ``chat_statistics_sessions`` rows, (session, collection, date, hour), as made."""

@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo
 from tqdm import tqdm
 
 from chat_statistics.rebuild.aggregate import DayRows
+from chat_statistics.rebuild.answers import replace_answers
 from chat_statistics.rebuild.quality import rebuild_feedback, replace_quality
 from chat_statistics.rebuild.questions import rebuild_answer_feedback, replace_questions
 from chat_statistics.rebuild.reach import DayActivity, SessionCodes, recompute_reach
@@ -155,6 +156,7 @@ def _replace_day(conn: sqlite3.Connection, day: date, rows: DayRows) -> None:
     conn.executemany(f"INSERT INTO {SESSIONS} VALUES (?, ?, ?, ?)", rows.session_rows())
     replace_quality(conn, day, rows.quality)
     replace_questions(conn, day, rows.questions)
+    replace_answers(conn, day, rows.answers, rows.errors)
     bump_generation(conn)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from chat_statistics.rebuild.aggregate import DayRows, aggregate_day
+from chat_statistics.rebuild.answers import answer_rows
 from chat_statistics.rebuild.frames import read_columns
 from chat_statistics.rebuild.quality import quality_rows
 from chat_statistics.rebuild.questions import question_rows
@@ -33,6 +34,7 @@ def day_rows(path: Path, applied: int, tz: ZoneInfo, day: date, finalise: bool) 
     rows = aggregate_day(read_columns(path, applied, tz), day, finalise)
     rows.quality = quality_rows(path, applied, tz, day)
     rows.questions = question_rows(path, applied, day)
+    rows.answers, rows.errors = answer_rows(path, applied, day)
     return rows
 
 

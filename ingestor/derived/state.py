@@ -26,6 +26,7 @@ from ingestor.alerts.evaluator import AlertEvaluator
 from ingestor.alerts.minutes import AlertMinutesObserver
 from ingestor.conversations.service import ConversationService, conversation_service
 from ingestor.dayfiles import DayFileWriter
+from ingestor.derived.answers import AnswerObserver
 from ingestor.derived.applier import LineApplier
 from ingestor.derived.quality import QualityObserver
 from ingestor.derived.questions import QuestionObserver
@@ -102,7 +103,7 @@ class DerivedState:
             conn, self._layout,
             observers=[
                 StatisticsObserver(self._settings.timezone), QualityObserver(self._settings.timezone), minutes,
-                QuestionObserver(),
+                QuestionObserver(), AnswerObserver(),
             ],
             consumers=[conversations.observe], lock=lock,
         )

@@ -1,11 +1,13 @@
-"""``chatlog report``: usage, FAQ candidates and flagged conversations, read only, from a live data directory."""
+"""``chatlog report``: every section, in JSON, Markdown and self-contained HTML, read only, from live data."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-import random
-from datetime import UTC, datetime
+import sqlite3
+import stat
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,8 +15,9 @@ from aiohttp.test_utils import TestClient
 
 from chatlog.cli import main as chatlog_main
 from shared.settings import Settings
-from tests.support.derived import totals, until
-from tests.support.events import make_event
+from tests.analytics_api.test_quality import counted
+from tests.support.statistics_oracle import post_all
+from tests.support.suggestion_traffic import scenario
 
 
 def _env(monkeypatch: pytest.MonkeyPatch, config: Settings) -> None:
@@ -23,31 +26,75 @@ def _env(monkeypatch: pytest.MonkeyPatch, config: Settings) -> None:
     monkeypatch.setenv("CHATLOG_USER_HASH_SECRET", config.user_hash_secret)
 
 
-async def test_report_lists_usage_faq_and_flagged(
-    client: TestClient[Any, Any], config: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """A question asked 4 times is an FAQ candidate, one asked once is not; an errored conversation is flagged."""
-    rng = random.Random(9)
-    events = [make_event(rng, collection_name="hr-docs", message_content="연차는 며칠인가요?") for _ in range(4)]
-    events += [make_event(rng, collection_name="it-docs", message_content="one-off question")]
-    assert (await client.post("/v1/logs", json=events)).status == 202
+ALERT_MESSAGE = "low-kb: 62% 저점수 답변 / low-score answers"
+
+
+async def stored_traffic(client: TestClient[Any, Any], config: Settings) -> None:
+    """Balanced traffic plus a collection of weak retrieval, an errored conversation and one recorded alert."""
+    traffic = scenario("low_retrieval")
+    await post_all(client, traffic.events)
+    assert (await client.post("/v1/feedback", json=traffic.feedback)).status == 202
     now = datetime.now(UTC).isoformat()
     posted = {"conversation_id": "bad-1", "collection_name": "hr-docs", "messages": [
         {"role": "user", "content": "q", "timestamp": now},
         {"role": "assistant", "content": "a", "timestamp": now, "error": True}]}
     assert (await client.post("/v1/conversations", json=posted)).status == 202
-    await until(lambda: totals(config.data_dir)[0] >= 5, seconds=15)
+    await counted(config, traffic.answers, len(traffic.feedback))
+    started = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
+    with contextlib.closing(sqlite3.connect(config.db_path)) as conn, conn:
+        conn.execute(
+            "INSERT INTO alerts (rule, scope, state, started_at, value, threshold, baseline, message) "
+            "VALUES ('low_score_rate', 'low-kb', 'firing', ?, 0.62, 0.3, 0.1, ?)", (started, ALERT_MESSAGE))
+
+
+async def test_report_has_every_section(
+    client: TestClient[Any, Any], config: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Usage, timeline, quality, FAQ, gaps, suggestions, the period's alerts and the conversations to review."""
+    await stored_traffic(client, config)
     _env(monkeypatch, config)
-    assert await asyncio.to_thread(chatlog_main, ["report", "--json"]) == 0
+    assert await asyncio.to_thread(chatlog_main, ["report", "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["overall"]["total_queries"] == 5
-    assert report["faq_candidates"] == [["연차는 며칠인가요?", 4]]
-    assert {c["collection_name"]: c["total_queries"] for c in report["collections"]} == {"hr-docs": 4, "it-docs": 1}
-    assert [f["conversation_id"] for f in report["flagged"]] == ["bad-1"]
-    assert report["conversations_by_priority"] == {"high": 1}
-    assert await asyncio.to_thread(chatlog_main, ["report", "--collection", "hr-docs"]) == 0
+    assert report["summary"]["total_queries"] == 400
+    assert {c["collection_name"]: c["total_queries"] for c in report["collections"]} == {
+        "hr-docs": 180, "it-helpdesk": 180, "low-kb": 40}
+    assert len(report["timeline"]) == 7 and report["timeline"][-1]["total_queries"] == 400
+    assert report["quality"]["answers"] == 400 and report["quality"]["answers_with_retrieval"] == 400
+    # Knowledge gaps (from the question groups) may join: the questions are drawn at random.
+    assert [(s["kind"], s["collection_name"]) for s in report["suggestions"] if s["kind"] != "knowledge_gap"] == [
+        ("low_retrieval", "low-kb")]
+    assert [(a["rule"], a["collection_name"], a["message"]) for a in report["alerts"]] == [
+        ("low_score_rate", "low-kb", ALERT_MESSAGE)]
+    review = report["conversations_to_review"]
+    assert review[0]["conversation_id"] == "bad-1" and review[0]["reason"] == "error"
+    assert isinstance(report["faq"], list) and isinstance(report["knowledge_gaps"], list)
+
+    assert await asyncio.to_thread(chatlog_main, ["report", "--collection", "low-kb"]) == 0
     text = capsys.readouterr().out
-    assert "# chatlog usage report: hr-docs" in text and "| 연차는 며칠인가요? | 4 |" in text and "bad-1" in text
+    assert text.startswith("# chatlog report: low-kb, ")
+    for heading in ("Usage", "Retrieval quality", "FAQ", "Knowledge gaps", "Suggestions", "Alerts",
+                    "Conversations to review"):
+        assert f"\n## {heading}\n" in text
+    assert "`low_retrieval`: low-kb: 검색된 답변의 60%" in text and ALERT_MESSAGE in text
+    assert "hr-docs" not in text.split("## Usage")[1].split("## Retrieval quality")[0]
+
+
+async def test_html_report_is_one_private_file(
+    client: TestClient[Any, Any], config: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--output`` writes one 0640 file atomically: charts inline, nothing to fetch, every section."""
+    await stored_traffic(client, config)
+    _env(monkeypatch, config)
+    out = config.data_dir.parent / "out" / "week.html"
+    assert await asyncio.to_thread(chatlog_main, ["report", "--format", "html", "--output", str(out)]) == 0
+    assert "wrote the html report" in capsys.readouterr().out
+    assert stat.S_IMODE(out.stat().st_mode) == 0o640 and [p.name for p in out.parent.iterdir()] == ["week.html"]
+    page = out.read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") == 5
+    assert "default-src 'none'" in page and "<script" not in page
+    for attribute in ("src=", "href=", "url(", "@import"):
+        assert attribute not in page
+    assert ALERT_MESSAGE in page and 'data-kind="low_retrieval"' in page
 
 
 def test_report_refuses_bad_ranges_and_a_missing_database(
@@ -57,6 +104,10 @@ def test_report_refuses_bad_ranges_and_a_missing_database(
     _env(monkeypatch, config)
     assert chatlog_main(["report", "--from", "2026-03-02", "--to", "2026-03-01"]) == 1
     assert "--from 2026-03-02 is after --to 2026-03-01" in capsys.readouterr().err
+    assert chatlog_main(["report", "--from", "2025-01-01", "--to", "2026-03-01"]) == 1
+    assert "at most 366 days" in capsys.readouterr().err
     assert chatlog_main(["report"]) == 1
     assert "no database" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        chatlog_main(["report", "--format", "pdf"])
     assert not config.db_path.exists()

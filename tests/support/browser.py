@@ -165,6 +165,7 @@ class Page:
         self.session = session
         self.errors: list[str] = []  # script exceptions, console.error, CSP and other browser errors
         self.network_errors: list[str] = []  # failed requests and HTTP error answers
+        self.requests: list[str] = []  # every URL the tab asked for, once ``Network.enable`` was sent
         self._loaded = asyncio.Event()
 
     async def send(self, method: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -175,6 +176,8 @@ class Page:
         """Record load and error events of this tab."""
         if method == "Page.loadEventFired":
             self._loaded.set()
+        elif method == "Network.requestWillBeSent":
+            self.requests.append(params["request"]["url"])
         elif method == "Runtime.exceptionThrown":
             details = params["exceptionDetails"]
             self.errors.append(details.get("exception", {}).get("description") or details.get("text", "exception"))

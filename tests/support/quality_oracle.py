@@ -136,7 +136,7 @@ def expected_quality(
             "collection_name": name, "answers": g["answers"], "low_score_rate": g["low_score_rate"],
             "no_result_rate": g["no_result_rate"], "p50_best_score": _nearest_rank(g["bests"], 0.5),
             "regeneration_rate": g["regeneration_rate"], "error_rate": g["error_rate"],
-            "negative_feedback_rate": _rate(neg, total),
+            "negative_feedback_rate": _rate(neg, total), "answers_with_retrieval": g["answers_with_retrieval"],
         })
     return {
         "answers": f["answers"],
