@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import bisect
 import math
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-import aiosqlite
 import numpy as np
 
 from shared.wire import FeedbackRecord, LogRecord, RetrievalInfo
@@ -147,7 +147,7 @@ ON CONFLICT (date, collection_name, hour) DO UPDATE SET
 """
 
 
-async def apply_quality(conn: aiosqlite.Connection, rows: dict[HourKey, QualityRow]) -> None:
+def apply_quality(conn: sqlite3.Connection, rows: dict[HourKey, QualityRow]) -> None:
     """Add hourly deltas to the stored rows, inside the caller's transaction.
 
     Histograms cannot be added in SQL: each touched row is read, summed and written
@@ -155,19 +155,18 @@ async def apply_quality(conn: aiosqlite.Connection, rows: dict[HourKey, QualityR
     """
     params = []
     for (collection, day, hour), delta in rows.items():
-        async with conn.execute(
+        stored = conn.execute(
             "SELECT answers, errors, regenerations, with_retrieval, no_result, reranked, histograms"
             " FROM retrieval_statistics WHERE date = ? AND collection_name = ? AND hour = ?",
             (day, collection, hour),
-        ) as cursor:
-            stored = await cursor.fetchone()
+        ).fetchone()
         counts = list(delta.counts())
         histograms = delta.histograms
         if stored is not None:
             counts = [a + int(b) for a, b in zip(counts, stored[:6], strict=True)]
             histograms = histograms + unpack(stored[6])
         params.append((day, collection, hour, *counts, pack(histograms)))
-    await conn.executemany(_QUALITY_UPSERT, params)
+    conn.executemany(_QUALITY_UPSERT, params)
 
 
 FeedbackCounts = dict[HourKey, list[int]]  # positive, negative
@@ -187,8 +186,8 @@ def fold_feedback(counts: FeedbackCounts, record: FeedbackRecord, day: date, tz:
     pair[0 if record.score > 0 else 1] += 1
 
 
-async def apply_feedback(conn: aiosqlite.Connection, counts: FeedbackCounts) -> None:
+def apply_feedback(conn: sqlite3.Connection, counts: FeedbackCounts) -> None:
     """Add feedback counts to the stored rows, inside the caller's transaction."""
-    await conn.executemany(
+    conn.executemany(
         _FEEDBACK_UPSERT, [(day, c, hour, pos, neg) for (c, day, hour), (pos, neg) in counts.items()]
     )

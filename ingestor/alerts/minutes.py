@@ -10,11 +10,10 @@ is at most 10,080 rows per scope; older ones are pruned by the evaluator.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
-
-import aiosqlite
 
 from chat_statistics.sketch import LatencySketch
 from ingestor.alerts.totals import CollectionTotals
@@ -127,15 +126,14 @@ class AlertMinutesObserver:
         pending, self._pending = self._pending, {}
         return pending
 
-    async def apply(self, conn: aiosqlite.Connection, pending: object) -> None:
+    def apply(self, conn: sqlite3.Connection, pending: object) -> None:
         """Add the taken minutes to their rows inside the caller's transaction."""
         assert isinstance(pending, dict)
         rows = []
         for (scope, minute), counts in pending.items():
             sketch = None
             if counts.latencies:
-                async with conn.execute(_SELECT, (scope, minute)) as cursor:
-                    row = await cursor.fetchone()
+                row = conn.execute(_SELECT, (scope, minute)).fetchone()
                 merged = LatencySketch.decode(row[0] if row is not None else None)
                 merged.merge(LatencySketch.of(counts.latencies))
                 sketch = merged.encode()
@@ -143,4 +141,4 @@ class AlertMinutesObserver:
                 continue
             rows.append((scope, minute, counts.queries, counts.answers, counts.errors, counts.scored,
                          counts.low_scores, sketch))
-        await conn.executemany(_UPSERT, rows)
+        conn.executemany(_UPSERT, rows)
