@@ -12,7 +12,10 @@ Run: ``python -m bench.catchup`` (default 10 days x 40,000 events; ``--days`` an
 3. times the warm rebuild: ``rebuild-stats`` of every day once everything is applied;
 4. times DuckDB's ``read_json`` + GROUP BY of the same hourly statistics over the same
    files (the baseline), and prints each time as a ratio of DuckDB's (higher is better:
-   1.0 means as fast as DuckDB).
+   1.0 means as fast as DuckDB);
+5. starts the ingestor (with its derived-state process) and the analytics API on the
+   caught-up store, and samples their memory at rest (RSS and PSS, ``bench.ingest``'s
+   sampler) once they are up and idle. Memory under load is ``python -m bench.ingest``'s.
 """
 
 from __future__ import annotations
@@ -166,7 +169,57 @@ def duckdb_hourly(paths: list[Path]) -> float:
     return seconds
 
 
-def run(days: int, per_day: int, root: Path) -> dict[str, float]:
+IDLE_SECONDS = 5.0
+
+
+def _memory(pids: dict[str, int]) -> dict[str, tuple[float, float]]:
+    """RSS and PSS (MB) of each named process (the ingestor with its derived-state child)."""
+    import psutil
+
+    out: dict[str, tuple[float, float]] = {}
+    for name, pid in pids.items():
+        proc = psutil.Process(pid)
+        members = {"ingestor": [proc], "derived": proc.children(recursive=True)}.get(name, [proc])
+        if name == "ingestor":
+            out["derived"] = _sum(proc.children(recursive=True))
+        out[name] = _sum(members)
+    return out
+
+
+def _sum(procs: list[Any]) -> tuple[float, float]:
+    rss = pss = 0
+    for proc in procs:
+        info = proc.memory_full_info()
+        rss, pss = rss + info.rss, pss + info.pss
+    return rss / 2**20, pss / 2**20
+
+
+def idle_memory(settings: Settings) -> dict[str, tuple[float, float]]:
+    """The three services started on the store, sampled after IDLE_SECONDS at rest: name -> (RSS, PSS) MB."""
+    import subprocess
+
+    from bench.ingest import SECRET, _free_port, _wait_healthy
+
+    ingest_port, api_port = _free_port(), _free_port()
+    env = {
+        **os.environ, "CHATLOG_DATA_DIR": str(settings.data_dir), "CHATLOG_INGEST_PORT": str(ingest_port),
+        "CHATLOG_INGEST_SOCKET": "", "CHATLOG_API_PORT": str(api_port), "CHATLOG_USER_HASH_SECRET": SECRET,
+        "CHATLOG_LOG_LEVEL": "WARNING",
+    }
+    ingestor = subprocess.Popen([sys.executable, "-m", "ingestor"], env=env)
+    api = subprocess.Popen([sys.executable, "-m", "analytics_api"], env=env, stderr=subprocess.DEVNULL)
+    try:
+        _wait_healthy(f"http://127.0.0.1:{ingest_port}/healthz", ingestor)
+        _wait_healthy(f"http://127.0.0.1:{api_port}/healthz", api)
+        time.sleep(IDLE_SECONDS)
+        return _memory({"ingestor": ingestor.pid, "analytics": api.pid})
+    finally:
+        for proc in (ingestor, api):
+            proc.terminate()
+            proc.wait(30)
+
+
+def run(days: int, per_day: int, root: Path) -> dict[str, Any]:
     """The whole benchmark; return its figures."""
     settings = Settings.for_data_dir(root / "data")
     layout = StorageLayout.from_settings(settings)
@@ -197,10 +250,11 @@ def run(days: int, per_day: int, root: Path) -> dict[str, float]:
             "SELECT coalesce(sum(message_count), 0) FROM chat_statistics_daily WHERE scope = ''"
         ).fetchone()
     assert counted == lines, (counted, lines)
-    return {"lines": lines, "mb": size / 1e6, "cold": cold, "warm": warm, "duckdb": duck}
+    memory = idle_memory(settings)
+    return {"lines": lines, "mb": size / 1e6, "cold": cold, "warm": warm, "duckdb": duck, "memory": memory}
 
 
-def report(figures: dict[str, float]) -> list[str]:
+def report(figures: dict[str, Any]) -> list[str]:
     """The ratios against DuckDB, one line each."""
     duck = figures["duckdb"]
     out = [f"{figures['lines']:,.0f} events, {figures['mb']:,.0f} MB of day files, {os.cpu_count()} cores"]
@@ -210,6 +264,12 @@ def report(figures: dict[str, float]) -> list[str]:
         out.append(
             f"{name}: {figures[key]:.2f} s, {ratio:.2f}x DuckDB's {duck:.2f} s (target >= {TARGETS[name]}x: {met})"
         )
+    memory: dict[str, tuple[float, float]] = figures["memory"]
+    rss = sum(r for r, _ in memory.values())
+    pss = sum(p for _, p in memory.values())
+    parts = ", ".join(f"{name} {r:.0f} MB RSS / {p:.0f} MB PSS" for name, (r, p) in memory.items())
+    met = "met" if rss <= 100 else "not met"
+    out.append(f"memory at rest: {parts}; together {rss:.0f} MB RSS, {pss:.0f} MB PSS (target <= 100 MB: {met})")
     return out
 
 

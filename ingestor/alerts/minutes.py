@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 
-from chat_statistics.sketch import LatencySketch
+from chat_statistics.sketch import LatencySketch, encode_values
 from ingestor.alerts.totals import CollectionTotals
 from ingestor.records import EncodedRecord
 from shared.wire import LogRecord
@@ -134,9 +134,12 @@ class AlertMinutesObserver:
             sketch = None
             if counts.latencies:
                 row = conn.execute(_SELECT, (scope, minute)).fetchone()
-                merged = LatencySketch.decode(row[0] if row is not None else None)
-                merged.merge(LatencySketch.of(counts.latencies))
-                sketch = merged.encode()
+                if row is None or not row[0]:
+                    sketch = encode_values(counts.latencies)  # most minutes: new, and few answers
+                else:
+                    merged = LatencySketch.decode(row[0])
+                    merged.merge(LatencySketch.of(counts.latencies))
+                    sketch = merged.encode()
             elif not (counts.queries or counts.answers):
                 continue
             rows.append((scope, minute, counts.queries, counts.answers, counts.errors, counts.scored,
