@@ -30,7 +30,7 @@ import aiosqlite
 
 from chat_statistics.admission import inadmissible
 from ingestor.derived import quarantine
-from ingestor.derived.follower import FollowedLines, LogFollower, RecordCheck, RejectedLine
+from ingestor.derived.follower import CATCH_UP_PULL_BYTES, FollowedLines, LogFollower, RecordCheck, RejectedLine
 from ingestor.derived.quality import FeedbackDelta, FeedbackFollower
 from ingestor.records import EncodedRecord
 from shared.layout import StorageLayout, Stream
@@ -519,22 +519,26 @@ class LineApplier:
         (dropping what was folded meanwhile), so the day is read on from there again,
         a few times at most (a failing disk is left to the next start).
         """
-        for _ in range(_CATCH_UP_ROUNDS):
-            failures = self.failures
-            flushing: asyncio.Task[None] | None = None
-            try:
-                while True:
-                    more = await self.pull([day])
+        live_pull, self._follower.pull_bytes = self._follower.pull_bytes, CATCH_UP_PULL_BYTES
+        try:
+            for _ in range(_CATCH_UP_ROUNDS):
+                failures = self.failures
+                flushing: asyncio.Task[None] | None = None
+                try:
+                    while True:
+                        more = await self.pull([day])
+                        if flushing is not None:
+                            await flushing
+                        flushing = asyncio.create_task(self.flush())
+                        if not more:
+                            break
+                finally:
                     if flushing is not None:
                         await flushing
-                    flushing = asyncio.create_task(self.flush())
-                    if not more:
-                        break
-            finally:
-                if flushing is not None:
-                    await flushing
-            if self.failures == failures:
-                return
+                if self.failures == failures:
+                    return
+        finally:
+            self._follower.pull_bytes = live_pull
 
     def _changed_days(self, stream: Stream, sizes: dict[date, int | None]) -> list[date]:
         """Days of ``stream`` with a file whose size is not the one recorded with its applied lines."""

@@ -278,8 +278,8 @@ class FailsLastCommitOnce:
 
 
 async def test_catch_up_of_a_backlog_reads_on_after_its_last_commit_failed(config: Settings) -> None:
-    """Catch-up commits one piece while reading the next; a failed last commit is read and applied again."""
-    layout, records, files = written(config, 8000, seed=21)  # about 2.5 MB: several pulls
+    """A backlog whose last commit failed is read and applied again by the same catch-up, each line once."""
+    layout, records, files = written(config, 8000, seed=21)
     files.close()
     conn = await open_writer(config.db_path)
     observer = FailsLastCommitOnce(records[-1].record.log_id)
@@ -289,7 +289,6 @@ async def test_catch_up_of_a_backlog_reads_on_after_its_last_commit_failed(confi
     finally:
         await conn.close()
     assert observer.failed and index.failures == 1
-    assert observer.commits >= 3
     assert applied == 8000
     with contextlib.closing(sqlite3.connect(config.db_path)) as db:
         assert db.execute("SELECT sum(lines) FROM ingest_offsets").fetchone() == (8000,)
