@@ -52,6 +52,7 @@ bench: install
 	$(BIN)/python -m bench.analytics
 	$(BIN)/python -m bench.quality
 	$(BIN)/python -m bench.conversations
+	$(BIN)/python -m bench.catchup
 	$(BIN)/python -m bench.soak
 
 clean:
