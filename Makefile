@@ -55,6 +55,7 @@ bench: install
 	$(BIN)/python -m bench.conversations
 	$(BIN)/python -m bench.faq
 	$(BIN)/python -m bench.importing
+	$(BIN)/python -m bench.catchup
 	$(BIN)/python -m bench.soak
 
 clean:

@@ -16,12 +16,11 @@ so that one absurd value cannot make an absurd key.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
-
-import aiosqlite
 
 from chat_statistics.sketch import LatencySketch
 from shared.wire import ErrorInfo, Performance
@@ -142,15 +141,14 @@ ON CONFLICT (date, collection_name, error_type) DO UPDATE SET count = error_stat
 """
 
 
-async def apply_answers(conn: aiosqlite.Connection, batch: AnswerBatch) -> None:
+def apply_answers(conn: sqlite3.Connection, batch: AnswerBatch) -> None:
     """Add a batch to the stored rows inside the caller's transaction.
 
     Sketches cannot be added in SQL: each touched row is read, merged and written back
     (a commit touches today's row of a few collections and models).
     """
     for key, delta in batch.answers.items():
-        async with conn.execute(_SELECT, key) as cursor:
-            stored = await cursor.fetchone()
+        stored = conn.execute(_SELECT, key).fetchone()
         if stored is not None:
             delta.answers += int(stored[0])
             delta.errors += int(stored[1])
@@ -158,5 +156,5 @@ async def apply_answers(conn: aiosqlite.Connection, batch: AnswerBatch) -> None:
             delta.response_time_count += int(stored[3])
             delta.response_time_sum_ms += int(stored[4])
             delta.sketch = LatencySketch.decode(stored[5])
-    await conn.executemany(ANSWER_INSERT, batch.answer_rows())
-    await conn.executemany(_ERROR_UPSERT, batch.error_rows())
+    conn.executemany(ANSWER_INSERT, batch.answer_rows())
+    conn.executemany(_ERROR_UPSERT, batch.error_rows())

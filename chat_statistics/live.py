@@ -7,14 +7,12 @@ crash and the replay that follows it.
 
 from __future__ import annotations
 
-import asyncio
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date
 from typing import TypeVar
 from zoneinfo import ZoneInfo
-
-import aiosqlite
 
 from chat_statistics.live_top import updated_top
 from chat_statistics.sessions import Place, PlaceCache, apply_sessions
@@ -124,23 +122,22 @@ _QUERY_UPSERT = (
 )
 
 
-async def _merge_row(
-    conn: aiosqlite.Connection,
+def _merge_row(
+    conn: sqlite3.Connection,
     table: str,
     key: tuple[object, ...],
     delta: BucketStats,
     touched: set[str],
 ) -> None:
-    rows = list(await conn.execute_fetchall(select_sql(table), key))
-    row = rows[0] if rows else None
+    row = conn.execute(select_sql(table), key).fetchone()
     if row is None:
         stats, current = BucketStats(), []
     else:
         stats, current = BucketStats.from_row(tuple(row)), decode_top(row[-1])
     stats.merge(delta)
     limit = TOP_PER_DAY if table == DAILY else TOP_PER_HOUR
-    top = await updated_top(conn, table, key, current, touched, limit)
-    await conn.execute(insert_sql(table), (*key, *_storable(stats.row_values(top))))
+    top = updated_top(conn, table, key, current, touched, limit)
+    conn.execute(insert_sql(table), (*key, *_storable(stats.row_values(top))))
 
 
 def _storable(values: tuple[object, ...]) -> tuple[object, ...]:
@@ -162,28 +159,12 @@ def _add(target: dict[K, BucketStats], key: K, stats: BucketStats) -> None:
     existing.merge(stats)
 
 
-async def apply_live(
-    conn: aiosqlite.Connection,
-    records: Iterable[tuple[LogRecord, date]],
-    tz: ZoneInfo,
-    places: PlaceCache | None = None,
-) -> int:
-    """Fold records into every statistics table inside the caller's transaction; return rows written.
-
-    ``places`` is the long-lived writer's cache of session activity (optional).
-    """
-    batch = LiveBatch(tz)
-    # Pure CPU work goes to a thread so the event loop keeps answering between GIL slices.
-    await asyncio.to_thread(batch.add, list(records))
-    return await apply_batch(conn, batch, places)
-
-
-async def apply_batch(conn: aiosqlite.Connection, batch: LiveBatch, places: PlaceCache | None = None) -> int:
-    """Write an already folded batch into every statistics table inside the caller's transaction."""
+def apply_batch(conn: sqlite3.Connection, batch: LiveBatch, places: PlaceCache | None = None) -> int:
+    """Write a folded batch into every statistics table inside the caller's transaction (on its thread)."""
     if not batch.hours:
         return 0
-    uniques = await apply_sessions(conn, batch.activity, places)
-    await conn.executemany(
+    uniques = apply_sessions(conn, batch.activity, places)
+    conn.executemany(
         _QUERY_UPSERT,
         [(*group, batch.query_texts[group], n) for group, n in batch.query_counts.items()],
     )
@@ -206,11 +187,11 @@ async def apply_batch(conn: aiosqlite.Connection, batch: LiveBatch, places: Plac
     # Distinct counts never add up across buckets: each grain gets its own exact increment.
     for key, stats in hourly.items():
         stats.unique_sessions = uniques.hourly.get(key, 0)
-        await _merge_row(conn, HOURLY, key, stats, touched.get((HOURLY, key), set()))
+        _merge_row(conn, HOURLY, key, stats, touched.get((HOURLY, key), set()))
     for hour_key, stats in overall.items():
         stats.unique_sessions = uniques.overall.get(hour_key, 0)
-        await _merge_row(conn, OVERALL, hour_key, stats, touched.get((OVERALL, hour_key), set()))
+        _merge_row(conn, OVERALL, hour_key, stats, touched.get((OVERALL, hour_key), set()))
     for day_key, stats in daily.items():
         stats.unique_sessions = uniques.daily.get(day_key, 0)
-        await _merge_row(conn, DAILY, day_key, stats, touched.get((DAILY, day_key), set()))
+        _merge_row(conn, DAILY, day_key, stats, touched.get((DAILY, day_key), set()))
     return len(hourly) + len(overall) + len(daily)

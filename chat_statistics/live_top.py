@@ -9,9 +9,8 @@ and the result equals ranking every key from scratch (what the rebuild does).
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Collection, Sequence
-
-import aiosqlite
 
 from chat_statistics.tables import ALL_SCOPE, DAILY, HOURLY, OVERALL, QUERIES
 from chat_statistics.top_queries import TopQuery, ranked
@@ -41,8 +40,8 @@ def _template(table: str, key: tuple[object, ...]) -> tuple[str, tuple[object, .
     return _TOTALS[table], key, ()
 
 
-async def updated_top(
-    conn: aiosqlite.Connection,
+def updated_top(
+    conn: sqlite3.Connection,
     table: str,
     key: tuple[object, ...],
     current: Sequence[TopQuery],
@@ -58,6 +57,6 @@ async def updated_top(
     for start in range(0, len(keys), _CHUNK):
         chunk = keys[start : start + _CHUNK]
         statement = sql.format(keys=", ".join("?" for _ in chunk))
-        for query_key, text, count in await conn.execute_fetchall(statement, (*before, *chunk, *after)):
+        for query_key, text, count in conn.execute(statement, (*before, *chunk, *after)):
             entries[query_key] = TopQuery(text, int(count), query_key)
     return ranked(entries.values(), limit)

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import bisect
 import math
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-import aiosqlite
 import numpy as np
 
 from shared.wire import FeedbackRecord, LogRecord, RetrievalInfo
@@ -184,12 +184,11 @@ def by_day(rows: dict[HourKey, QualityRow]) -> dict[DayKey, QualityRow]:
     return days
 
 
-async def _added(
-    conn: aiosqlite.Connection, table: str, key: tuple[str | int, ...], where: str, delta: QualityRow
+def _added(
+    conn: sqlite3.Connection, table: str, key: tuple[str | int, ...], where: str, delta: QualityRow
 ) -> tuple[list[int], bytes]:
     """A delta added to the stored row of ``key`` (zeros when there is none)."""
-    async with conn.execute(f"SELECT {_COUNTS}, histograms FROM {table} WHERE {where}", key) as cursor:
-        stored = await cursor.fetchone()
+    stored = conn.execute(f"SELECT {_COUNTS}, histograms FROM {table} WHERE {where}", key).fetchone()
     counts = list(delta.counts())
     histograms = delta.histograms
     if stored is not None:
@@ -198,7 +197,7 @@ async def _added(
     return counts, pack(histograms)
 
 
-async def apply_quality(conn: aiosqlite.Connection, rows: dict[HourKey, QualityRow]) -> None:
+def apply_quality(conn: sqlite3.Connection, rows: dict[HourKey, QualityRow]) -> None:
     """Add hourly deltas to the stored hourly and daily rows, inside the caller's transaction.
 
     Histograms cannot be added in SQL: each touched row is read, summed and written
@@ -206,15 +205,15 @@ async def apply_quality(conn: aiosqlite.Connection, rows: dict[HourKey, QualityR
     """
     hourly = []
     for (collection, day, hour), delta in rows.items():
-        counts, blob = await _added(conn, HOURLY_TABLE, (day, collection, hour),
-                                    "date = ? AND collection_name = ? AND hour = ?", delta)
+        counts, blob = _added(conn, HOURLY_TABLE, (day, collection, hour),
+                              "date = ? AND collection_name = ? AND hour = ?", delta)
         hourly.append((day, collection, hour, *counts, blob))
     daily = []
     for (collection, day), delta in by_day(rows).items():
-        counts, blob = await _added(conn, DAILY_TABLE, (day, collection), "date = ? AND collection_name = ?", delta)
+        counts, blob = _added(conn, DAILY_TABLE, (day, collection), "date = ? AND collection_name = ?", delta)
         daily.append((day, collection, *counts, blob))
-    await conn.executemany(_HOURLY_UPSERT, hourly)
-    await conn.executemany(_DAILY_UPSERT, daily)
+    conn.executemany(_HOURLY_UPSERT, hourly)
+    conn.executemany(_DAILY_UPSERT, daily)
 
 
 FeedbackCounts = dict[HourKey, list[int]]  # positive, negative
@@ -234,8 +233,8 @@ def fold_feedback(counts: FeedbackCounts, record: FeedbackRecord, day: date, tz:
     pair[0 if record.score > 0 else 1] += 1
 
 
-async def apply_feedback(conn: aiosqlite.Connection, counts: FeedbackCounts) -> None:
+def apply_feedback(conn: sqlite3.Connection, counts: FeedbackCounts) -> None:
     """Add feedback counts to the stored rows, inside the caller's transaction."""
-    await conn.executemany(
+    conn.executemany(
         _FEEDBACK_UPSERT, [(day, c, hour, pos, neg) for (c, day, hour), (pos, neg) in counts.items()]
     )

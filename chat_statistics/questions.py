@@ -27,12 +27,12 @@ live path's batch on top of the stored rows it touches, so both end in the same 
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
 
-import aiosqlite
 import msgspec
 
 from chat_statistics.quality import best_score
@@ -242,18 +242,18 @@ def _by_prefix(keys: Iterable[tuple[str, ...]]) -> dict[tuple[str, ...], list[st
     return grouped
 
 
-async def _load(conn: aiosqlite.Connection, events: Sequence[Event]) -> QuestionDays:
+def _load(conn: sqlite3.Connection, events: Sequence[Event]) -> QuestionDays:
     """The stored rows and session state the events touch (primary-key IN lists, per day)."""
     state = QuestionDays()
     for (day,), sessions in _by_prefix((e.day, e.session_id) for e in events).items():
         for start in range(0, len(sessions), _CHUNK):
             chunk = sessions[start : start + _CHUNK]
             marks = ", ".join("?" for _ in chunk)
-            for session, collection, key, last in await conn.execute_fetchall(
+            for session, collection, key, last in conn.execute(
                 "SELECT session_id, collection_name, question_key, last_answer FROM faq_sessions "
                 f"WHERE date = ? AND session_id IN ({marks})",
                 (day, *chunk),
-            ):
+            ).fetchall():
                 state.sessions[(day, session)] = SessionQuestion(collection, key, last)
     row_keys = [(e.day, e.collection_name, e.key) for e in events if isinstance(e, Question)]
     row_keys += [(day, s.collection_name, s.key) for (day, _), s in state.sessions.items()]
@@ -261,30 +261,30 @@ async def _load(conn: aiosqlite.Connection, events: Sequence[Event]) -> Question
         for start in range(0, len(keys), _CHUNK):
             chunk = keys[start : start + _CHUNK]
             marks = ", ".join("?" for _ in chunk)
-            for key, text, count, scored, total, candidates in await conn.execute_fetchall(
+            for key, text, count, scored, total, candidates in conn.execute(
                 "SELECT question_key, sample_text, count, scored, score_sum, candidates FROM faq_questions "
                 f"WHERE date = ? AND collection_name = ? AND question_key IN ({marks})",
                 (day, collection, *chunk),
-            ):
+            ).fetchall():
                 state.rows[(day, collection, key)] = QuestionRow(
                     text, int(count), int(scored), float(total), decode_candidates(candidates)
                 )
     return state
 
 
-async def apply_questions(conn: aiosqlite.Connection, events: Sequence[Event]) -> None:
+def apply_questions(conn: sqlite3.Connection, events: Sequence[Event]) -> None:
     """Fold events onto the stored rows they touch, inside the caller's transaction."""
     if not events:
         return
-    state = await _load(conn, events)
+    state = _load(conn, events)
     rows_before = {k: (r.count, r.scored, r.score_sum, list(r.candidates), r.text) for k, r in state.rows.items()}
     state.add_all(events)
     changed = [
         row_params(k, r) for k, r in state.rows.items()
         if rows_before.get(k) != (r.count, r.scored, r.score_sum, r.candidates, r.text)
     ]
-    await conn.executemany(ROW_UPSERT, changed)
-    await conn.executemany(SESSION_UPSERT, [session_params(k, s) for k, s in state.sessions.items()])
+    conn.executemany(ROW_UPSERT, changed)
+    conn.executemany(SESSION_UPSERT, [session_params(k, s) for k, s in state.sessions.items()])
 
 
 FEEDBACK_UPSERT = (

@@ -14,13 +14,10 @@ the same rows.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-
-import aiosqlite
 
 from chat_statistics.tables import ALL_SCOPE, REACH, SESSIONS
 
@@ -115,18 +112,18 @@ class PlaceCache:
     def __len__(self) -> int:
         return len(self._places)
 
-    async def validate(self, conn: aiosqlite.Connection) -> None:
+    def validate(self, conn: sqlite3.Connection) -> None:
         """Drop everything unless the database still holds what the cache believes."""
-        rows = list(await conn.execute_fetchall("SELECT value FROM meta WHERE key = ?", (GENERATION_KEY,)))
-        generation = str(rows[0][0]) if rows else None
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (GENERATION_KEY,)).fetchone()
+        generation = str(row[0]) if row else None
         stale = generation != self._generation
         if not stale and self._sentinel is not None:
-            found = await conn.execute_fetchall(
+            found = conn.execute(
                 f"SELECT 1 FROM {SESSIONS} WHERE session_id = ? AND collection_name = ? AND date = ? "
                 "AND hour = ?",
                 self._sentinel,
-            )
-            stale = not list(found)
+            ).fetchone()
+            stale = found is None
         if stale:
             self._places.clear()
         self._generation = generation
@@ -158,37 +155,36 @@ class PlaceCache:
             self._sentinel = new_rows[-1]
 
 
-async def _read_places(conn: aiosqlite.Connection, sessions: list[str]) -> dict[str, set[Place]]:
+def _read_places(conn: sqlite3.Connection, sessions: list[str]) -> dict[str, set[Place]]:
     found: dict[str, set[Place]] = {session: set() for session in sessions}
     for start in range(0, len(sessions), _CHUNK):
         chunk = sessions[start : start + _CHUNK]
         marks = ", ".join("?" for _ in chunk)
         sql = f"SELECT session_id, collection_name, date, hour FROM {SESSIONS} WHERE session_id IN ({marks})"
-        # One thread hop for all rows (iterating a cursor hops once per 64 rows).
-        for session, collection, day, hour in await conn.execute_fetchall(sql, chunk):
+        for session, collection, day, hour in conn.execute(sql, chunk):
             found[session].add((collection, day, hour))
     return found
 
 
-async def apply_sessions(
-    conn: aiosqlite.Connection, activity: Mapping[str, set[Place]], cache: PlaceCache | None = None
+def apply_sessions(
+    conn: sqlite3.Connection, activity: Mapping[str, set[Place]], cache: PlaceCache | None = None
 ) -> UniqueDeltas:
     """Record new activity (places by session) and update reach in the caller's transaction."""
     cache = cache if cache is not None else PlaceCache(0)
-    await cache.validate(conn)
+    cache.validate(conn)
     existing, missing = cache.lookup(activity)
     if missing:
-        existing.update(await _read_places(conn, sorted(missing)))
-    deltas = await asyncio.to_thread(unique_deltas, existing, activity)
-    await conn.executemany(f"INSERT INTO {SESSIONS} VALUES (?, ?, ?, ?)", deltas.new_rows)
+        existing.update(_read_places(conn, sorted(missing)))
+    deltas = unique_deltas(existing, activity)
+    conn.executemany(f"INSERT INTO {SESSIONS} VALUES (?, ?, ?, ?)", deltas.new_rows)
     if deltas.reach:
-        await conn.executemany(
+        conn.executemany(
             f"INSERT INTO {REACH} VALUES (?, ?, ?, ?) ON CONFLICT (scope, date, prev_date) "
             "DO UPDATE SET sessions = sessions + excluded.sessions",
             [(*key, n) for key, n in deltas.reach.items()],
         )
         # A re-linked date can leave a zero row; the rebuild never writes those.
-        await conn.executemany(
+        conn.executemany(
             f"DELETE FROM {REACH} WHERE scope = ? AND date = ? AND prev_date = ? AND sessions = 0",
             [key for key, n in deltas.reach.items() if n < 0],
         )

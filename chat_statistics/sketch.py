@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import math
 import struct
+import sys
+from array import array
+from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -39,6 +42,7 @@ def _edges() -> npt.NDArray[np.int64]:
 
 EDGES = _edges()
 BUCKETS = len(EDGES) - 1
+_EDGE_LIST: list[int] = EDGES.tolist()
 _HEADER = struct.Struct("<BI")  # count width in bytes (4 or 8), index of the first stored bucket
 
 
@@ -59,6 +63,26 @@ def bucket_of(values: npt.ArrayLike) -> npt.NDArray[np.int64]:
     array = np.asarray(values, dtype=np.int64)
     index = np.searchsorted(EDGES, array, side="right") - 1
     return np.asarray(np.clip(index, 0, BUCKETS - 1), dtype=np.int64)
+
+
+def encode_values(values: Sequence[int]) -> bytes | None:
+    """``LatencySketch.of(values).encode()``, byte for byte, without numpy.
+
+    For the live path's many small sketches (a minute's or an hour's answers of one
+    commit), where numpy's per-call cost over every bucket was most of the time.
+    ``bisect_right`` on the same integer edges is ``searchsorted(side="right")``.
+    """
+    if not values:
+        return None
+    last_bucket = BUCKETS - 1
+    indexes = [min(max(bisect_right(_EDGE_LIST, v) - 1, 0), last_bucket) for v in values]
+    first = min(indexes)
+    counts = array("I", bytes(4 * (max(indexes) - first + 1)))  # fewer than 2**32 values: width 4
+    for index in indexes:
+        counts[index - first] += 1
+    if sys.byteorder != "little":  # pragma: no cover - the encoding is little-endian
+        counts.byteswap()
+    return _HEADER.pack(4, first) + counts.tobytes()
 
 
 class LatencySketch:

@@ -30,6 +30,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chat_statistics.sketch import LatencySketch
+from chat_statistics.table_names import ALL_SCOPE as ALL_SCOPE
+from chat_statistics.table_names import DAILY as DAILY
+from chat_statistics.table_names import HOURLY as HOURLY
+from chat_statistics.table_names import OVERALL as OVERALL
+from chat_statistics.table_names import QUERIES as QUERIES
+from chat_statistics.table_names import REACH as REACH
+from chat_statistics.table_names import SESSIONS as SESSIONS
 from chat_statistics.top_queries import TopQuery, encode_top
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -43,14 +50,6 @@ def epoch_us(instant: datetime) -> int:
     return (instant - _EPOCH) // _MICROSECOND
 
 
-# The DDL is the statistics entry of shared.db.MIGRATIONS (append-only).
-ALL_SCOPE = ""
-HOURLY = "chat_statistics"
-OVERALL = "chat_statistics_overall"
-DAILY = "chat_statistics_daily"
-QUERIES = "chat_statistics_queries"
-SESSIONS = "chat_statistics_sessions"
-REACH = "chat_statistics_reach"
 
 METRIC_COLUMNS = (
     "total_queries",

@@ -10,13 +10,12 @@ is at most 10,080 rows per scope; older ones are pruned by the evaluator.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC
 
-import aiosqlite
-
-from chat_statistics.sketch import LatencySketch
+from chat_statistics.sketch import LatencySketch, encode_values
 from ingestor.alerts.totals import CollectionTotals
 from ingestor.records import EncodedRecord
 from shared.wire import LogRecord
@@ -48,7 +47,19 @@ class MinuteCounts:
 
 MinuteKey = tuple[str, int]
 
-_SELECT = "SELECT latency_sketch FROM alert_minutes WHERE scope = ? AND minute = ?"
+_SELECT = "SELECT scope, minute, latency_sketch FROM alert_minutes WHERE minute IN ({marks})"
+_CHUNK = 900  # bound parameters per statement, under SQLite's limit
+
+
+def _stored_sketches(conn: sqlite3.Connection, minutes: list[int]) -> dict[MinuteKey, bytes]:
+    """The stored latency sketches of these minutes, every scope, in a statement per 900 minutes."""
+    found: dict[MinuteKey, bytes] = {}
+    for start in range(0, len(minutes), _CHUNK):
+        chunk = minutes[start : start + _CHUNK]
+        for scope, minute, blob in conn.execute(_SELECT.format(marks=", ".join("?" * len(chunk))), chunk):
+            if blob:
+                found[(scope, minute)] = blob
+    return found
 _UPSERT = (
     "INSERT INTO alert_minutes (scope, minute, queries, answers, errors, scored, low_scores, latency_sketch) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (scope, minute) DO UPDATE SET "
@@ -127,20 +138,23 @@ class AlertMinutesObserver:
         pending, self._pending = self._pending, {}
         return pending
 
-    async def apply(self, conn: aiosqlite.Connection, pending: object) -> None:
+    def apply(self, conn: sqlite3.Connection, pending: object) -> None:
         """Add the taken minutes to their rows inside the caller's transaction."""
         assert isinstance(pending, dict)
+        stored = _stored_sketches(conn, sorted({minute for (_, minute), c in pending.items() if c.latencies}))
         rows = []
         for (scope, minute), counts in pending.items():
             sketch = None
             if counts.latencies:
-                async with conn.execute(_SELECT, (scope, minute)) as cursor:
-                    row = await cursor.fetchone()
-                merged = LatencySketch.decode(row[0] if row is not None else None)
-                merged.merge(LatencySketch.of(counts.latencies))
-                sketch = merged.encode()
+                blob = stored.get((scope, minute))
+                if not blob:
+                    sketch = encode_values(counts.latencies)  # most minutes: new, and few answers
+                else:
+                    merged = LatencySketch.decode(blob)
+                    merged.merge(LatencySketch.of(counts.latencies))
+                    sketch = merged.encode()
             elif not (counts.queries or counts.answers):
                 continue
             rows.append((scope, minute, counts.queries, counts.answers, counts.errors, counts.scored,
                          counts.low_scores, sketch))
-        await conn.executemany(_UPSERT, rows)
+        conn.executemany(_UPSERT, rows)

@@ -12,6 +12,7 @@ conversation of megabytes is summarised as fast as a short one.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections import Counter
@@ -122,12 +123,14 @@ def _strip_korean_particle(token: str) -> str:
     return token
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def topic_token(raw_token: str) -> str | None:
     """The topic a casefolded NFKC word stands for, or None when it is no topic.
 
     Drops stopwords, pure numbers, Korean predicate forms and anything shorter
     than two or longer than MAX_TOPIC_CHARS characters; strips a trailing Korean
-    particle ("휴가를" -> "휴가").
+    particle ("휴가를" -> "휴가"). Remembered for the most recent words: users ask the same
+    things in the same words, and every closing conversation is summarised.
     """
     # A particle standing alone is what is left after a redaction
     # placeholder: "[EMAIL]으로" becomes "으로".

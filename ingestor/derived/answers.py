@@ -7,9 +7,8 @@ day files' offsets, so every stored event is counted once, whatever crashes in b
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
-
-import aiosqlite
 
 from chat_statistics.answers import AnswerBatch, apply_answers
 from ingestor.records import EncodedRecord
@@ -30,7 +29,7 @@ class AnswerObserver:
         batch, self._batch = self._batch, AnswerBatch()
         return batch
 
-    async def apply(self, conn: aiosqlite.Connection, pending: object) -> None:
+    def apply(self, conn: sqlite3.Connection, pending: object) -> None:
         """Add taken rows to the stored ones inside the caller's transaction."""
         assert isinstance(pending, AnswerBatch)
-        await apply_answers(conn, pending)
+        apply_answers(conn, pending)

@@ -35,6 +35,10 @@ from shared.wire import LogRecord
 # Bytes read per day per pull: bounds memory and the size of one commit when far behind
 # (a single longer line is read whole: the ingestor accepts lines up to its body limit).
 PULL_BYTES = 1 << 20
+# The same while catching up on a backlog at start: fewer, larger commits. Each commit
+# re-ranks the top queries of the days it touches, which costs in proportion to the
+# day's rows, so a day in 25 commits cost several times a day in 4.
+CATCH_UP_PULL_BYTES = 8 << 20
 
 # Why a record cannot be applied, or None (``chat_statistics.admission.inadmissible``).
 RecordCheck = Callable[[LogRecord], "str | None"]
@@ -125,7 +129,7 @@ class LogFollower:
         self._layout = layout
         self._stream = stream
         self._check = check
-        self._pull_bytes = pull_bytes
+        self.pull_bytes = pull_bytes  # the catch-up reads larger pieces than the live path
         self._days = {day: _Position(lines, lines) for day, lines in applied.items()}
 
     def applied(self, day: date) -> int:
@@ -239,12 +243,12 @@ class LogFollower:
             if stat.st_size <= start + position.searched:
                 return []
             f.seek(start)
-            data = f.read(min(stat.st_size - start, self._pull_bytes))
+            data = f.read(min(stat.st_size - start, self.pull_bytes))
             cut = data.rfind(b"\n")
             if cut < 0 and start + len(data) < stat.st_size:
                 # One line longer than a pull: read on to its newline.
                 parts, size = [data], len(data)
-                while chunk := f.read(min(stat.st_size - start - size, self._pull_bytes)):
+                while chunk := f.read(min(stat.st_size - start - size, self.pull_bytes)):
                     parts.append(chunk)
                     newline = chunk.find(b"\n")
                     if newline >= 0:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -53,10 +54,10 @@ class QualityObserver:
         batch, self._batch = self._batch, QualityBatch(self._tz)
         return batch
 
-    async def apply(self, conn: aiosqlite.Connection, pending: object) -> None:
+    def apply(self, conn: sqlite3.Connection, pending: object) -> None:
         """Add taken rows to the stored ones inside the caller's transaction."""
         assert isinstance(pending, QualityBatch)
-        await apply_quality(conn, pending.rows)
+        apply_quality(conn, pending.rows)
 
 
 @dataclass
@@ -133,13 +134,13 @@ class FeedbackFollower:
         self._follower.reset(applied)
 
     @staticmethod
-    async def apply(conn: aiosqlite.Connection, delta: FeedbackDelta) -> None:
+    def apply(conn: sqlite3.Connection, delta: FeedbackDelta) -> None:
         """Write counts and offsets inside the caller's transaction."""
         if not delta:
             return
-        await apply_feedback(conn, delta.counts)
-        await conn.executemany(FEEDBACK_UPSERT, delta.answers)
-        await conn.executemany(
+        apply_feedback(conn, delta.counts)
+        conn.executemany(FEEDBACK_UPSERT, delta.answers)
+        conn.executemany(
             _OFFSET_ADD,
             [(Stream.FEEDBACK.value, d.isoformat(), n, delta.sizes.get(d)) for d, n in delta.lines.items()],
         )

@@ -44,12 +44,12 @@ def failure_reason(exc: BaseException) -> str:
     return f"applying failed: {type(exc).__name__}: {exc}"[:_MAX_REASON_CHARS]
 
 
-async def record(conn: aiosqlite.Connection, lines: Sequence[RejectedLine]) -> None:
+def record(conn: sqlite3.Connection, lines: Sequence[RejectedLine]) -> None:
     """Insert quarantined lines inside the caller's open transaction."""
     if not lines:
         return
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    await conn.executemany(
+    conn.executemany(
         _INSERT,
         [
             (Stream.LOGS.value, q.day.isoformat(), q.number, q.offset, q.reason[:_MAX_REASON_CHARS], q.raw, now)

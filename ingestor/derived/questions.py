@@ -8,9 +8,8 @@ that say they were applied: every stored question is counted once.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
-
-import aiosqlite
 
 from chat_statistics.questions import Event, apply_questions, event_of
 from ingestor.records import EncodedRecord
@@ -35,7 +34,7 @@ class QuestionObserver:
         events, self._events = self._events, []
         return events
 
-    async def apply(self, conn: aiosqlite.Connection, pending: object) -> None:
+    def apply(self, conn: sqlite3.Connection, pending: object) -> None:
         """Replay taken events onto the stored rows inside the caller's transaction."""
         assert isinstance(pending, list)
-        await apply_questions(conn, pending)
+        apply_questions(conn, pending)

@@ -9,10 +9,9 @@ it (the writer drops known log_ids before writing). The daily finalise is in
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
-
-import aiosqlite
 
 from chat_statistics.live import LiveBatch, apply_batch
 from chat_statistics.sessions import PlaceCache
@@ -36,7 +35,7 @@ class StatisticsObserver:
         batch, self._batch = self._batch, LiveBatch(self._tz)
         return batch
 
-    async def apply(self, conn: aiosqlite.Connection, pending: object) -> None:
+    def apply(self, conn: sqlite3.Connection, pending: object) -> None:
         """Write taken deltas into the statistics rows inside the caller's transaction."""
         assert isinstance(pending, LiveBatch)
-        await apply_batch(conn, pending, self._places)
+        apply_batch(conn, pending, self._places)

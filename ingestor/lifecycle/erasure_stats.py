@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from chat_statistics.tables import ALL_SCOPE, DAILY, HOURLY, OVERALL, QUERIES
+from chat_statistics.table_names import ALL_SCOPE, DAILY, HOURLY, OVERALL, QUERIES
 from chat_statistics.top_queries import decode_top, display_text, encode_top, query_key, ranked
 from shared.wire import LogRecord
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from chat_statistics.sessions import unique_deltas
-from chat_statistics.sketch import ALPHA, EDGES, LatencySketch
+from chat_statistics.sketch import ALPHA, EDGES, LatencySketch, encode_values
 from chat_statistics.top_queries import TopQuery, decode_top, display_text, encode_top, merge_top, query_key
 
 
@@ -103,3 +103,15 @@ def test_distinct_sessions_over_any_range_are_exact() -> None:
             for scope in ("", "a", "b"):
                 exact = {s for s, c, d, _ in activity if first <= d <= last and scope in ("", c)}
                 assert store.distinct(scope, first, last) == len(exact), (scope, first, last)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_encoding_values_without_numpy_gives_the_same_bytes(seed: int) -> None:
+    """``encode_values`` is ``LatencySketch.of(values).encode()`` byte for byte, edges and extremes included."""
+    rng = random.Random(seed)
+    edges = [int(e) for e in EDGES[:: 97]]
+    values = [rng.choice([*edges, 0, 1, 99, 100, 2**31 - 1, 2**31, 2**40, rng.randrange(0, 90_000)])
+              for _ in range(rng.randrange(1, 400))]
+    values += [e - 1 for e in edges if e > 0][: rng.randrange(0, 10)]
+    assert encode_values(values) == LatencySketch.of(values).encode()
+    assert encode_values([]) is None

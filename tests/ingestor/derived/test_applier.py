@@ -40,7 +40,7 @@ class FailsOnce:
     def take(self) -> object:
         return None
 
-    async def apply(self, conn: aiosqlite.Connection, pending: object) -> None:
+    def apply(self, conn: sqlite3.Connection, pending: object) -> None:
         self.calls += 1
         if self.calls == 1:
             raise self.error
@@ -152,7 +152,7 @@ class FailsOn:
         batch, self.batch = self.batch, []
         return batch
 
-    async def apply(self, conn: aiosqlite.Connection, pending: object) -> None:
+    def apply(self, conn: sqlite3.Connection, pending: object) -> None:
         assert isinstance(pending, list)
         if self.when == "apply" and self.log_id in pending:
             raise ValueError("cannot store this one")
@@ -251,3 +251,45 @@ async def test_stopping_mid_commit_keeps_every_line_counted_once(config: Setting
     with contextlib.closing(sqlite3.connect(config.db_path)) as db:
         assert db.execute("SELECT sum(lines) FROM ingest_offsets").fetchone() == (written,)
         assert db.execute("SELECT sum(message_count) FROM chat_sessions").fetchone() == (written,)
+
+
+class FailsLastCommitOnce:
+    """Fails, once, the commit holding a given record: a full disk at the end of a backlog."""
+
+    def __init__(self, log_id: str) -> None:
+        self.log_id = log_id
+        self.failed = False
+        self.commits = 0
+        self.batch: list[str] = []
+
+    def fold(self, records: Sequence[EncodedRecord]) -> None:
+        self.batch.extend(r.record.log_id for r in records)
+
+    def take(self) -> object:
+        batch, self.batch = self.batch, []
+        return batch
+
+    def apply(self, conn: sqlite3.Connection, pending: object) -> None:
+        assert isinstance(pending, list)
+        self.commits += 1
+        if self.log_id in pending and not self.failed:
+            self.failed = True
+            raise sqlite3.OperationalError("database or disk is full")
+
+
+async def test_catch_up_of_a_backlog_reads_on_after_its_last_commit_failed(config: Settings) -> None:
+    """A backlog whose last commit failed is read and applied again by the same catch-up, each line once."""
+    layout, records, files = written(config, 8000, seed=21)
+    files.close()
+    conn = await open_writer(config.db_path)
+    observer = FailsLastCommitOnce(records[-1].record.log_id)
+    index = LineApplier(conn, layout, observers=[observer])
+    try:
+        applied = await index.catch_up()
+    finally:
+        await conn.close()
+    assert observer.failed and index.failures == 1
+    assert applied == 8000
+    with contextlib.closing(sqlite3.connect(config.db_path)) as db:
+        assert db.execute("SELECT sum(lines) FROM ingest_offsets").fetchone() == (8000,)
+        assert db.execute("SELECT message_count FROM chat_sessions").fetchall() == [(8000,)]

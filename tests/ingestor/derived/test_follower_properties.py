@@ -73,7 +73,7 @@ class PoisonObserver:
         poisoned, self.poisoned = self.poisoned, False
         return poisoned
 
-    async def apply(self, conn: aiosqlite.Connection, pending: object) -> None:
+    def apply(self, conn: sqlite3.Connection, pending: object) -> None:
         if pending:
             raise ValueError("poison")
 
