@@ -23,11 +23,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from chatlog.cli import CommandError
 from chatlog.importing.guide import GuideLineReader, UnknownFields
-from chatlog.importing.offline import OfflineStore, catch_up
+from chatlog.importing.offline import OfflineStore
 from chatlog.importing.online import OnlineImportFailed, OnlineStore, wait_until_applied
 from chatlog.importing.pipeline import Importer
 from chatlog.importing.sources import Source, expand
 from chatlog.importing.tally import Tally
+from ingestor.derived.state import catch_up_stopped
 from shared.layout import StorageLayout
 from shared.locking import DataDirLocked, writer_lock
 from shared.privacy import UserHashKeyError
@@ -107,7 +108,7 @@ def _offline(settings: Settings, layout: StorageLayout, reader: GuideLineReader,
     written = time.monotonic()
     if sys.stderr.isatty():
         print("catching the derived state up (sessions, statistics, conversations) ...", file=sys.stderr)
-    applied = catch_up(settings, layout)
+    applied = catch_up_stopped(settings, layout)
     return (f"ingestor not running: wrote the day files under the writer lock ({written - started:.1f} s); "
             f"derived state caught up ({applied:,} new lines applied to sessions and statistics, "
             f"{time.monotonic() - written:.1f} s)")

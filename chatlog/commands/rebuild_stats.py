@@ -1,7 +1,8 @@
 """``chatlog rebuild-stats --from DATE --to DATE``: recompute statistics from the day files.
 
 With the ingestor stopped, it first applies any day-file lines the database has not
-seen yet (exactly what the ingestor would do on start), then recomputes each day of
+seen yet (exactly what the ingestor does on start: every derived table, conversations
+and alert minutes included, not only the statistics), then recomputes each day of
 the range with pandas. With the ingestor running it only recomputes: each day's rows
 are replaced in one short transaction that the live path waits for, and lines the
 ingestor has not applied yet are left to it, so nothing is counted twice.
@@ -10,16 +11,13 @@ ingestor has not applied yet are left to it, so nothing is counted twice.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sqlite3
 import sys
 from datetime import date
 
 from chat_statistics.rebuild.run import RebuildReport, rebuild
 from chatlog.cli import CommandError, date_argument
-from ingestor.derived.applier import LineApplier
-from ingestor.derived.statistics import StatisticsObserver
-from shared.db import open_writer
+from ingestor.derived.state import catch_up_stopped
 from shared.layout import StorageLayout
 from shared.locking import DataDirLocked, writer_lock
 from shared.settings import Settings
@@ -45,22 +43,12 @@ def add_arguments(name: str, parser: argparse.ArgumentParser) -> None:
     )
 
 
-async def catch_up(settings: Settings, layout: StorageLayout) -> int:
-    """Apply unapplied day-file lines (sessions, offsets and live statistics); return how many."""
-    conn = await open_writer(settings.db_path)
-    try:
-        applier = LineApplier(conn, layout, observers=[StatisticsObserver(settings.timezone)])
-        return await applier.catch_up()
-    finally:
-        await conn.close()
-
-
 def run_rebuild(settings: Settings, first: date, last: date, progress: bool) -> tuple[RebuildReport, int]:
     """Catch up when the data directory is free, then rebuild; return the report and lines caught up."""
     layout = StorageLayout.from_settings(settings)
     try:
         with writer_lock(layout):
-            applied = asyncio.run(catch_up(settings, layout))
+            applied = catch_up_stopped(settings, layout)
             return rebuild(settings.db_path, layout, first, last, progress=progress), applied
     except DataDirLocked:
         # A running ingestor applies its own lines; rebuilding beside it is safe.

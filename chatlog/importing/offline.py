@@ -10,19 +10,16 @@ quality, conversations), under the derived lock.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Sequence
 
 from chatlog.importing.pipeline import Pending
 from ingestor.dayfiles import DayFileWriter, DayKey
-from ingestor.derived.state import DerivedState
 from ingestor.records import RecordBuilder
 from ingestor.redaction import content_redactor
 from shared.db import connect_writer_sync
 from shared.errors import ValidationFailed
 from shared.layout import StorageLayout, Stream
-from shared.locking import derived_lock
 from shared.privacy import UserHasher, store_key_for_start
 from shared.settings import Settings
 
@@ -70,21 +67,3 @@ class OfflineStore:
     def close(self) -> None:
         """Close every day file."""
         self._files.close()
-
-
-async def _catch_up(settings: Settings) -> int:
-    state = DerivedState(settings)
-    try:
-        await state.start()  # catches up before it returns
-    finally:
-        await state.stop()
-    return state.applier.applied_lines
-
-
-def catch_up(settings: Settings, layout: StorageLayout) -> int:
-    """Apply every day-file line the database has not seen (as an ingestor start does); return how many.
-
-    Waits for the derived-state process of an ingestor that died, if it is still finishing.
-    """
-    with derived_lock(layout):
-        return asyncio.run(_catch_up(settings))

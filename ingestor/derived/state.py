@@ -34,6 +34,7 @@ from ingestor.derived.statistics import StatisticsObserver
 from ingestor.derived.status import DerivedStatus
 from shared.db import open_writer
 from shared.layout import StorageLayout
+from shared.locking import derived_lock
 from shared.settings import Settings
 
 log = logging.getLogger("chatlog.ingestor.derived")
@@ -220,3 +221,24 @@ class DerivedState:
             if self._conn is not None:
                 await self._conn.close()
             self._files.close()
+
+
+async def _catch_up(settings: Settings) -> int:
+    state = DerivedState(settings)
+    try:
+        await state.start()  # catches up before it returns
+    finally:
+        await state.stop()
+    return state.applier.applied_lines
+
+
+def catch_up_stopped(settings: Settings, layout: StorageLayout) -> int:
+    """With no ingestor running: apply every day-file line the database has not seen, exactly
+    as an ingestor start does (sessions, statistics, quality, FAQ rows, alert minutes,
+    conversations), then stop; return how many lines were applied.
+
+    Under the derived lock: it waits for the derived process of an ingestor that died, if
+    that is still finishing, rather than applying beside it.
+    """
+    with derived_lock(layout):
+        return asyncio.run(_catch_up(settings))

@@ -191,6 +191,22 @@ async def test_cli_rebuild_creates_database_and_catches_up(
     out = capsys.readouterr().out
     assert "day-file lines the database had not seen" in out and "rebuilt statistics" in out
     assert snapshot(copy.db_path) == expected
+    # The catch-up derives what an ingestor start derives, not only the usage statistics
+    # (it used to record the lines as applied with only those, so the rest was never made).
+    assert _derived_rows(copy.db_path) == _derived_rows(zoned.db_path)
+    assert all(_derived_rows(copy.db_path).values())
+
+
+_DERIVED = ("conversations", "alert_minutes", "faq_questions", "answer_statistics", "retrieval_statistics_daily")
+
+
+def _derived_rows(path: Path) -> dict[str, int]:
+    """Row counts of the derived tables beside the usage statistics."""
+    conn = sqlite3.connect(path)
+    try:
+        return {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in _DERIVED}
+    finally:
+        conn.close()
 
 
 async def test_cli_rebuild_of_every_possible_day_covers_only_stored_days(
