@@ -15,6 +15,7 @@ from shared.layout import StorageLayout
 from shared.settings import Settings
 from tests.analytics_api.test_quality import counted
 from tests.conftest import AiohttpClient
+from tests.support.faq import Reply, exchange, settled
 from tests.support.statistics_oracle import post_all
 from tests.support.suggestion_traffic import SCENARIOS, Traffic, scenario
 
@@ -107,3 +108,30 @@ async def test_rebuild_recomputes_the_answer_rows(aiohttp_client: AiohttpClient,
     today = layout.today()
     rebuild(config.db_path, layout, today, today, workers=1)
     assert tables() == live
+
+
+async def test_a_frequent_question_answered_from_low_scores_is_a_knowledge_gap(
+    aiohttp_client: AiohttpClient, config: Settings
+) -> None:
+    """Ingested exchanges: a question group asked 6 times (in three wordings) whose answers came
+    from scores under the threshold is one ``knowledge_gap`` suggestion naming its collection and
+    numbers; a question as often asked but well answered is none."""
+    events: list[dict[str, Any]] = []
+    for wording in ("육아휴직 기간은 얼마나 되나요?", "육아휴직 기간", "육아 휴직 기간이 어떻게 되나요") * 2:
+        events += exchange(wording, [Reply("규정 문서를 찾지 못했습니다.", score=0.3)])
+    for _ in range(6):
+        events += exchange("연차 휴가 신청 방법", [Reply("인사 포털에서 신청합니다.", score=0.9)])
+    ingest = await aiohttp_client(create_ingestor(config))
+    assert (await ingest.post("/v1/logs", json=events)).status == 202
+    await settled(config, len(events))
+    await ingest.close()
+    api = await aiohttp_client(create_analytics(config))
+    resp = await api.get("/api/analytics/suggestions")
+    assert resp.status == 200, await resp.text()
+    gaps = [item for item in (await resp.json())["items"] if item["kind"] == "knowledge_gap"]
+    assert len(gaps) == 1, gaps
+    (gap,) = gaps
+    assert gap["collection_name"] == "hr-docs" and " / " in gap["message"]
+    assert gap["evidence"]["question"] in gap["message"] and "육아" in gap["evidence"]["question"]
+    assert gap["evidence"]["count"] == 6 and len(gap["evidence"]["variants"]) == 3
+    assert gap["evidence"]["avg_best_score"] == pytest.approx(0.3)
