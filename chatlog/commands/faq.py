@@ -12,7 +12,6 @@ import argparse
 import contextlib
 import csv
 import io
-import os
 import sqlite3
 import sys
 from datetime import date, timedelta
@@ -22,13 +21,13 @@ import msgspec
 
 from chatlog.cli import CommandError, date_argument
 from insights.faq import FaqItem, query_faq
+from shared.atomic_write import write_private
 from shared.db import reader_uri
 from shared.layout import StorageLayout
 from shared.settings import Settings
 
 FORMATS = ("markdown", "json", "csv")
 DEFAULT_DAYS = 30
-OUTPUT_MODE = 0o640
 
 
 class FaqExport(msgspec.Struct):
@@ -123,21 +122,6 @@ def render(export: FaqExport, fmt: str) -> str:
     return as_markdown(export)
 
 
-def _write(path: Path, text: str) -> None:
-    """Write the whole file, readable by the owner and the service's group only."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, OUTPUT_MODE)
-    try:
-        os.fchmod(fd, OUTPUT_MODE)
-        view = memoryview(text.encode())
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
 def main(settings: Settings, args: argparse.Namespace) -> int:
     """Write the FAQ of the range."""
     last = args.last or StorageLayout.from_settings(settings).today()
@@ -162,7 +146,7 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         return 0
     try:
-        _write(args.output, text)
+        write_private(args.output, text)
     except OSError as exc:
         raise CommandError(f"cannot write {args.output}: {exc}") from None
     print(f"wrote {len(faq.items)} questions to {args.output}", file=sys.stderr)

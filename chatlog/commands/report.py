@@ -18,8 +18,8 @@ from pathlib import Path
 
 from chatlog.cli import CommandError, date_argument
 from insights.report.build import MAX_DAYS, build_report
-from insights.report.files import write_private
 from insights.report.render import FORMATS, render
+from shared.atomic_write import write_private
 from shared.db import reader_uri
 from shared.settings import Settings
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from chat_statistics.tables import DAILY
 from insights.report.build import build_report
-from insights.report.files import write_private
 from insights.report.page import as_html
+from shared.atomic_write import write_private
 from shared.db import reader_uri
 from shared.settings import Settings
 

@@ -5,7 +5,8 @@ raised by the ingestor's own alert evaluator from a burst of failing answers. Th
 view lists the API's groups of the generated week (the suggestions view its items, or its
 empty state when the week triggers none); the list rendering is also driven with items
 built from real data (the service's top questions grouped by ``insights.grouping``, its
-quality figures, a hostile text), fed to the page's own render functions. ``CHATLOG_SCREENSHOTS=1`` also writes ``docs/quality.png``.
+quality figures, a hostile text), fed to the page's own render functions.
+``CHATLOG_SCREENSHOTS=1`` also writes ``docs/quality.png``.
 """
 
 from __future__ import annotations

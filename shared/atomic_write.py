@@ -1,4 +1,5 @@
-"""Writing a report file: atomically (temporary file, fsync, rename, directory fsync) and private (0640)."""
+"""Writing a document (a report, an FAQ export): atomically (temporary file, fsync, rename,
+directory fsync) and private (0640)."""
 
 from __future__ import annotations
 
