@@ -15,7 +15,7 @@ from datetime import date
 import msgspec
 import numpy as np
 
-from chat_statistics.quality import BINS, DAILY_TABLE, HISTOGRAMS, HOURLY_TABLE
+from chat_statistics.quality import BINS, DAILY_TABLE, HISTOGRAMS, HOURLY_TABLE, QualityRow
 
 PERCENTILES = (("p10", 0.10), ("p50", 0.50), ("p90", 0.90))
 
@@ -129,24 +129,8 @@ WHERE date BETWEEN ? AND ? {where} GROUP BY collection_name
 """
 
 
-class _Totals:
-    def __init__(self) -> None:
-        self.answers = self.errors = self.regenerations = self.with_retrieval = self.no_result = 0
-        self.reranked = 0
-        self.histograms = np.zeros((HISTOGRAMS, BINS), dtype=np.int64)
-
-    def add(self, other: _Totals) -> None:
-        self.answers += other.answers
-        self.errors += other.errors
-        self.regenerations += other.regenerations
-        self.with_retrieval += other.with_retrieval
-        self.no_result += other.no_result
-        self.reranked += other.reranked
-        self.histograms += other.histograms
-
-
-def _totals(row: tuple[object, ...], blobs: list[bytes]) -> _Totals:
-    out = _Totals()
+def _totals(row: tuple[object, ...], blobs: list[bytes]) -> QualityRow:
+    out = QualityRow()
     counts = [int(v) if isinstance(v, int) else 0 for v in row[1:7]]
     out.answers, out.errors, out.regenerations, out.with_retrieval, out.no_result, out.reranked = counts
     if blobs:
@@ -198,9 +182,9 @@ def query_quality(
     per = {str(row[0]): _totals(row, blobs.get(str(row[0]), [])) for row in rows}
     feedback = feedback_totals(conn, collection, first, last)
     low_bins = round(threshold * BINS)
-    total = _Totals()
+    total = QualityRow()
     for name in sorted(set(per) | set(feedback)):
-        t = per.get(name) or _Totals()
+        t = per.get(name) or QualityRow()
         total.add(t)
         pos, neg = feedback.get(name, (0, 0))
         answer.feedback.positive += pos
