@@ -279,6 +279,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("idempotency_window", "200000",
             "how many recent log_ids are remembered to drop retried events", _int_in(0, 10_000_000)),
     Setting("zstd_level", "6", "zstandard level for compressed day files", _int_in(1, 22)),
+    Setting("derived_sweep_seconds", "30",
+            "how often the derived state looks for older day files that grew unannounced (a stat per day file)",
+            _float_in(0.1, 3600.0)),
     Setting("backup_keep", "7", "how many daily SQLite backups are kept", _int_in(1, 3650)),
     Setting("pii_redaction", "true", "redact e-mails, phones, RRNs and card numbers in content",
             _bool),
@@ -332,6 +335,7 @@ class Settings:
     queue_max_events: int = 65536
     idempotency_window: int = 200_000
     zstd_level: int = 6
+    derived_sweep_seconds: float = 30.0
     backup_keep: int = 7
     pii_redaction: bool = True
     pii_extra_patterns: tuple[str, ...] = ()

@@ -239,6 +239,32 @@ class LineApplier:
         self.quarantined = 0  # lines held in quarantined_lines
         self.on_commit: Callable[[], None] | None = None
 
+    @property
+    def compressed_reads(self) -> int:
+        """Compressed log days read whole since this applier opened (see ``changed_days``)."""
+        return self._follower.compressed_reads
+
+    async def changed_days(self) -> list[date]:
+        """Days whose log or feedback file is not the size of what has been read of it.
+
+        What has been read is the follower's position when it has read the day since this
+        applier opened, else the size recorded with the day's applied lines: so a day
+        compressed while running (recorded with its plain size) is read once and then
+        matches, and an unchanged day costs one stat. Waking these days reads them on from
+        their applied lines like any notice: nothing is applied twice.
+        """
+        async with self._read_lock:  # no read is moving the positions while they are taken
+            logs = {day: size for day, (_, size) in (await self._offsets()).items()}
+            feedback = {day: size for day, (_, size) in (await self._feedback.offsets(self._conn)).items()}
+            logs.update(self._follower.covered_days())
+            feedback.update(self._feedback.covered_days())
+
+        def stat_all() -> list[date]:
+            grown = set(self._changed_days(Stream.LOGS, logs)) | set(self._changed_days(Stream.FEEDBACK, feedback))
+            return sorted(grown)
+
+        return await asyncio.to_thread(stat_all)
+
     def lag_bytes(self, days: Sequence[date]) -> int:
         """Bytes of the given days' plain files not read yet."""
         return self._follower.lag_bytes(list(days))

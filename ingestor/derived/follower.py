@@ -131,6 +131,8 @@ class LogFollower:
         self._check = check
         self.pull_bytes = pull_bytes  # the catch-up reads larger pieces than the live path
         self._days = {day: _Position(lines, lines) for day, lines in applied.items()}
+        # Compressed days read whole (each a decompression of the day): a steady state adds none.
+        self.compressed_reads = 0
 
     def applied(self, day: date) -> int:
         """Lines of ``day`` read so far (the database has them once the pending commit lands)."""
@@ -143,6 +145,10 @@ class LogFollower:
         if position is None:
             return None
         return position.offset if position.offset is not None else position.compressed_size
+
+    def covered_days(self) -> dict[date, int]:
+        """``covered`` of every day read since this follower started or was last reset."""
+        return {day: size for day in self._days if (size := self.covered(day)) is not None}
 
     def reset(self, applied: dict[date, int]) -> None:
         """Go back to what the database holds (after a failed commit); consumers are not re-fed."""
@@ -276,6 +282,7 @@ class LogFollower:
         if position.compressed_size == size:
             return []
         position.offset, position.inode = None, None
+        self.compressed_reads += 1
         lines: list[bytes] = []
         for number, line in enumerate(iter_lines(path, ReadCounts())):
             if number >= position.lines:

@@ -123,6 +123,10 @@ class FeedbackFollower:
         """Bytes of the day's file read so far."""
         return self._follower.covered(day)
 
+    def covered_days(self) -> dict[date, int]:
+        """Bytes read so far of every day file read."""
+        return self._follower.covered_days()
+
     def take(self) -> FeedbackDelta:
         """What was read since the last take."""
         delta, self._delta = self._delta, FeedbackDelta()

@@ -4,7 +4,10 @@ It follows the day files rather than receiving records from the writer, so it ru
 in its own process (``ingestor.derived.process``) and the ingest path never pays for
 it; tests run the same object in-process. On start it reopens the conversations that
 were open, applies the lines the database has not seen, then follows the files:
-woken by the writer's notices, and every FOLLOW_TICK_SECONDS regardless. Its status
+woken by the writer's notices, and every FOLLOW_TICK_SECONDS regardless (the recent
+days). Every ``derived_sweep_seconds`` it also wakes any older day whose file is not the
+size it has read (``LineApplier.changed_days``): a late event to an old day whose notice
+the ingestor dropped (its pipe backed up) is applied within that, not at the next start. Its status
 goes to ``on_status`` after every commit and at least every HEARTBEAT_SECONDS, also
 while it catches up at start and while nothing moves: the ingestor tells a stalled
 derived state from an idle one by whether the applied lines move while lag remains.
@@ -52,6 +55,7 @@ class DerivedState:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
+        self.sweeps = 0  # sweeps for grown older days done since start
         self._clock = clock  # the alert rules' "now" (tests move it)
         self._on_status = on_status
         self._heartbeat: asyncio.Task[None] | None = None
@@ -148,7 +152,13 @@ class DerivedState:
         while await self.applier.pull(days):
             pass
 
+    async def sweep(self) -> None:
+        """Wake every day whose file is not the size read of it (older days grown unannounced)."""
+        self.wake(await self.applier.changed_days())
+        self.sweeps += 1
+
     async def _follow(self) -> None:
+        next_sweep = time.monotonic() + self._settings.derived_sweep_seconds
         while not self._stopping:
             # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
             # that comes as the event is set.
@@ -159,6 +169,9 @@ class DerivedState:
                 return
             started = time.monotonic()
             try:
+                if started >= next_sweep:
+                    next_sweep = started + self._settings.derived_sweep_seconds
+                    await self.sweep()
                 await self.pull()
             except Exception:
                 log.exception("following the day files failed; retrying")
