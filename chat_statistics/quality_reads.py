@@ -89,9 +89,11 @@ class Quality(msgspec.Struct):
     reranking: Reranking = msgspec.field(default_factory=Reranking)
     feedback: FeedbackCountsOut = msgspec.field(default_factory=FeedbackCountsOut)
     by_collection: list[CollectionQuality] = msgspec.field(default_factory=list)
-    # Question groups answered from low scores come from ``insights`` (question grouping),
-    # which is not served yet: until then this list is always empty.
+    # Question groups answered from low scores, from ``insights`` (question grouping).
     knowledge_gaps: list[KnowledgeGap] = msgspec.field(default_factory=list)
+    # True while the range's question groups are still being computed in the background:
+    # ``knowledge_gaps`` is then empty for now, not because there are none.
+    knowledge_gaps_pending: bool = False
 
 
 def histogram_buckets(bins: np.ndarray | None) -> list[HistogramBucket]:

@@ -181,7 +181,8 @@ class QuestionTerms:
         self._stemmer = snowballstemmer.stemmer("english")
         self.terms = lru_cache(maxsize=cache_size)(self._terms)
 
-    def _analyser(self) -> Any:
+    def analyser(self) -> Any:
+        """Kiwi, loaded on first use."""
         with self._lock:
             if self._kiwi is None:
                 from kiwipiepy import Kiwi  # 1 s and ~100 MB: only where questions are grouped
@@ -195,7 +196,7 @@ class QuestionTerms:
         if _HANGUL.search(text):
             tokens = [
                 (t.form, t.tag)
-                for t in self._analyser().tokenize(text)
+                for t in self.analyser().tokenize(text)
                 if t.tag in _CONTENT_TAGS or t.form in _INTENTS  # "하는 법": 법 is a bound noun
             ]
             for index, (form, tag) in enumerate(tokens):

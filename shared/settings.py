@@ -249,6 +249,9 @@ SETTINGS: tuple[Setting, ...] = (
             "in steps of 0.01)", _score_threshold),
     Setting("faq_min_count", "3",
             "question groups asked fewer times are left out of the FAQ and the knowledge gaps", _int_in(1, 1_000_000)),
+    Setting("faq_warmup", "true",
+            "analytics API: load Kiwi and group the last 7 and 30 days in the background at start "
+            "(the first FAQ/quality request is warm; costs the model's memory, see the FAQ section)", _bool),
 )
 
 
@@ -293,6 +296,7 @@ class Settings:
     alert_dashboard_url: str = ""
     low_score_threshold: float = 0.5
     faq_min_count: int = 3
+    faq_warmup: bool = True
     alert_min_answers: int = 20
     alert_error_rate: float = 0.05
     alert_error_factor: float = 3.0
