@@ -46,7 +46,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _groupings(app: web.Application) -> AsyncIterator[None]:
-    groupings = Groupings(app[keys.database_key])
+    groupings = Groupings(app[keys.database_key], app[keys.settings_key].faq_min_count)
     app[keys.groupings_key] = groupings
     if app[keys.settings_key].faq_warmup:
         # In the background: startup and /healthz never wait for Kiwi.

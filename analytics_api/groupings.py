@@ -28,6 +28,7 @@ awaits it before the database closes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 import threading
@@ -39,7 +40,7 @@ from datetime import date, timedelta
 
 from analytics_api.database import ReadOnlyDatabase
 from insights import faq
-from insights.faq import Grouped, Questions, Stopped
+from insights.faq import Group, Grouped, Questions, Stopped
 from shared.errors import Unavailable
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,9 @@ CACHED_RANGES = 32
 # A range whose last grouping took less than this is regrouped in the request when its data
 # changed: exact answers at a cost no reader notices (small deployments, tests).
 SYNC_BELOW = 0.05
+# Groups whose shown answer a warm-up or refresh looks up ahead (the FAQ's default limit):
+# the first FAQ read of those groups then finds the answers memoised.
+ANSWERS_AHEAD = 20
 MAX_PENDING = 8  # background groupings waiting at once (each for a different range)
 _DATABASE_POLL = 2.0  # seconds between looks for the database before the warm-up starts
 
@@ -65,8 +69,9 @@ class _Entry:
 class Groupings:
     """Cached question groups per (collection, first day, last day) of one database."""
 
-    def __init__(self, database: ReadOnlyDatabase) -> None:
+    def __init__(self, database: ReadOnlyDatabase, min_count: int = 1) -> None:
         self._database = database
+        self._min_count = min_count
         self._cache: OrderedDict[RangeKey, _Entry] = OrderedDict()
         self._running: dict[RangeKey, asyncio.Task[Grouped | None]] = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analytics-grouping")
@@ -163,7 +168,16 @@ class Groupings:
         while len(self._cache) > CACHED_RANGES:
             self._cache.popitem(last=False)
         self.counts[f"done:{reason}"] += 1
+        if reason in ("warmup", "refresh"):
+            await self._answers_ahead(key, result)
         return result
+
+    async def _answers_ahead(self, key: RangeKey, result: Grouped) -> None:
+        for group in result.groups[:ANSWERS_AHEAD]:
+            if group.count < self._min_count or self._stop.is_set():
+                break
+            # One short read per group: never a long hold on a read connection.
+            await self._database.read(functools.partial(_answer, group=group, key=key), None)
 
     def start_warm_up(self, today: date) -> None:
         """Load Kiwi and group the default ranges in the background."""
@@ -207,3 +221,7 @@ class Groupings:
         self._executor.shutdown(wait=True)
         self._closed = True
 
+
+
+def _answer(conn: sqlite3.Connection, group: Group, key: RangeKey) -> None:
+    faq.best_answer(conn, group, *key)

@@ -9,6 +9,11 @@ line counts and the statistics generation): a read while nothing changed reuses 
 and while events keep arriving an answer that took at least ``STALE_MIN_COST`` to
 compute is reused while younger than ten times that (at most ``MAX_STALE_SECONDS``),
 so the FAQ stays fresh within seconds without regrouping on every read of a busy day.
+That cache (``grouped``) serves the CLI (``chatlog faq export``); the analytics API keeps
+its own, warmed at start and refreshed in the background (``analytics_api.groupings``),
+from the same pieces: ``load_questions`` (a short read) then ``group_questions`` (no
+database access). Term analysis of a text is pure, so it is kept per text (bounded, in
+the process's one grouper) across groupings: a regrouping analyses only new texts.
 
 The answer shown with a group is one of its stored candidates (``status`` ok, not a
 regeneration nor regenerated): one with good feedback (more good than bad) first, then

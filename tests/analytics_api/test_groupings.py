@@ -72,6 +72,9 @@ async def test_the_warm_up_serves_the_first_requests_from_the_cache(
     assert [g["question"] for g in quality["knowledge_gaps"]] == [LEAVE]
     assert quality["knowledge_gaps_pending"] is False
     assert (cache.counts["fresh"], cache.counts["cold"], cache.counts["pending"]) == (2, 0, 0)
+    # The warm-up also looked up the answers shown: the FAQ's first read found them memoised.
+    warmed = await cache.groups(None, *days(api), wait=False)
+    assert warmed is not None and warmed.groups[0].answer_known
 
 
 async def test_stale_groups_are_served_then_refreshed_within_the_bound(
