@@ -21,6 +21,11 @@ read their groups from here rather than grouping in the request:
   grouping thread; a request for a range already being grouped waits for that one);
   the quality answer never waits and says ``knowledge_gaps_pending`` instead.
 
+Loading Kiwi's model holds the GIL for about 3 s (its constructor and first analysis),
+which stalls this process's event loop once; the warm-up therefore waits until the
+database holds questions to group (an empty one never loads the model), and then pays
+it at start instead of in the first dashboard request.
+
 Shutdown asks every task to stop (the analysis checks between chunks of 500 texts) and
 awaits it before the database closes.
 """
@@ -185,7 +190,8 @@ class Groupings:
 
     async def _warm(self, today: date) -> None:
         try:
-            while not await self._database.available():
+            # Nothing to group yet (no database, or no question stored): no model to load.
+            while not await self._database.read(_has_questions, False):
                 try:
                     await asyncio.wait_for(self._stopping.wait(), _DATABASE_POLL)
                     return
@@ -225,3 +231,7 @@ class Groupings:
 
 def _answer(conn: sqlite3.Connection, group: Group, key: RangeKey) -> None:
     faq.best_answer(conn, group, *key)
+
+
+def _has_questions(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM faq_questions LIMIT 1").fetchone() is not None
