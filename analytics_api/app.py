@@ -8,6 +8,7 @@ from aiohttp import web
 
 from analytics_api import keys
 from analytics_api.database import ReadOnlyDatabase
+from analytics_api.groupings import Groupings
 from analytics_api.metrics import AnalyticsMetrics
 from analytics_api.routes import setup_routes
 from shared.errors import error_middleware
@@ -30,6 +31,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.layout_key] = StorageLayout.from_settings(settings)
     app[keys.metrics_key] = metrics
     app.cleanup_ctx.append(_database)
+    app.cleanup_ctx.append(_groupings)  # after: stopped before the database closes
     setup_routes(app)
     return app
 
@@ -41,3 +43,15 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         database.close()
+
+
+async def _groupings(app: web.Application) -> AsyncIterator[None]:
+    groupings = Groupings(app[keys.database_key], app[keys.settings_key].faq_min_count)
+    app[keys.groupings_key] = groupings
+    if app[keys.settings_key].faq_warmup:
+        # In the background: startup and /healthz never wait for Kiwi.
+        groupings.start_warm_up(app[keys.layout_key].today())
+    try:
+        yield
+    finally:
+        await groupings.close()

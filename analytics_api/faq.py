@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from analytics_api import keys, params
-from insights.faq import Faq, query_faq
+from insights.faq import Faq, faq_from
 from shared.errors import json_response
 
 DEFAULT_DAYS = 7
@@ -20,6 +20,10 @@ async def faq(request: web.Request) -> web.Response:
     first, last = params.day_range(query, request.app[keys.layout_key].today(), DEFAULT_DAYS)
     limit = params.integer(query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     min_count = request.app[keys.settings_key].faq_min_count
+    # Cached groups (refreshed in the background when stale); a range never grouped is grouped now.
+    result = await request.app[keys.groupings_key].groups(collection, first, last, wait=True)
+    if result is None:
+        return json_response(Faq())
     database = request.app[keys.database_key]
-    answer = await database.read(lambda conn: query_faq(conn, collection, first, last, limit, min_count), Faq())
+    answer = await database.read(lambda conn: faq_from(conn, result, collection, first, last, limit, min_count), Faq())
     return json_response(answer)

@@ -114,6 +114,11 @@ def _schemas() -> tuple[tuple[Schema, ...], dict[str, Schema]]:
     )
     for name in ("date_from", "date_to"):
         schemas["Quality"]["properties"][name] = DATE
+    schemas["Quality"]["properties"]["knowledge_gaps_pending"]["description"] = (
+        "True while this range's question groups are still being computed in the background "
+        "(the first request of a range this process has not grouped yet): knowledge_gaps is then "
+        "empty for now; ask again in a few seconds. The rest of the answer is complete."
+    )
     add_format(schemas["Point"], "start", "date-time", "Start of the bucket (RFC 3339, CHATLOG_TIMEZONE).")
     for field in ("first_seen", "last_seen"):
         add_format(schemas["CollectionOut"], field, "date-time")
@@ -289,7 +294,8 @@ def analytics_openapi() -> dict[str, Any]:
         ),
         "/api/analytics/quality": _get(
             "Retrieval quality: best-score distribution, low-score and no-result rates, regeneration, "
-            "reranking, feedback, per collection",
+            "reranking, feedback, per collection, knowledge gaps (never waits for the question grouping: "
+            "see knowledge_gaps_pending; the gaps may lag new events by a regrouping, a few seconds)",
             "quality",
             "analytics",
             [COLLECTION, DATE_FROM, DATE_TO],

@@ -299,6 +299,13 @@ def p(values: list[float], q: float) -> float:
 @contextlib.contextmanager
 def analytics_server(settings: Settings) -> Iterator[str]:
     """``python -m analytics_api`` on a free port, stopped afterwards."""
+    with analytics_process(settings) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def analytics_process(settings: Settings, env: dict[str, str] | None = None) -> Iterator[tuple[str, int]]:
+    """``python -m analytics_api`` on a free port with ``env`` added: its URL and pid."""
     import socket
 
     with socket.socket() as s:
@@ -309,6 +316,7 @@ def analytics_server(settings: Settings) -> Iterator[str]:
         "CHATLOG_DATA_DIR": str(settings.data_dir),
         "CHATLOG_API_PORT": str(port),
         "CHATLOG_LOG_LEVEL": "WARNING",
+        **(env or {}),
     }
     proc = subprocess.Popen([sys.executable, "-m", "analytics_api"], env=env, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
@@ -322,7 +330,7 @@ def analytics_server(settings: Settings) -> Iterator[str]:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError("analytics API did not start") from None
                 time.sleep(0.05)
-        yield url
+        yield url, proc.pid
     finally:
         proc.terminate()
         proc.wait(30)

@@ -93,6 +93,9 @@ class Quality(msgspec.Struct):
     # Filled by the handler from ``insights.faq.query_knowledge_gaps``: the question groups
     # need Kiwi and a per-process cache, which this module (also used by the rebuild) does not.
     knowledge_gaps: list[KnowledgeGap] = msgspec.field(default_factory=list)
+    # True while the range's question groups are still being computed in the background:
+    # ``knowledge_gaps`` is then empty for now, not because there are none.
+    knowledge_gaps_pending: bool = False
 
 
 def histogram_buckets(bins: np.ndarray | None) -> list[HistogramBucket]:

@@ -9,6 +9,11 @@ line counts and the statistics generation): a read while nothing changed reuses 
 and while events keep arriving an answer that took at least ``STALE_MIN_COST`` to
 compute is reused while younger than ten times that (at most ``MAX_STALE_SECONDS``),
 so the FAQ stays fresh within seconds without regrouping on every read of a busy day.
+That cache (``grouped``) serves the CLI (``chatlog faq export``); the analytics API keeps
+its own, warmed at start and refreshed in the background (``analytics_api.groupings``),
+from the same pieces: ``load_questions`` (a short read) then ``group_questions`` (no
+database access). Term analysis of a text is pure, so it is kept per text (bounded, in
+the process's one grouper) across groupings: a regrouping analyses only new texts.
 
 The answer shown with a group is one of its stored candidates (``status`` ok, not a
 regeneration nor regenerated): one with good feedback (more good than bad) first, then
@@ -110,11 +115,8 @@ _warmed = False  # a grouping has run in this process (the model is loaded)
 
 
 def _group(counts: dict[str, int]) -> list[tuple[str, int, list[tuple[str, int]]]]:
-    global _grouper
     with _grouper_lock:  # Kiwi and the grouper's state are not shared between threads
-        if _grouper is None:
-            _grouper = QuestionGrouper()
-        return [(g.question, g.count, list(g.variants)) for g in _grouper.group(counts)]
+        return [(g.question, g.count, list(g.variants)) for g in _shared_grouper().group(counts)]
 
 
 def data_version(conn: sqlite3.Connection) -> tuple[object, ...]:
@@ -143,8 +145,15 @@ class _KeyTotals:
     collections: dict[str, int] = field(default_factory=dict)
 
 
-def compute_groups(conn: sqlite3.Connection, collection: str | None, first: date, last: date) -> Grouped:
-    """Merge the range's rows per normalised question and group them (uncached)."""
+@dataclass
+class Questions:
+    """A range's distinct questions merged per normalised key, read in one short transaction."""
+
+    per_key: dict[str, _KeyTotals]
+
+
+def load_questions(conn: sqlite3.Connection, collection: str | None, first: date, last: date) -> Questions:
+    """Merge the range's rows per normalised question (a read; no analysis)."""
     where, args = _where(collection, first, last)
     per_key: dict[str, _KeyTotals] = {}
     for key, name, text, count, scored, total in conn.execute(
@@ -161,6 +170,44 @@ def compute_groups(conn: sqlite3.Connection, collection: str | None, first: date
         entry.scored += int(scored)
         entry.score_sum += float(total)
         entry.collections[name] = int(count)
+    return Questions(per_key)
+
+
+class Stopped(Exception):
+    """The analysis was asked to stop (the service is shutting down)."""
+
+
+def _shared_grouper() -> QuestionGrouper:
+    global _grouper
+    if _grouper is None:
+        _grouper = QuestionGrouper()
+    return _grouper
+
+
+def load_model() -> None:
+    """Load Kiwi's model into the process's grouper (about a second and ~100 MB)."""
+    with _grouper_lock:
+        _shared_grouper().terms.analyser()
+
+
+def analyse(texts: Iterable[str], stop: threading.Event | None = None) -> None:
+    """Analyse ``texts`` into the grouper's bounded per-text cache, a chunk at a time so
+    ``stop`` is seen within a chunk's time: term analysis is pure, so a regrouping after new
+    events analyses only the new texts."""
+    items = list(texts)
+    for chunk in _chunks(items):
+        if stop is not None and stop.is_set():
+            raise Stopped
+        with _grouper_lock:
+            terms = _shared_grouper().terms
+            for text in chunk:
+                terms.terms(text)
+
+
+def group_questions(questions: Questions, stop: threading.Event | None = None) -> Grouped:
+    """Group merged questions (no database access: may run outside any read transaction)."""
+    per_key = questions.per_key
+    analyse((e.text for e in per_key.values()), stop)
     by_text = {e.text: k for k, e in per_key.items()}
     groups = []
     for question, count, variants in _group({e.text: e.count for e in per_key.values()}):
@@ -173,6 +220,11 @@ def compute_groups(conn: sqlite3.Connection, collection: str | None, first: date
                 group.collections[name] = group.collections.get(name, 0) + n
         groups.append(group)
     return Grouped(groups, sum(e.count for e in per_key.values()))
+
+
+def compute_groups(conn: sqlite3.Connection, collection: str | None, first: date, last: date) -> Grouped:
+    """Merge the range's rows per normalised question and group them (uncached)."""
+    return group_questions(load_questions(conn, collection, first, last))
 
 
 def grouped(conn: sqlite3.Connection, collection: str | None, first: date, last: date) -> Grouped:
@@ -265,7 +317,19 @@ def query_faq(
     conn: sqlite3.Connection, collection: str | None, first: date, last: date, limit: int, min_count: int
 ) -> Faq:
     """The ``limit`` largest question groups of at least ``min_count`` questions, largest first."""
-    result = grouped(conn, collection, first, last)
+    return faq_from(conn, grouped(conn, collection, first, last), collection, first, last, limit, min_count)
+
+
+def faq_from(
+    conn: sqlite3.Connection,
+    result: Grouped,
+    collection: str | None,
+    first: date,
+    last: date,
+    limit: int,
+    min_count: int,
+) -> Faq:
+    """The FAQ of already grouped questions (looks up and memoises the answers shown)."""
     items: list[FaqItem] = []
     for group in result.groups:
         if len(items) >= limit or group.count < min_count:
@@ -297,8 +361,15 @@ def query_knowledge_gaps(
 ) -> list[KnowledgeGap]:
     """Question groups of at least ``min_count`` whose answers' mean best score is under
     ``threshold``, lowest first (then the most asked, then by question)."""
+    return gaps_from(grouped(conn, collection, first, last), collection, threshold, min_count, limit)
+
+
+def gaps_from(
+    result: Grouped, collection: str | None, threshold: float, min_count: int, limit: int
+) -> list[KnowledgeGap]:
+    """The knowledge gaps of already grouped questions (no database access)."""
     gaps = []
-    for group in grouped(conn, collection, first, last).groups:
+    for group in result.groups:
         if group.count < min_count:
             break
         avg = group.avg_best_score

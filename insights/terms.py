@@ -72,7 +72,8 @@ class QuestionTerms:
         self._stemmer = snowballstemmer.stemmer("english")
         self.terms = lru_cache(maxsize=cache_size)(self._terms)
 
-    def _analyser(self) -> Any:
+    def analyser(self) -> Any:
+        """Kiwi, loaded on first use."""
         with self._lock:
             if self._kiwi is None:
                 from kiwipiepy import Kiwi  # 1 s and ~100 MB: only where questions are grouped
@@ -123,7 +124,7 @@ class QuestionTerms:
         """Kiwi's content morphemes (form, tag); a prefix stays on its noun ("재" + "설정")."""
         tokens: list[tuple[str, str]] = []
         prefix = ""
-        for token in self._analyser().tokenize(text):
+        for token in self.analyser().tokenize(text):
             if token.tag == "XPN":
                 prefix = token.form
                 continue

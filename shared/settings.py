@@ -305,6 +305,9 @@ SETTINGS: tuple[Setting, ...] = (
             "question groups asked fewer times are left out of the FAQ and the knowledge gaps", _int_in(1, 1_000_000)),
     *EMBEDDINGS_SETTINGS,
     *SUGGEST_SETTINGS,
+    Setting("faq_warmup", "true",
+            "analytics API: load Kiwi and group the last 7 and 30 days in the background at start "
+            "(the first FAQ/quality request is warm; costs the model's memory, see the FAQ section)", _bool),
 )
 
 
@@ -355,6 +358,7 @@ class Settings:
     embeddings_api_key: str = field(default="", repr=False)
     embeddings_timeout_seconds: float = 30.0
     embeddings_threshold: float = 0.85
+    faq_warmup: bool = True
     alert_min_answers: int = 20
     alert_error_rate: float = 0.05
     alert_error_factor: float = 3.0

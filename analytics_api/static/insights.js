@@ -96,7 +96,7 @@ export function renderQuality(q, choose) {
   renderHistogram(q.best_score_histogram || [], threshold);
   renderRates(q);
   renderQualityTable(q.by_collection || [], choose);
-  renderGaps(q.knowledge_gaps || []);
+  renderGaps(q.knowledge_gaps || [], q.knowledge_gaps_pending === true);
 }
 
 function renderHistogram(buckets, threshold) {
@@ -177,7 +177,7 @@ function variantsBlock(variants) {
   );
 }
 
-function renderGaps(gaps) {
+function renderGaps(gaps, pending) {
   const node = $("q-gaps");
   const rows = gaps.map((g) => h(
     "li",
@@ -190,7 +190,9 @@ function renderGaps(gaps) {
         h("span", { className: "bad", text: `평균 점수 avg ${fmtScore(g.avg_best_score)}` }))),
     variantsBlock(g.variants),
   ));
-  if (!rows.length) rows.push(emptyItem("찾은 지식 공백 없음", "No knowledge gaps found: no frequent question was answered from low scores"));
+  // Pending: this range's questions are still being grouped; the next refresh brings the gaps.
+  if (!rows.length && pending) rows.push(emptyItem("질문 묶는 중…", "Grouping this range's questions: the gaps follow in a few seconds"));
+  if (!rows.length && !pending) rows.push(emptyItem("찾은 지식 공백 없음", "No knowledge gaps found: no frequent question was answered from low scores"));
   node.replaceChildren(...rows);
 }
 

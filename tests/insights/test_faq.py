@@ -11,7 +11,7 @@ from analytics_api.app import create_app as create_analytics
 from ingestor.app import create_app as create_ingestor
 from shared.settings import Settings
 from tests.conftest import AiohttpClient
-from tests.support.faq import Reply, exchange, settled
+from tests.support.faq import Reply, exchange, grouped_quality, settled
 from tests.support.statistics_oracle import post_all
 
 LEAVE = "연차 휴가 신청 방법"
@@ -131,13 +131,12 @@ async def test_knowledge_gaps_are_the_low_scored_groups_lowest_first(
     await post_all(ingest, events)
     await settled(config, len(events))
     api = await aiohttp_client(create_analytics(config))
-    resp = await api.get("/api/analytics/quality")
-    gaps = (await resp.json())["knowledge_gaps"]
+    gaps = (await grouped_quality(api))["knowledge_gaps"]
     assert [(g["question"], g["count"], g["collection_name"]) for g in gaps] == [
         (PARENTAL, 3, "it-helpdesk"), (LEAVE, 3, "it-helpdesk"),
     ]
     assert [g["avg_best_score"] for g in gaps] == [pytest.approx(0.2), pytest.approx(0.45)]
     assert gaps[0]["variants"] == [{"text": PARENTAL, "count": 3}]
     strict = await aiohttp_client(create_analytics(dataclasses.replace(config, low_score_threshold=0.3)))
-    gaps = (await (await strict.get("/api/analytics/quality")).json())["knowledge_gaps"]
+    gaps = (await grouped_quality(strict))["knowledge_gaps"]
     assert [g["question"] for g in gaps] == [PARENTAL]

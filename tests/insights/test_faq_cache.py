@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 from datetime import date
 from pathlib import Path
+
+import pytest
 
 from chat_statistics.questions import Candidate, encode_candidates
 from insights import faq
@@ -48,3 +51,26 @@ def test_groups_are_cached_until_the_data_changes(tmp_path: Path) -> None:
         ]
         assert query_knowledge_gaps(conn, None, DAY, DAY, 0.5, 3, 1)[0].question == "육아휴직 기간은 얼마나 되나요?"
         assert query_knowledge_gaps(conn, None, DAY, DAY, 0.5, 4, 20)[0].question == "연차 휴가 신청 방법"
+
+
+def test_a_regrouping_analyses_only_new_texts(tmp_path: Path) -> None:
+    """Term analysis is kept per text across groupings: new rows cost only their own analysis."""
+    with contextlib.closing(connect_writer_sync(tmp_path / "db.sqlite3")) as conn:
+        add_row(conn, "연차 휴가 신청 방법 문의 1", 4, 0, 0.0)
+        add_row(conn, "재택근무 신청은 어디서 하나요 문의 1", 3, 0, 0.0)
+        faq.compute_groups(conn, None, DAY, DAY)
+        terms = faq._shared_grouper().terms.terms
+        before = terms.cache_info().misses
+        faq.compute_groups(conn, None, DAY, DAY)
+        assert terms.cache_info().misses == before  # nothing new: nothing analysed
+        add_row(conn, "법인카드 분실 신고 문의 1", 3, 0, 0.0)
+        faq.compute_groups(conn, None, DAY, DAY)
+        assert terms.cache_info().misses == before + 1
+
+
+def test_the_analysis_stops_when_asked() -> None:
+    """A shutdown is seen between chunks: the analysis raises ``Stopped`` instead of running on."""
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(faq.Stopped):
+        faq.analyse([f"질문 {i} 전혀 새로운 것" for i in range(2000)], stop)

@@ -79,3 +79,17 @@ async def settled(config: Settings, events: int, feedback: int = 0, within: floa
             return
         assert asyncio.get_running_loop().time() < deadline, f"applied {got}, want {(events, feedback)}"
         await asyncio.sleep(0.05)
+
+
+async def grouped_quality(api: Any, within: float = 15.0, **params: str) -> Any:
+    """The quality answer once its knowledge gaps are in (a range the analytics process has
+    not grouped yet answers ``knowledge_gaps_pending`` while it groups in the background)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        resp = await api.get("/api/analytics/quality", params=params)
+        assert resp.status == 200, await resp.text()
+        body = await resp.json()
+        if not body["knowledge_gaps_pending"]:
+            return body
+        assert asyncio.get_running_loop().time() < deadline, "the knowledge gaps stayed pending"
+        await asyncio.sleep(0.05)
