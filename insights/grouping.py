@@ -43,7 +43,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from insights.embeddings import EmbeddingsClient
 from insights.facets import Facets
@@ -75,6 +74,10 @@ def term_vectors(
     """Each text's content terms weighted by IDF ** ``idf_power`` (a text with none is its own
     term), and the vocabulary (term -> id)."""
     analysed = analyse(terms, texts)
+    # Imported here: scikit-learn brings scipy, pandas and pyarrow (~130 MB), which an analytics
+    # process that never groups (no FAQ or quality request yet) should not carry.
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     tfidf = TfidfVectorizer(analyzer=lambda found: found, binary=True, norm=None, use_idf=True)
     matrix = tfidf.fit_transform(analysed).tocsr()
     weights = np.power(tfidf.idf_, idf_power)
