@@ -95,9 +95,11 @@ async def test_stale_groups_are_served_then_refreshed_within_the_bound(
     await post_all(ingest, more)
     await settled(config, len(events) + len(more))
     # The data changed: the cached groups answer at once, and several reads start one refresh.
+    # (The refresh of two questions can end before the last of them is answered: those are fresh.)
     answers = await asyncio.gather(*(get(api, "/api/analytics/faq") for _ in range(3)))
-    assert all([i["question"] for i in a["items"]] == [LEAVE] for a in answers)
-    assert cache.counts["stale"] == 3
+    shown = [[i["question"] for i in a["items"]] for a in answers]
+    assert all(s in ([LEAVE], [LEAVE, PARENTAL]) for s in shown)
+    assert cache.counts["stale"] == shown.count([LEAVE]) >= 1
     started = asyncio.get_running_loop().time()
     while [i["question"] for i in (await get(api, "/api/analytics/faq"))["items"]] != [LEAVE, PARENTAL]:
         assert asyncio.get_running_loop().time() - started < 10, "still stale after 10 s"
