@@ -19,6 +19,7 @@ PACKAGES = {
     "ingestor": ROOT,
     "analytics_api": ROOT,
     "chatlog": ROOT,
+    "insights": ROOT,
     "chatlog_client": ROOT / "client",
     "bench": ROOT,
 }

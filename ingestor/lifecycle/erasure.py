@@ -38,7 +38,6 @@ import zstandard
 
 from ingestor.dayfiles import fsync_dir
 from ingestor.lifecycle.erasure_backups import mark_backups_stale, replace_stale_backups
-from ingestor.lifecycle.erasure_questions import take_out_questions
 from ingestor.lifecycle.erasure_stats import FedQueries, take_out_queries
 from shared.compressed import SegmentState, format_of, walk
 from shared.db import DB_FILE_MODE
@@ -157,6 +156,10 @@ def erase_user(
                 "DELETE FROM quarantined_lines WHERE instr(raw, ?) > 0", (user_hash.encode(),)
             ).rowcount
             report.query_texts = take_out_queries(conn, plan.fed)
+            # Imported here: the FAQ rows' fold (chat_statistics.questions) brings numpy, which the
+            # ingestor process otherwise never loads (~15 MB resident for every sidecar).
+            from ingestor.lifecycle.erasure_questions import take_out_questions
+
             report.faq_questions = take_out_questions(conn, plan.kept_applied(), user_hash)
             if plan.rewrites or report.sessions or report.conversations:
                 mark_backups_stale(conn)
