@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import contextlib
 import random
-import shutil
 import sqlite3
 import sys
 import tempfile
@@ -279,11 +278,8 @@ def main() -> int:
     parser.add_argument("--tail", type=float, default=0.03, help="share of questions that are new text every day")
     parser.add_argument("--repeat", type=int, default=100)
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="chatlog-faq-bench-"))
-    try:
-        lines = run(args.days, args.per_day, args.tail, root, args.repeat)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="chatlog-faq-bench-", ignore_cleanup_errors=True) as root:
+        lines = run(args.days, args.per_day, args.tail, Path(root), args.repeat)
     print("\n".join(lines))
     return 0
 

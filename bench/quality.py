@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import contextlib
 import random
-import shutil
 import sqlite3
 import sys
 import tempfile
@@ -263,11 +262,8 @@ def main() -> int:
     parser.add_argument("--per-day", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=200)
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="chatlog-quality-bench-"))
-    try:
-        lines = run(args.days, args.per_day, root, args.repeat)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="chatlog-quality-bench-", ignore_cleanup_errors=True) as root:
+        lines = run(args.days, args.per_day, Path(root), args.repeat)
     print("\n".join(lines))
     return 0
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import random
-import shutil
 import sqlite3
 import statistics
 import sys
@@ -135,11 +134,8 @@ def main() -> int:
     parser.add_argument("--per-day", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="chatlog-suggestions-bench-"))
-    try:
-        lines = run(args.days, args.per_day, root, args.repeat)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="chatlog-suggestions-bench-", ignore_cleanup_errors=True) as root:
+        lines = run(args.days, args.per_day, Path(root), args.repeat)
     print("\n".join(lines))
     return 0
 
