@@ -5,11 +5,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 # Tools the tests drive for real: headless Chromium (dashboard), docker-compose (`config`
-# of the compose file) and promtool (checks /metrics). Installed from Debian when missing.
-SYSTEM_PACKAGES := chromium docker-compose prometheus fonts-nanum
+# of the compose file), promtool (checks /metrics) and a PostgreSQL server (initdb and
+# pg_ctl, started by the tests as a non-root user). Installed from Debian when missing.
+SYSTEM_PACKAGES := chromium docker-compose prometheus fonts-nanum postgresql
 # `env` carries the assignment: with SUDO empty, a bare `VAR=value cmd` after an empty
 # expansion is no longer an assignment but a command name, and the shell fails on it.
 APT := env DEBIAN_FRONTEND=noninteractive apt-get
+# Debian keeps the server binaries off PATH; the tests find them here.
+POSTGRES_PG_CTL ?= /usr/lib/postgresql/*/bin/pg_ctl
 
 .PHONY: run test lint typecheck bench install system-deps clean
 
@@ -35,6 +38,7 @@ system-deps:
 	@missing=""; \
 	for tool in chromium docker-compose promtool; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
 	[ -d /usr/share/fonts/truetype/nanum ] || missing="$$missing fonts-nanum"; \
+	set -- $(POSTGRES_PG_CTL); [ -x "$$1" ] || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing$$missing from Debian"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \

@@ -23,6 +23,7 @@ from datetime import date
 from typing import Protocol
 
 from chat_statistics.sketch import LatencySketch
+from shared.statements import replace_row
 from shared.wire import ErrorInfo, Performance
 
 MAX_LABEL = 128
@@ -134,7 +135,12 @@ _SELECT = """
 SELECT answers, errors, regenerations, response_time_count, response_time_sum_ms, latency_sketch
 FROM answer_statistics WHERE date = ? AND collection_name = ? AND llm_model = ? AND reasoning_level = ?
 """
-ANSWER_INSERT = "INSERT OR REPLACE INTO answer_statistics VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+ANSWER_INSERT = replace_row(
+    "answer_statistics",
+    ("date", "collection_name", "llm_model", "reasoning_level", "answers", "errors", "regenerations",
+     "response_time_count", "response_time_sum_ms", "latency_sketch"),
+    ("date", "collection_name", "llm_model", "reasoning_level"),
+)
 _ERROR_UPSERT = """
 INSERT INTO error_statistics (date, collection_name, error_type, count) VALUES (?, ?, ?, ?)
 ON CONFLICT (date, collection_name, error_type) DO UPDATE SET count = error_statistics.count + excluded.count

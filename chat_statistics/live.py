@@ -118,7 +118,8 @@ class LiveBatch:
 _QUERY_UPSERT = (
     f"INSERT INTO {QUERIES} (collection_name, date, hour, query_key, sample_text, count) "
     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (collection_name, date, hour, query_key) DO UPDATE SET "
-    "sample_text = min(sample_text, excluded.sample_text), count = count + excluded.count"
+    "sample_text = min(chat_statistics_queries.sample_text, excluded.sample_text), "
+    "count = chat_statistics_queries.count + excluded.count"
 )
 
 

@@ -37,6 +37,7 @@ import msgspec
 
 from chat_statistics.quality import best_score
 from chat_statistics.top_queries import display_text, query_key
+from shared.statements import replace_row
 from shared.wire import FeedbackRecord, RetrievalInfo
 
 MAX_CANDIDATES = 5
@@ -223,13 +224,13 @@ def session_params(key: SessionKey, state: SessionQuestion) -> tuple[object, ...
     return (*key, state.collection_name, state.key, state.last_answer)
 
 
-ROW_UPSERT = (
-    "INSERT OR REPLACE INTO faq_questions (date, collection_name, question_key, sample_text, count, scored, "
-    "score_sum, candidates) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+ROW_UPSERT = replace_row(
+    "faq_questions",
+    ("date", "collection_name", "question_key", "sample_text", "count", "scored", "score_sum", "candidates"),
+    ("date", "collection_name", "question_key"),
 )
-SESSION_UPSERT = (
-    "INSERT OR REPLACE INTO faq_sessions (date, session_id, collection_name, question_key, last_answer) "
-    "VALUES (?, ?, ?, ?, ?)"
+SESSION_UPSERT = replace_row(
+    "faq_sessions", ("date", "session_id", "collection_name", "question_key", "last_answer"), ("date", "session_id")
 )
 _CHUNK = 500
 
@@ -287,9 +288,10 @@ def apply_questions(conn: sqlite3.Connection, events: Sequence[Event]) -> None:
     conn.executemany(SESSION_UPSERT, [session_params(k, s) for k, s in state.sessions.items()])
 
 
-FEEDBACK_UPSERT = (
-    "INSERT OR REPLACE INTO answer_feedback (feedback_id, log_id, date, collection_name, score, comment, "
-    "created_at, user_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+FEEDBACK_UPSERT = replace_row(
+    "answer_feedback",
+    ("feedback_id", "log_id", "date", "collection_name", "score", "comment", "created_at", "user_hash"),
+    ("feedback_id",),
 )
 
 

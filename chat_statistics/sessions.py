@@ -90,7 +90,7 @@ def bump_generation(conn: sqlite3.Connection) -> None:
     """Tell live writers that stored activity may have changed under them (inside a transaction)."""
     conn.execute(
         "INSERT INTO meta (key, value) VALUES (?, '1') "
-        "ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)",
+        "ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(meta.value AS INTEGER) + 1 AS TEXT)",
         (GENERATION_KEY,),
     )
 
@@ -180,7 +180,7 @@ def apply_sessions(
     if deltas.reach:
         conn.executemany(
             f"INSERT INTO {REACH} VALUES (?, ?, ?, ?) ON CONFLICT (scope, date, prev_date) "
-            "DO UPDATE SET sessions = sessions + excluded.sessions",
+            "DO UPDATE SET sessions = chat_statistics_reach.sessions + excluded.sessions",
             [(*key, n) for key, n in deltas.reach.items()],
         )
         # A re-linked date can leave a zero row; the rebuild never writes those.

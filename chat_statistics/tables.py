@@ -38,6 +38,7 @@ from chat_statistics.table_names import QUERIES as QUERIES
 from chat_statistics.table_names import REACH as REACH
 from chat_statistics.table_names import SESSIONS as SESSIONS
 from chat_statistics.top_queries import TopQuery, encode_top
+from shared.statements import replace_row
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -81,10 +82,8 @@ MERGE_COLUMNS = (*ADDITIVE_COLUMNS, "top_queries")
 
 
 def insert_sql(table: str) -> str:
-    """``INSERT OR REPLACE`` of one whole row of a metric table."""
-    columns = KEY_COLUMNS[table] + METRIC_COLUMNS
-    marks = ", ".join("?" for _ in columns)
-    return f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+    """The insert of one whole row of a metric table, replacing the row with its key."""
+    return replace_row(table, KEY_COLUMNS[table] + METRIC_COLUMNS, KEY_COLUMNS[table])
 
 
 def select_sql(table: str) -> str:

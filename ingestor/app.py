@@ -25,7 +25,7 @@ from ingestor.routes import setup_routes
 from ingestor.scheduler import JobFactory, scheduler_context
 from ingestor.statistics_jobs import statistics_jobs
 from ingestor.writer import GroupCommitWriter
-from shared.db import connect_writer_sync, open_writer
+from shared.db import connect_store_sync, open_store
 from shared.errors import error_middleware
 from shared.layout import StorageLayout
 from shared.locking import writer_lock
@@ -64,7 +64,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
     with writer_lock(layout):
         report = repair_day_files(layout)
         metrics.repaired_bytes.inc(report.torn_bytes)
-        with contextlib.closing(connect_writer_sync(settings.db_path)) as setup:
+        with contextlib.closing(connect_store_sync(settings)) as setup:
             # A changed key would silently give every returning user a new user_hash.
             key = store_key_for_start(settings, setup)
             realign_offsets(setup, layout, report.salvaged)
@@ -80,7 +80,7 @@ async def _storage(app: web.Application) -> AsyncIterator[None]:
         await derived.start()
         app[keys.derived_key] = derived
         # This connection only indexes conversations posted whole; the rest is the derived process's.
-        conn = await open_writer(settings.db_path)
+        conn = await open_store(settings)
         try:
             closed = metrics.conversations_closed
             app[keys.conversations_key] = conversation_service(

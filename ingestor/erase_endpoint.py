@@ -23,7 +23,7 @@ from aiohttp import web
 from ingestor import keys
 from ingestor.lifecycle.erasure import ErasureReport, erase_user
 from ingestor.views import over_unix_socket, read_body
-from shared.db import connect_writer_sync
+from shared.db import connect_store_sync
 from shared.errors import BadRequest, Forbidden, json_response
 
 _USER_HASH = re.compile(r"[0-9a-f]{64}")
@@ -66,7 +66,7 @@ async def post_erase_user(request: web.Request) -> web.Response:
 def _erase(app: web.Application, user_hash: str) -> ErasureReport:
     settings = app[keys.settings_key]
     files = app[keys.files_key]
-    with contextlib.closing(connect_writer_sync(settings.db_path)) as conn:
+    with contextlib.closing(connect_store_sync(settings)) as conn:
         return erase_user(
             app[keys.layout_key], conn, user_hash, settings.zstd_level,
             day_lock=files.lock, before_rewrite=files.close, backup_keep=settings.backup_keep,

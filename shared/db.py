@@ -13,6 +13,7 @@ analytics API opens the file with ``mode=ro``.
 from __future__ import annotations
 
 import array
+import asyncio
 import contextlib
 import operator
 import os
@@ -20,11 +21,14 @@ import sqlite3
 import stat
 import sys
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import aiosqlite
 
 from shared.layout import make_private_dirs
+
+if TYPE_CHECKING:
+    from shared.settings import Settings
 
 # Guide §6.2. synchronous=NORMAL is safe here: WAL keeps the database consistent,
 # and a transaction lost to power failure is re-derived from the fsynced day files.
@@ -440,6 +444,44 @@ def connect_writer_sync(path: Path) -> sqlite3.Connection:
         conn.execute(pragma)
     migrate(conn)
     return conn
+
+
+def connect_store_sync(settings: Settings) -> sqlite3.Connection:
+    """The derived state's synchronous read-write connection, migrated: SQLite's, or PostgreSQL's.
+
+    With ``CHATLOG_DATABASE_URL`` set this is a ``PostgresConnection`` (the same
+    interface; see ``shared.postgres``) for this node; else the SQLite file.
+    """
+    if not settings.database_url:
+        return connect_writer_sync(settings.db_path)
+    from shared.postgres.connection import PostgresConnection
+    from shared.postgres.schema import migrate as migrate_postgres
+
+    conn = PostgresConnection(settings.database_url, node=settings.node)
+    try:
+        migrate_postgres(conn, settings.node)
+    except BaseException:
+        conn.close()
+        raise
+    return cast(sqlite3.Connection, conn)
+
+
+async def open_store(settings: Settings) -> aiosqlite.Connection:
+    """The derived state's async read-write connection: an aiosqlite connection over either store.
+
+    aiosqlite runs a connection on a thread of its own; over PostgreSQL the same
+    thread owns a ``PostgresConnection``, so every caller (and ``run_sync``) works
+    unchanged.
+    """
+    if not settings.database_url:
+        return await open_writer(settings.db_path)
+    await asyncio.to_thread(lambda: connect_store_sync(settings).close())
+    from shared.postgres.connection import PostgresConnection
+
+    def connector() -> sqlite3.Connection:
+        return cast(sqlite3.Connection, PostgresConnection(settings.database_url, node=settings.node))
+
+    return await aiosqlite.Connection(connector, iter_chunk_size=64)
 
 
 async def open_writer(path: Path) -> aiosqlite.Connection:

@@ -11,6 +11,7 @@ import dataclasses
 import math
 import os
 import re
+import socket
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -141,6 +142,21 @@ def _url(raw: str) -> str:
     return url
 
 
+def _database_url(raw: str) -> str:
+    """Empty, or a libpq URI (checked for its scheme only; the server judges the rest)."""
+    url = raw.strip()
+    if url and not re.match(r"postgres(ql)?://", url):
+        raise ValueError("must start with postgresql://")
+    return url
+
+
+def _node_id(raw: str) -> str:
+    name = raw.strip()
+    if name and not re.fullmatch(r"[A-Za-z0-9_-]{1,48}", name):
+        raise ValueError("must be 1-48 letters, digits, '-' or '_'")
+    return name
+
+
 # Optional sentence embeddings for the question grouping (insights/embeddings.py).
 EMBEDDINGS_SETTINGS: tuple[Setting, ...] = (
     Setting("embeddings_url", "",
@@ -222,6 +238,11 @@ SUGGEST_SETTINGS: tuple[Setting, ...] = (
 SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", "./logs", "root of all stored data", _path),
     Setting("db_path", "$CHATLOG_DATA_DIR/chatlog.sqlite3", "the SQLite file", _path),
+    Setting("database_url", "",
+            "`postgresql://user:password@host:port/dbname` keeps the derived state in a PostgreSQL shared by "
+            "many ingestors instead of SQLite (never logged); empty = SQLite at CHATLOG_DB_PATH", _database_url),
+    Setting("node_id", "", "this ingestor's name among those sharing CHATLOG_DATABASE_URL (letters, digits, `-`, "
+            "`_`; empty = the host name)", _node_id),
     Setting("timezone", "UTC", "IANA zone for file days and statistic dates/hours", _zone),
     Setting("ingest_host", "127.0.0.1", "ingest TCP listener address", _text),
     Setting("ingest_port", "8700", "ingest TCP listener port", _port),
@@ -317,6 +338,8 @@ class Settings:
 
     data_dir: Path = Path("./logs")
     db_path: Path = Path("./logs/chatlog.sqlite3")
+    database_url: str = field(default="", repr=False)
+    node_id: str = ""
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     ingest_host: str = "127.0.0.1"
     ingest_port: int = 8700
@@ -405,7 +428,8 @@ class Settings:
             try:
                 values[name] = setting.parse(text)
             except ValueError as exc:
-                shown = "<hidden>" if "token" in name or "secret" in name or "key" in name else repr(text)
+                hidden = ("token", "secret", "key", "database_url")
+                shown = "<hidden>" if any(word in name for word in hidden) else repr(text)
                 raise SettingsError(f"{setting.env}={shown}: {exc}") from None
         return cls(**values)
 
@@ -414,6 +438,13 @@ class Settings:
         """Settings rooted at ``data_dir`` with typed overrides (what tests and tools use)."""
         base = cls.from_values({"data_dir": str(data_dir)})
         return dataclasses.replace(base, **overrides)
+
+    @property
+    def node(self) -> str:
+        """This ingestor's node name: CHATLOG_NODE_ID, else the host name made safe for it."""
+        if self.node_id:
+            return self.node_id
+        return re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:48] or "node"
 
     @property
     def ingest_socket_path(self) -> Path | None:

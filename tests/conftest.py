@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from tests.support.daemon import IngestorProcess
 
 # Fixtures shared across packages live in tests/support; pytest finds them through this list.
-pytest_plugins = ["tests.support.full_disk"]
+pytest_plugins = ["tests.support.full_disk", "tests.support.postgres", "tests.support.stores"]
 
 TEST_SECRET = "test-user-hash-secret-0123456789"
 # Daemons the tests start (they inherit this environment) leave the OTLP port alone unless a

@@ -42,10 +42,10 @@ def _fresh_path(tmp_path: Path, uid: int) -> tuple[Path, Path]:
     return bin_dir, log
 
 
-def _run_system_deps(bin_dir: Path) -> subprocess.CompletedProcess[str]:
+def _run_system_deps(bin_dir: Path, *variables: str) -> subprocess.CompletedProcess[str]:
     assert MAKE is not None
     return subprocess.run(
-        [MAKE, "--no-print-directory", "-C", str(REPO), "system-deps"],
+        [MAKE, "--no-print-directory", "-C", str(REPO), "system-deps", *variables],
         env={"PATH": str(bin_dir), "HOME": os.environ.get("HOME", "/root")},
         capture_output=True, text=True, timeout=60,
     )
@@ -59,7 +59,7 @@ def test_root_installs_missing_tools_with_apt_get(tmp_path: Path) -> None:
     calls = log.read_text().splitlines()
     assert calls[0] == "apt-get DEBIAN_FRONTEND=noninteractive update -qq"
     assert calls[1].startswith("apt-get DEBIAN_FRONTEND=noninteractive install -y -qq --no-install-recommends ")
-    assert set(calls[1].split()[-4:]) == {"chromium", "docker-compose", "prometheus", "fonts-nanum"}
+    assert set(calls[1].split()[-5:]) == {"chromium", "docker-compose", "prometheus", "fonts-nanum", "postgresql"}
     assert not any(call.startswith("sudo") for call in calls)
 
 
@@ -82,3 +82,15 @@ def test_nothing_is_installed_when_every_tool_is_there(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     if Path("/usr/share/fonts/truetype/nanum").is_dir():
         assert not log.exists()
+
+
+def test_a_machine_without_postgresql_server_binaries_gets_them(tmp_path: Path) -> None:
+    """Debian keeps initdb and pg_ctl off PATH: the check looks where the package puts them."""
+    bin_dir, log = _fresh_path(tmp_path, uid=0)
+    for tool in ("chromium", "docker-compose", "promtool"):
+        (bin_dir / tool).write_text("#!/bin/sh\nexit 0\n")
+        (bin_dir / tool).chmod(0o755)
+    done = _run_system_deps(bin_dir, f"POSTGRES_PG_CTL={tmp_path}/nowhere/*/bin/pg_ctl")
+    assert done.returncode == 0, done.stderr
+    assert "postgresql" in done.stdout
+    assert any(call.startswith("apt-get DEBIAN_FRONTEND=noninteractive install") for call in log.read_text().splitlines())

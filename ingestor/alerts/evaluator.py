@@ -171,10 +171,12 @@ class AlertEvaluator:
                                self._settings.alert_window_minutes)
             cursor = await conn.execute(
                 "INSERT INTO alerts (rule, scope, state, started_at, value, threshold, baseline, message) "
-                "VALUES (?, ?, 'firing', ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, 'firing', ?, ?, ?, ?, ?) RETURNING id",
                 (finding.rule, scope, iso(now), finding.value, finding.threshold, finding.baseline, message),
             )
-            alert = {"id": cursor.lastrowid, "rule": finding.rule, "collection_name": collection, "state": "firing",
+            (alert_id,) = await cursor.fetchone() or (None,)
+            await cursor.close()
+            alert = {"id": alert_id, "rule": finding.rule, "collection_name": collection, "state": "firing",
                      "value": finding.value, "threshold": finding.threshold, "baseline": finding.baseline,
                      "started_at": iso(now), "resolved_at": None, "message": message}
             await self._queue(alert)

@@ -63,10 +63,10 @@ def _stored_sketches(conn: sqlite3.Connection, minutes: list[int]) -> dict[Minut
 _UPSERT = (
     "INSERT INTO alert_minutes (scope, minute, queries, answers, errors, scored, low_scores, latency_sketch) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (scope, minute) DO UPDATE SET "
-    "queries = queries + excluded.queries, answers = answers + excluded.answers, "
-    "errors = errors + excluded.errors, scored = scored + excluded.scored, "
-    "low_scores = low_scores + excluded.low_scores, "
-    "latency_sketch = coalesce(excluded.latency_sketch, latency_sketch)"
+    "queries = alert_minutes.queries + excluded.queries, answers = alert_minutes.answers + excluded.answers, "
+    "errors = alert_minutes.errors + excluded.errors, scored = alert_minutes.scored + excluded.scored, "
+    "low_scores = alert_minutes.low_scores + excluded.low_scores, "
+    "latency_sketch = coalesce(excluded.latency_sketch, alert_minutes.latency_sketch)"
 )
 
 

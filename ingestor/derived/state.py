@@ -35,7 +35,7 @@ from ingestor.derived.quality import QualityObserver
 from ingestor.derived.questions import QuestionObserver
 from ingestor.derived.statistics import StatisticsObserver
 from ingestor.derived.status import DerivedStatus
-from shared.db import open_writer
+from shared.db import open_store
 from shared.layout import StorageLayout
 from shared.locking import derived_lock
 from shared.settings import Settings
@@ -99,7 +99,7 @@ class DerivedState:
 
     async def start(self) -> None:
         """Reopen conversations, apply what the database has not seen, and follow the files."""
-        self._conn = conn = await open_writer(self._settings.db_path)
+        self._conn = conn = await open_store(self._settings)
         lock = asyncio.Lock()
         conversations = conversation_service(self._settings, self._layout, self._files, conn, lock)
         self._conversations = conversations

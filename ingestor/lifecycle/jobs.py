@@ -27,7 +27,7 @@ from ingestor.lifecycle.policy import LifecycleError
 from ingestor.lifecycle.retention import apply_retention
 from ingestor.lifecycle.verification import verify_storage
 from ingestor.scheduler import ScheduledJob
-from shared.db import connect_writer_sync
+from shared.db import connect_store_sync
 from shared.layout import Stream
 
 BACKUP_EVERY = timedelta(days=1)
@@ -52,7 +52,7 @@ def lifecycle_jobs(app: web.Application) -> list[ScheduledJob]:
         return report.account()
 
     def _retention_sync() -> str:
-        conn = connect_writer_sync(settings.db_path)
+        conn = connect_store_sync(settings)
         try:
             report = apply_retention(layout, settings, conn, files=app[keys.files_key])
         finally:
@@ -100,11 +100,15 @@ def lifecycle_jobs(app: web.Application) -> list[ScheduledJob]:
             raise LifecycleError(report.account() + ": " + " | ".join(problems[:10]))
         return report.account()
 
+    # With PostgreSQL the database is the server's to back up and checkpoint (pg_dump, WAL archiving).
+    sqlite_jobs = [] if settings.database_url else [
+        ScheduledJob("sqlite-backup", IntervalTrigger(hours=1, timezone=tz), backup),
+        ScheduledJob("sqlite-checkpoint", IntervalTrigger(minutes=1, timezone=tz), checkpoint, logging.DEBUG),
+    ]
     return [
         ScheduledJob("lifecycle-compress", IntervalTrigger(hours=1, timezone=tz), compress),
         ScheduledJob("lifecycle-retention", IntervalTrigger(hours=1, timezone=tz), retention),
-        ScheduledJob("sqlite-backup", IntervalTrigger(hours=1, timezone=tz), backup),
-        ScheduledJob("sqlite-checkpoint", IntervalTrigger(minutes=1, timezone=tz), checkpoint, logging.DEBUG),
+        *sqlite_jobs,
         ScheduledJob(
             "storage-verify",
             OrTrigger([

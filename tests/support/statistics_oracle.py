@@ -23,6 +23,7 @@ import pandas as pd
 from aiohttp.test_utils import TestClient
 
 from shared.settings import Settings
+from tests.support.stores import rows
 
 STAT_TABLES = (
     "chat_statistics",
@@ -259,13 +260,8 @@ async def applied(config: Settings, messages: int, within: float = 10.0) -> floa
     """Wait until the statistics hold ``messages`` events; return how long that took."""
     started = asyncio.get_running_loop().time()
     while True:
-        with contextlib.closing(sqlite3.connect(config.db_path)) as conn:
-            try:
-                (total,) = conn.execute(
-                    "SELECT coalesce(sum(message_count), 0) FROM chat_statistics_daily WHERE scope = ''"
-                ).fetchone()
-            except sqlite3.OperationalError:
-                total = 0
+        found = rows(config, "SELECT coalesce(sum(message_count), 0) FROM chat_statistics_daily WHERE scope = ''")
+        total = found[0][0] if found else 0
         elapsed = asyncio.get_running_loop().time() - started
         if total >= messages or elapsed > within:
             return elapsed

@@ -1,0 +1,1 @@
+"""The derived state in a PostgreSQL shared by many ingestors (CONTRACT "Many machines")."""

@@ -1,0 +1,57 @@
+"""The two stores of the derived state, for tests that run on both (SQLite and PostgreSQL).
+
+``store_config`` is parametrised: a test that takes it (or a module whose ``config``
+fixture returns it) runs once on SQLite and once on a fresh PostgreSQL database of
+the session's server (``tests.support.postgres``). ``rows`` reads either store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import sqlite3
+from typing import Any
+
+import pytest
+
+from shared.settings import Settings
+
+STORES = ("sqlite", "postgres")
+
+
+def on_postgres(config: Settings, url: str, node: str = "node-a") -> Settings:
+    """``config`` with its derived state in the PostgreSQL database at ``url``."""
+    return dataclasses.replace(config, database_url=url, node_id=node)
+
+
+@pytest.fixture(params=STORES)
+def store_config(request: pytest.FixtureRequest, config: Settings) -> Settings:
+    """``config`` on SQLite, then on PostgreSQL."""
+    if request.param == "sqlite":
+        return config
+    return on_postgres(config, request.getfixturevalue("postgres_url"))
+
+
+def rows(config: Settings, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """The rows of a read-only query on the store ``config`` names ([] while it has no such table)."""
+    if config.database_url:
+        import psycopg
+
+        from shared.postgres.connection import PostgresConnection
+
+        try:
+            conn = PostgresConnection(config.database_url, read_only=True)
+        except psycopg.OperationalError:
+            return []
+        with contextlib.closing(conn):
+            try:
+                return [tuple(r) for r in conn.execute(sql, params).fetchall()]
+            except psycopg.errors.UndefinedTable:
+                return []
+    if not config.db_path.exists():
+        return []
+    with contextlib.closing(sqlite3.connect(f"file:{config.db_path}?mode=ro", uri=True)) as lite:
+        try:
+            return list(lite.execute(sql, params).fetchall())
+        except sqlite3.OperationalError:
+            return []
