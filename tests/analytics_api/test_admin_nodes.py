@@ -77,9 +77,11 @@ async def test_admin_lookups_find_the_conversations_of_every_node(
     aiohttp_client: AiohttpClient, tmp_path: Path, postgres_url: str
 ) -> None:
     """Two nodes with their own data directories: lookups by user and collection list both nodes' conversations,
-    and a conversation continued on the second node after the first closed it holds every message."""
+    a conversation continued on the second node after the first closed it holds every message, and feedback
+    posted to the second node on an answer the first stored is beside that answer (found by its log_id)."""
     rng = random.Random(3)
     start = datetime.now(UTC) - timedelta(hours=3)
+    answered = ""
     for name, offset in (("node-a", 0), ("node-b", 1)):
         node = node_config(tmp_path, postgres_url, name)
         ingest = await aiohttp_client(create_ingestor(node))
@@ -89,6 +91,11 @@ async def test_admin_lookups_find_the_conversations_of_every_node(
         turn = [make_event(rng, session_id="shared", user_id="kim", collection_name="hr-docs", created_at=when,
                            message_type=kind) for kind in ("user", "assistant")]
         await post_all(ingest, turn)
+        if name == "node-a":
+            answered = turn[1]["log_id"]
+        else:  # feedback on node-a's answer, posted to node-b
+            feedback = {"feedback_id": "f-b", "log_id": answered, "collection_name": "hr-docs", "score": 1}
+            assert (await ingest.post("/v1/feedback", json=[feedback])).status == 202
         await ingest.close()  # closes "shared": node-b's record continues node-a's
 
     api, _ = await api_without_data_dir(aiohttp_client, tmp_path, postgres_url)
@@ -107,3 +114,5 @@ async def test_admin_lookups_find_the_conversations_of_every_node(
     shared = await (await api.get("/api/admin/conversations/shared", headers=AUTH)).json()
     assert [m["role"] for m in shared["messages"]] == ["user", "assistant"] * 2
     assert shared["metadata"]["total_turns"] == 2
+    feedback_ids = [[f["feedback_id"] for f in m["feedback"]] for m in shared["messages"]]
+    assert feedback_ids == [[], ["f-b"], [], []]
