@@ -11,24 +11,22 @@ while new conversations arrive.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import logging
 import sqlite3
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
 from aiohttp import web
 
 from analytics_api import keys, params
+from analytics_api.records import record_reader
 from analytics_api.transcript import AnswerFeedback, answer_ids, feedback_of, transcript
-from shared.conversation_reader import read_conversation
 from shared.errors import BadParameter, Forbidden, NotFound, Unauthorized, json_response
 from shared.privacy import bearer_token, tokens_equal
-from shared.wire import ConversationRecord
 
 log = logging.getLogger("chatlog.analytics.admin")
 
@@ -171,17 +169,7 @@ async def get_conversation(request: web.Request) -> web.Response:
     """``GET /api/admin/conversations/{id}``: the newest full record with each answer's feedback, 404 if none."""
     require_admin(request)
     cid = request.match_info["conversation_id"]
-    pointer = await request.app[keys.database_key].read(
-        lambda conn: conn.execute(
-            "SELECT day, byte_offset, byte_length FROM conversations WHERE conversation_id = ?", (cid,)
-        ).fetchone(),
-        None,
-    )
-    record: ConversationRecord | None = None
-    if pointer is not None:
-        day, offset, length = pointer
-        layout = request.app[keys.layout_key]
-        record = await asyncio.to_thread(read_conversation, layout, cid, date.fromisoformat(day), offset, length)
+    record = await record_reader(request.app[keys.settings_key])(request.app, cid)
     if record is None:
         raise NotFound(f"no conversation {cid!r}")
     ids = answer_ids(record)

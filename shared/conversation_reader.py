@@ -3,6 +3,7 @@
 The conversation index (SQLite ``conversations``) points at the newest record of each
 conversation: its day, byte offset and length in the plain day file. After the day
 is compressed the offset no longer applies and the day file is scanned instead.
+With PostgreSQL the record's bytes are in ``conversation_records`` too (``decode_record``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,14 @@ def read_conversation(
     return newest_in_file(files.readable, conversation_id)
 
 
+def decode_record(text: bytes) -> ConversationRecord | None:
+    """A record from its stored bytes (a day-file line), or None when they are not one."""
+    try:
+        return _decoder.decode(text)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
 def _read_at(path: Path, offset: int, length: int) -> ConversationRecord | None:
     try:
         fd = os.open(path, os.O_RDONLY)
@@ -43,10 +52,7 @@ def _read_at(path: Path, offset: int, length: int) -> ConversationRecord | None:
         data = os.pread(fd, length, offset)
     finally:
         os.close(fd)
-    try:
-        return _decoder.decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return None
+    return decode_record(data)
 
 
 def newest_in_file(path: Path, conversation_id: str) -> ConversationRecord | None:

@@ -466,6 +466,15 @@ def connect_store_sync(settings: Settings) -> sqlite3.Connection:
     return cast(sqlite3.Connection, conn)
 
 
+def connect_store_reader_sync(settings: Settings) -> sqlite3.Connection:
+    """A read-only synchronous connection to the derived state: SQLite's file (``mode=ro``), or PostgreSQL's."""
+    if not settings.database_url:
+        return sqlite3.connect(reader_uri(settings.db_path), uri=True)
+    from shared.postgres.connection import PostgresConnection
+
+    return cast(sqlite3.Connection, PostgresConnection(settings.database_url, read_only=True))
+
+
 async def open_store(settings: Settings) -> aiosqlite.Connection:
     """The derived state's async read-write connection: an aiosqlite connection over either store.
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from chatlog.cli import CommandError
 from ingestor.lifecycle.compression import compress_due, due_for_compression
 from ingestor.lifecycle.retention import apply_retention, expired_days
-from shared.db import connect_writer_sync
+from shared.db import connect_store_sync
 from shared.layout import StorageLayout
 from shared.locking import DataDirLocked, writer_lock
 from shared.settings import Settings
@@ -63,7 +63,7 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
         return _dry_run(layout, settings, args.command)
     with exclusive_data_dir(layout, f"it runs {args.command} itself, hourly"):
         layout.ensure_dirs()
-        conn = connect_writer_sync(settings.db_path)
+        conn = connect_store_sync(settings)
         try:
             if args.command == "compress":
                 report = compress_due(layout, settings, level=args.level)

@@ -26,7 +26,7 @@ import msgspec
 from chat_statistics.admission import inadmissible
 from ingestor.conversations.assembly import ConversationAssembler, OpenConversation, doc_scores, judge
 from ingestor.conversations.sampling import ConversationSampler, SamplingDecision
-from ingestor.conversations.store import ConversationStore
+from ingestor.conversations.store import ConversationStore, conversation_store
 from ingestor.conversations.summary import ExtractiveSummarizer, Summarizer
 from ingestor.dayfiles import DayFileWriter
 from ingestor.decoding import as_utc, instant_problem
@@ -242,7 +242,7 @@ def conversation_service(
     """The conversation history service of ``settings`` over one writer connection."""
     return ConversationService(
         layout,
-        ConversationStore(layout, files, conn, lock),
+        conversation_store(settings, layout, files, conn, lock),
         ConversationSampler(settings.conversation_sample_rate),
         ExtractiveSummarizer(),
         user_hasher(settings),

@@ -1,4 +1,13 @@
-"""Storing conversation records durably and keeping the conversation index current."""
+"""Storing conversation records durably and keeping the conversation index current.
+
+Every record is appended to ``conversations/<day>.jsonl`` (fsynced: each node's day
+files are its durable log) and indexed in ``conversations`` by its place there. Which
+store holds the record for readers is this module's one decision
+(``conversation_store``): with SQLite the readers share the data directory and read
+the line at its place; with PostgreSQL the readers (analytics APIs of any number, on
+any machine) have no data directory, so the same bytes are also stored in
+``conversation_records``, in the same transaction as the index row.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +19,9 @@ import aiosqlite
 import msgspec
 
 from ingestor.dayfiles import DayFileWriter, DayKey
-from shared.conversation_reader import read_conversation
+from shared.conversation_reader import decode_record, read_conversation
 from shared.layout import StorageLayout, Stream
+from shared.settings import Settings
 from shared.wire import ConversationRecord
 
 _encoder = msgspec.json.Encoder()
@@ -30,6 +40,14 @@ ON CONFLICT (conversation_id) DO UPDATE SET
 WHERE excluded.closed_at >= conversations.closed_at
 """
 
+# The record goes in only where its index row is the one just written: an older record
+# (the index kept a newer one) leaves the stored record as it is.
+_RECORD_UPSERT = """
+INSERT INTO conversation_records (conversation_id, node_id, record)
+SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM conversations WHERE conversation_id = ? AND closed_at = ?)
+ON CONFLICT (conversation_id) DO UPDATE SET node_id = excluded.node_id, record = excluded.record
+"""
+
 
 def iso(instant: datetime) -> str:
     """Fixed-width RFC 3339 text of an aware datetime in UTC (sorts as text)."""
@@ -37,7 +55,7 @@ def iso(instant: datetime) -> str:
 
 
 class ConversationStore:
-    """Appends records to ``conversations/<day>.jsonl`` (fsynced) and indexes them in SQLite."""
+    """Appends records to ``conversations/<day>.jsonl`` (fsynced) and indexes them (SQLite: readers read the files)."""
 
     def __init__(
         self,
@@ -57,29 +75,33 @@ class ConversationStore:
             return
         groups: dict[DayKey, list[bytes]] = {}
         sizes: dict[DayKey, int] = {}
-        placed: list[tuple[ConversationRecord, DayKey, int, int]] = []
+        placed: list[tuple[ConversationRecord, DayKey, int, bytes]] = []
         for record in records:
             key = (Stream.CONVERSATIONS, self._layout.day_of(record.closed_at))
             line = _encoder.encode(record) + b"\n"
             groups.setdefault(key, []).append(line)
             before = sizes.get(key, 0)
             sizes[key] = before + len(line)
-            placed.append((record, key, before, len(line) - 1))
+            placed.append((record, key, before, line[:-1]))
         result = await asyncio.to_thread(self._files.append, groups)
         rows = []
-        for record, key, relative, length in placed:
+        for record, key, relative, text in placed:
             kind, start = result.starts[key]
             # A compressed day has no byte offsets into plain text: readers scan it instead.
             offset = start + relative if kind == ".jsonl" else -1
-            rows.append(_row(record, key[1], offset, length))
+            rows.append(_row(record, key[1], offset, len(text)))
         async with self._lock:
             try:
                 await self._conn.execute("BEGIN IMMEDIATE")
                 await self._conn.executemany(_UPSERT, rows)
+                await self._keep_records([(record, text) for record, _, _, text in placed])
                 await self._conn.commit()
             except BaseException:
                 await self._conn.rollback()
                 raise
+
+    async def _keep_records(self, lines: list[tuple[ConversationRecord, bytes]]) -> None:
+        """Inside the index's transaction: store the records where readers read them (here: the files, done)."""
 
     async def latest(self, conversation_ids: Sequence[str]) -> dict[str, ConversationRecord]:
         """The newest stored record of each given conversation that has one."""
@@ -100,6 +122,56 @@ class ConversationStore:
                 if record is not None:
                     found[cid] = record
         return found
+
+
+class SharedConversationStore(ConversationStore):
+    """The PostgreSQL variant: the records themselves are in ``conversation_records`` too.
+
+    Readers have no data directory, and a conversation may have been closed last on
+    another node (its record's place is in that node's files): both read the record
+    from the database.
+    """
+
+    def __init__(
+        self,
+        layout: StorageLayout,
+        files: DayFileWriter,
+        conn: aiosqlite.Connection,
+        db_lock: asyncio.Lock,
+        node: str,
+    ) -> None:
+        super().__init__(layout, files, conn, db_lock)
+        self._node = node
+
+    async def _keep_records(self, lines: list[tuple[ConversationRecord, bytes]]) -> None:
+        await self._conn.executemany(
+            _RECORD_UPSERT,
+            [(r.conversation_id, self._node, text, r.conversation_id, iso(r.closed_at)) for r, text in lines],
+        )
+
+    async def latest(self, conversation_ids: Sequence[str]) -> dict[str, ConversationRecord]:
+        found: dict[str, ConversationRecord] = {}
+        for start in range(0, len(conversation_ids), 500):
+            chunk = list(conversation_ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            async with self._conn.execute(
+                f"SELECT record FROM conversation_records WHERE conversation_id IN ({marks})", chunk
+            ) as cursor:
+                stored = [bytes(row[0]) async for row in cursor]
+            for text in stored:
+                record = decode_record(text)
+                if record is not None:
+                    found[record.conversation_id] = record
+        return found
+
+
+def conversation_store(
+    settings: Settings, layout: StorageLayout, files: DayFileWriter, conn: aiosqlite.Connection, lock: asyncio.Lock
+) -> ConversationStore:
+    """The conversation store of ``settings``' derived state: records in the files only, or in PostgreSQL too."""
+    if settings.database_url:
+        return SharedConversationStore(layout, files, conn, lock, settings.node)
+    return ConversationStore(layout, files, conn, lock)
 
 
 def _row(record: ConversationRecord, day: date, offset: int, length: int) -> tuple[object, ...]:

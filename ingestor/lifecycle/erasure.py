@@ -13,6 +13,11 @@ The order makes a crash at any point lose nothing and count nothing twice:
    in a free page or an old WAL frame; backups from before are replaced by a fresh one
    (``ingestor.lifecycle.erasure_backups``).
 
+With PostgreSQL (``ingestor.lifecycle.erasure_store`` holds the differences) the rows are
+every node's and go at once, the user's conversation records with their index rows; the
+day files are this node's, so the user's lines on another node go when the erasure runs
+there (``chatlog erase-user`` on each node).
+
 A crash between 2 and 4 leaves the mark, and the next start or erasure only redoes 3
 (``finish_pending_erasure``): the counts of step 2 already describe the new files.
 Steps 1-4 need that nothing appends to or follows the day files meanwhile: the CLI
@@ -27,7 +32,6 @@ import gzip
 import os
 import secrets
 import sqlite3
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -37,15 +41,13 @@ import msgspec
 import zstandard
 
 from ingestor.dayfiles import fsync_dir
-from ingestor.lifecycle.erasure_backups import mark_backups_stale, replace_stale_backups
 from ingestor.lifecycle.erasure_stats import FedQueries, take_out_queries
+from ingestor.lifecycle.erasure_store import ErasureStore, erasure_store
 from shared.compressed import SegmentState, format_of, walk
 from shared.db import DB_FILE_MODE
 from shared.layout import StorageLayout, Stream
 from shared.quarantine import quarantined
 from shared.reader import iter_lines
-
-PENDING_META = "erasure_pending"
 
 
 class _Owner(msgspec.Struct):
@@ -127,21 +129,23 @@ def erase_user(
     fresh one (``ingestor.lifecycle.erasure_backups``), of which ``backup_keep`` are kept.
     """
     report = ErasureReport()
+    store = erasure_store(conn)
     with day_lock if day_lock is not None else contextlib.nullcontext():
         before_rewrite()
-        _finish(layout, conn, zstd_level, backup_keep)
+        _finish(layout, conn, store, zstd_level, backup_keep)
         plan = _plan(layout, conn, user_hash)
         with conn:
             conn.execute("BEGIN IMMEDIATE")
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (PENDING_META, user_hash),
+                (store.pending_key, user_hash),
             )
             conn.executemany(
                 "UPDATE ingest_offsets SET lines = lines - ?, size = NULL WHERE stream = ? AND day = ?",
                 [(r.removed_applied, r.stream.value, r.day.isoformat()) for r in plan.rewrites if r.removed_applied],
             )
             report.sessions = conn.execute("DELETE FROM chat_sessions WHERE user_hash = ?", (user_hash,)).rowcount
+            # With PostgreSQL the records (conversation_records) go with their index rows.
             report.conversations = conn.execute(
                 "DELETE FROM conversations WHERE user_hash = ?", (user_hash,)
             ).rowcount
@@ -162,7 +166,7 @@ def erase_user(
 
             report.faq_questions = take_out_questions(conn, plan.kept_applied(), user_hash)
             if plan.rewrites or report.sessions or report.conversations:
-                mark_backups_stale(conn)
+                store.mark_backups_stale(conn)
         step("committed")
         report.quarantined_files = _drop_quarantined_copies(layout, user_hash)
         for rewrite in plan.rewrites:
@@ -170,13 +174,13 @@ def erase_user(
             if rewrite.leftover is not None:
                 rewrite.leftover.unlink(missing_ok=True)
             if rewrite.stream is Stream.CONVERSATIONS:
-                _repoint_conversations(conn, rewrite)
+                _repoint_conversations(conn, store, rewrite)
             step("rewrote")
             report.files_rewritten += 1
             report.lines[rewrite.stream.value] = report.lines.get(rewrite.stream.value, 0) + rewrite.removed
-        conn.execute("DELETE FROM meta WHERE key = ?", (PENDING_META,))
-    scrub_database(conn)
-    replace_stale_backups(conn, layout.db_path, layout.backups_dir, backup_keep)
+        conn.execute("DELETE FROM meta WHERE key = ?", (store.pending_key,))
+    store.scrub(conn)
+    store.replace_stale_backups(conn, layout.db_path, layout.backups_dir, backup_keep)
     return report
 
 
@@ -208,34 +212,26 @@ def finish_pending_erasure(
     layout: StorageLayout, conn: sqlite3.Connection, zstd_level: int = 6, backup_keep: int = 7
 ) -> bool:
     """Finish an erasure a crash interrupted (its file rewrites, then its backups); True when there was one."""
-    return _finish(layout, conn, zstd_level, backup_keep)
+    return _finish(layout, conn, erasure_store(conn), zstd_level, backup_keep)
 
 
-def _finish(layout: StorageLayout, conn: sqlite3.Connection, zstd_level: int, backup_keep: int) -> bool:
-    row = conn.execute("SELECT value FROM meta WHERE key = ?", (PENDING_META,)).fetchone()
+def _finish(
+    layout: StorageLayout, conn: sqlite3.Connection, store: ErasureStore, zstd_level: int, backup_keep: int
+) -> bool:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (store.pending_key,)).fetchone()
     if row is None:
-        return replace_stale_backups(conn, layout.db_path, layout.backups_dir, backup_keep) > 0
+        return store.replace_stale_backups(conn, layout.db_path, layout.backups_dir, backup_keep) > 0
     # The database already has the counts of the rewritten files: only the files remain.
     for rewrite in _file_rewrites(layout, str(row[0]), {}):
         _rewrite(rewrite.path, rewrite.kept, zstd_level)
         if rewrite.leftover is not None:
             rewrite.leftover.unlink(missing_ok=True)
         if rewrite.stream is Stream.CONVERSATIONS:
-            _repoint_conversations(conn, rewrite)
-    conn.execute("DELETE FROM meta WHERE key = ?", (PENDING_META,))
-    scrub_database(conn)
-    replace_stale_backups(conn, layout.db_path, layout.backups_dir, backup_keep)
+            _repoint_conversations(conn, store, rewrite)
+    conn.execute("DELETE FROM meta WHERE key = ?", (store.pending_key,))
+    store.scrub(conn)
+    store.replace_stale_backups(conn, layout.db_path, layout.backups_dir, backup_keep)
     return True
-
-
-def scrub_database(conn: sqlite3.Connection) -> None:
-    """Rewrite the database without free pages and empty the WAL (deleted rows leave bytes in both)."""
-    conn.execute("VACUUM")
-    for _ in range(50):
-        (busy, _, _) = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        if not busy:
-            return
-        threading.Event().wait(0.1)  # a reader's snapshot pins the WAL: it ends soon
 
 
 def _plan(layout: StorageLayout, conn: sqlite3.Connection, user_hash: str) -> _Plan:
@@ -282,7 +278,7 @@ def _file_rewrites(
     return rewrites
 
 
-def _repoint_conversations(conn: sqlite3.Connection, rewrite: _DayRewrite) -> None:
+def _repoint_conversations(conn: sqlite3.Connection, store: ErasureStore, rewrite: _DayRewrite) -> None:
     """Point the index at each kept record's new place (lines before it may have gone)."""
     if not rewrite.path.name.endswith(".jsonl"):
         return  # a compressed day has no offsets: readers scan it
@@ -295,8 +291,8 @@ def _repoint_conversations(conn: sqlite3.Connection, rewrite: _DayRewrite) -> No
         offset += len(line) + 1
     with conn:
         conn.executemany(
-            "UPDATE conversations SET byte_offset = ?, byte_length = ? WHERE conversation_id = ? AND day = ?",
-            [(at, length, cid, rewrite.day.isoformat()) for cid, (at, length) in places.items()],
+            store.repoint_sql,
+            store.repoint_rows([(at, length, cid, rewrite.day.isoformat()) for cid, (at, length) in places.items()]),
         )
 
 

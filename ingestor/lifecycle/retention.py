@@ -10,7 +10,8 @@ day's events are gone once it expires, quarantined copies included.
 
 Aggregated statistics are kept: only rows that point into deleted files are dropped
 (``chat_sessions`` whose last day is past the log retention, ``ingest_offsets`` of
-deleted days, the ``conversations`` index entries of deleted conversation days).
+deleted days, the ``conversations`` index entries of deleted conversation days, and
+with PostgreSQL their records).
 """
 
 from __future__ import annotations
@@ -85,7 +86,13 @@ def _delete_day(
 
 
 def drop_expired_rows(conn: sqlite3.Connection, cutoffs: dict[Stream, date]) -> DroppedRows:
-    """Drop the rows that point into days before each stream's cutoff."""
+    """Drop the rows that point into days before each stream's cutoff (idempotent).
+
+    With PostgreSQL, ``ingest_offsets`` and ``quarantined_lines`` are this node's (its
+    files went); the shared rows of an expired day (sessions, feedback, the conversation
+    index and, with it through a cascading foreign key, the conversation records) are
+    every node's, and whichever node runs retention first drops them.
+    """
     conn.execute("BEGIN IMMEDIATE")
     try:
         sessions = conn.execute(
@@ -96,31 +103,22 @@ def drop_expired_rows(conn: sqlite3.Connection, cutoffs: dict[Stream, date]) -> 
             offsets += conn.execute(
                 "DELETE FROM ingest_offsets WHERE stream = ? AND day < ?", (stream.value, cutoff.isoformat())
             ).rowcount
-            if _has_table(conn, "quarantined_lines"):
-                # A quarantined line holds its raw bytes: it expires with its day file.
-                conn.execute(
-                    "DELETE FROM quarantined_lines WHERE stream = ? AND day < ?", (stream.value, cutoff.isoformat())
-                )
-        if _has_table(conn, "faq_sessions"):
-            # A day's pairing state only serves its live answers; its questions stay counted, like top queries.
-            conn.execute("DELETE FROM faq_sessions WHERE date < ?", (cutoffs[Stream.LOGS].isoformat(),))
-            if Stream.FEEDBACK in cutoffs:  # feedback comments expire with their day file
-                conn.execute("DELETE FROM answer_feedback WHERE date < ?", (cutoffs[Stream.FEEDBACK].isoformat(),))
-        conversations = 0
-        if _has_table(conn, "conversations"):
-            conversations = conn.execute(
-                "DELETE FROM conversations WHERE day < ?", (cutoffs[Stream.CONVERSATIONS].isoformat(),)
-            ).rowcount
+            # A quarantined line holds its raw bytes: it expires with its day file.
+            conn.execute(
+                "DELETE FROM quarantined_lines WHERE stream = ? AND day < ?", (stream.value, cutoff.isoformat())
+            )
+        # A day's pairing state only serves its live answers; its questions stay counted, like top queries.
+        conn.execute("DELETE FROM faq_sessions WHERE date < ?", (cutoffs[Stream.LOGS].isoformat(),))
+        if Stream.FEEDBACK in cutoffs:  # feedback comments expire with their day file
+            conn.execute("DELETE FROM answer_feedback WHERE date < ?", (cutoffs[Stream.FEEDBACK].isoformat(),))
+        conversations = conn.execute(
+            "DELETE FROM conversations WHERE day < ?", (cutoffs[Stream.CONVERSATIONS].isoformat(),)
+        ).rowcount
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     return DroppedRows(sessions, offsets, conversations)
-
-
-def _has_table(conn: sqlite3.Connection, name: str) -> bool:
-    found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
-    return found is not None
 
 
 def apply_retention(

@@ -158,6 +158,11 @@ class PostgresConnection:
         return self._live()
 
     @property
+    def node(self) -> str | None:
+        """The node whose own tables come first on the search path (None: a reader)."""
+        return self._node
+
+    @property
     def in_transaction(self) -> bool:
         return self._in_transaction
 

@@ -294,6 +294,13 @@ MIGRATIONS: tuple[str, ...] = (
         record BYTEA NOT NULL
     );
     """,
+    # 3: a record lives exactly as long as its index row: erasure and retention delete index
+    # rows, and the records go with them (nothing else needs to know about the records).
+    """
+    ALTER TABLE conversation_records ADD CONSTRAINT conversation_records_indexed
+        FOREIGN KEY (conversation_id) REFERENCES conversations (conversation_id) ON DELETE CASCADE;
+    CREATE INDEX conversation_records_by_node ON conversation_records (node_id);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -17,6 +17,7 @@ from shared.layout import StorageLayout, Stream
 from shared.privacy import UserHasher
 from shared.settings import Settings
 from tests.conftest import TEST_SECRET, AiohttpClient
+from tests.support.analytics_store import analytics_app
 
 TOKEN = "admin-token-7f3a"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -35,9 +36,9 @@ def conversation(cid: str, collection: str, user: str, when: datetime, error: bo
 
 
 @pytest.fixture
-async def admin(aiohttp_client: AiohttpClient, config: Settings) -> TestClient[Any, Any]:
-    """An analytics API over 23 stored conversations (two users, two collections)."""
-    settings = dataclasses.replace(config, admin_token=TOKEN)
+async def admin(aiohttp_client: AiohttpClient, store_config: Settings) -> TestClient[Any, Any]:
+    """An analytics API over 23 stored conversations (two users, two collections), on either store."""
+    settings = dataclasses.replace(store_config, admin_token=TOKEN)
     ingest = await aiohttp_client(create_ingestor(settings))
     base = datetime.now(UTC) - timedelta(hours=30)
     for i in range(23):
@@ -46,7 +47,7 @@ async def admin(aiohttp_client: AiohttpClient, config: Settings) -> TestClient[A
         resp = await ingest.post("/v1/conversations", json=body)
         assert resp.status == 202 and (await resp.json())["saved"] is True
     await ingest.close()
-    return await aiohttp_client(create_analytics(settings))
+    return await aiohttp_client(analytics_app(settings))
 
 
 async def test_admin_disabled_without_token(aiohttp_client: AiohttpClient, config: Settings) -> None:

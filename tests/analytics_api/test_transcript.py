@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime, timedelta
 
-from analytics_api.app import create_app as create_analytics
 from ingestor.app import create_app as create_ingestor
 from shared.settings import Settings
 from tests.conftest import AiohttpClient
+from tests.support.analytics_store import analytics_app
 from tests.support.faq import Reply, exchange, settled
 from tests.support.statistics_oracle import post_all
 
@@ -16,9 +16,9 @@ TOKEN = "admin-token-7f3a"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-async def test_each_answer_carries_its_feedback(aiohttp_client: AiohttpClient, config: Settings) -> None:
+async def test_each_answer_carries_its_feedback(aiohttp_client: AiohttpClient, store_config: Settings) -> None:
     """Good and bad feedback with comments (PII redacted) beside the answer they name; others have none."""
-    settings = dataclasses.replace(config, admin_token=TOKEN)
+    settings = dataclasses.replace(store_config, admin_token=TOKEN)
     ingest = await aiohttp_client(create_ingestor(settings))
     events = exchange("연차 휴가 신청 방법", [Reply("first", log_id="a-1"), Reply("second", regeneration=True,
                                                                                log_id="a-2")], session="conv-t")
@@ -36,7 +36,7 @@ async def test_each_answer_carries_its_feedback(aiohttp_client: AiohttpClient, c
     assert (await ingest.post("/v1/feedback", json=feedback)).status == 202
     await settled(settings, len(events), len(feedback))
     await ingest.close()  # the stop closes the conversation
-    api = await aiohttp_client(create_analytics(settings))
+    api = await aiohttp_client(analytics_app(settings))
     resp = await api.get("/api/admin/conversations/conv-t", headers=AUTH)
     assert resp.status == 200, await resp.text()
     messages = (await resp.json())["messages"]

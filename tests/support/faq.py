@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.settings import Settings
+from tests.support.stores import rows as store_rows
 
 
 @dataclass(frozen=True)
@@ -69,11 +70,7 @@ async def settled(config: Settings, events: int, feedback: int = 0, within: floa
     """Wait until the derived state applied ``events`` log lines and ``feedback`` feedback lines."""
     deadline = asyncio.get_running_loop().time() + within
     while True:
-        with contextlib.closing(sqlite3.connect(config.db_path)) as conn:
-            try:
-                found = dict(conn.execute("SELECT stream, sum(lines) FROM ingest_offsets GROUP BY stream").fetchall())
-            except sqlite3.OperationalError:
-                found = {}
+        found = dict(store_rows(config, "SELECT stream, sum(lines) FROM ingest_offsets GROUP BY stream"))
         got = (found.get("data", 0), found.get("feedback", 0))
         if got == (events, feedback):
             return

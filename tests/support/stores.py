@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,19 @@ STORES = ("sqlite", "postgres")
 def on_postgres(config: Settings, url: str, node: str = "node-a") -> Settings:
     """``config`` with its derived state in the PostgreSQL database at ``url``."""
     return dataclasses.replace(config, database_url=url, node_id=node)
+
+
+def node_config(root: Path, url: str, node: str, **overrides: Any) -> Settings:
+    """An ingestor ``node`` of the PostgreSQL store at ``url``, with a data directory of its own under ``root``.
+
+    Every node hashes user ids with the ``config`` fixture's key, as nodes sharing a store must.
+    """
+    from tests.conftest import TEST_SECRET
+
+    settings = Settings.for_data_dir(
+        root / node, user_hash_secret=TEST_SECRET, ingest_socket="", ingest_port=0, api_port=0, **overrides
+    )
+    return on_postgres(settings, url, node)
 
 
 @pytest.fixture(params=STORES)

@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import random
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from ingestor.app import create_app
 from shared.layout import StorageLayout, Stream
-from shared.reader import iter_records
+from shared.reader import iter_lines, iter_records
 from shared.settings import Settings
 from shared.wire import ConversationRecord
 from tests.conftest import AiohttpClient
 from tests.support.daemon import IngestorProcess
 from tests.support.derived import derived_state
 from tests.support.events import make_event
+from tests.support.stores import rows
 
 
 def records(config: Settings) -> list[ConversationRecord]:
@@ -40,6 +38,19 @@ def newest(config: Settings) -> dict[str, ConversationRecord]:
     return out
 
 
+def same_in_database(config: Settings) -> bool:
+    """With PostgreSQL: ``conversation_records`` holds exactly each conversation's newest file line."""
+    if not config.database_url:
+        return True
+    layout = StorageLayout.from_settings(config)
+    lines: dict[str, bytes] = {}
+    for path in (f.readable for f in layout.days(Stream.CONVERSATIONS).values() if f.readable):
+        for record, line in zip(iter_records([path], ConversationRecord), iter_lines(path), strict=True):
+            lines[record.conversation_id] = line
+    stored = rows(config, "SELECT conversation_id, record FROM conversation_records")
+    return {cid: bytes(text) for cid, text in stored} == lines
+
+
 def turns(cid: str, n: int, start: datetime, rng: random.Random, **extra: Any) -> list[dict[str, Any]]:
     """n user/assistant exchanges of one conversation, a minute apart."""
     events = []
@@ -51,8 +62,9 @@ def turns(cid: str, n: int, start: datetime, rng: random.Random, **extra: Any) -
     return events
 
 
-async def test_idle_conversation_is_closed_and_stored(config: Settings) -> None:
+async def test_idle_conversation_is_closed_and_stored(store_config: Settings) -> None:
     """A conversation idle past CHATLOG_CONVERSATION_IDLE_MINUTES is judged and written as a §3.2 record."""
+    config = store_config
     rng = random.Random(1)
     start = datetime.now(UTC) - timedelta(hours=2)
     async with derived_state(config) as derived:
@@ -67,6 +79,7 @@ async def test_idle_conversation_is_closed_and_stored(config: Settings) -> None:
     assert record.metadata.retention_priority in {"low", "high"}
     assert record.metadata.summary
     assert record.user_hash is None
+    assert same_in_database(config)
 
 
 async def test_active_conversation_stays_open(config: Settings) -> None:
@@ -79,14 +92,16 @@ async def test_active_conversation_stays_open(config: Settings) -> None:
         assert records(config) == []
 
 
-async def test_open_conversations_written_at_shutdown(aiohttp_client: AiohttpClient, config: Settings) -> None:
+async def test_open_conversations_written_at_shutdown(aiohttp_client: AiohttpClient, store_config: Settings) -> None:
     """Stopping the ingestor closes and judges every open conversation."""
+    config = store_config
     client = await aiohttp_client(create_app(config))
     rng = random.Random(3)
     now = datetime.now(UTC) - timedelta(seconds=30)
     await client.post("/v1/logs", json=turns("a", 1, now, rng) + turns("b", 2, now, rng))
     await client.close()
     assert set(newest(config)) == {"a", "b"}
+    assert same_in_database(config)
 
 
 async def test_sampling_rules_and_rate(aiohttp_client: AiohttpClient, config: Settings) -> None:
@@ -116,8 +131,9 @@ async def test_sampling_rules_and_rate(aiohttp_client: AiohttpClient, config: Se
     assert not any(r.metadata.is_sampled for r in kept.values())
 
 
-async def test_continuation_writes_newer_full_record(config: Settings) -> None:
+async def test_continuation_writes_newer_full_record(store_config: Settings) -> None:
     """A conversation that continues after being closed gets a newer record holding every message."""
+    config = store_config
     rng = random.Random(5)
     start = datetime.now(UTC) - timedelta(hours=3)
     async with derived_state(config) as derived:
@@ -129,15 +145,15 @@ async def test_continuation_writes_newer_full_record(config: Settings) -> None:
     assert len(records(config)) == 2
     latest = newest(config)["c"]
     assert len(latest.messages) == 4 and latest.metadata.total_turns == 2
-    with contextlib.closing(sqlite3.connect(config.db_path)) as conn:
-        (count, turns_indexed) = conn.execute(
-            "SELECT count(*), max(total_turns) FROM conversations WHERE conversation_id = 'c'"
-        ).fetchone()
-    assert (count, turns_indexed) == (1, 2)
+    (indexed,) = rows(config, "SELECT count(*), max(total_turns) FROM conversations WHERE conversation_id = 'c'")
+    assert indexed == (1, 2)
+    assert same_in_database(config)
 
 
-async def test_posted_conversation(client: TestClient[Any, Any], config: Settings) -> None:
+async def test_posted_conversation(aiohttp_client: AiohttpClient, store_config: Settings) -> None:
     """POST /v1/conversations applies the rules, hashes the user id and answers saved/reason."""
+    config = store_config
+    client = await aiohttp_client(create_app(config))
     now = datetime.now(UTC).isoformat()
     body = {
         "conversation_id": "posted-1", "collection_name": "hr-docs", "user_id": "lee.jiwoo",
@@ -153,6 +169,7 @@ async def test_posted_conversation(client: TestClient[Any, Any], config: Setting
     (record,) = records(config)
     assert record.user_hash and "lee.jiwoo" not in record.user_hash
     assert "010-1234-5678" not in record.messages[0].content and "[PHONE]" in record.messages[0].content
+    assert same_in_database(config)
     bad = await client.post("/v1/conversations", json={**body, "messages": [{"role": "bot", "content": "x"}]})
     assert bad.status == 422
     assert (await bad.json())["errors"][0]["path"] == "$.messages[0].role"

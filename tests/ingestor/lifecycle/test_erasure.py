@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,7 @@ import zstandard
 
 from ingestor.app import create_app
 from ingestor.lifecycle.erasure import erase_user
-from shared.db import connect_writer_sync
+from shared.db import connect_store_sync
 from shared.layout import StorageLayout, Stream
 from shared.privacy import UserHasher
 from shared.reader import ReadCounts, iter_records
@@ -25,11 +24,13 @@ from shared.settings import Settings
 from shared.wire import LogRecord
 from tests.conftest import TEST_SECRET, AiohttpClient
 from tests.support.events import make_event
+from tests.support.stores import rows
 
 
 def chatlog(config: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     """Run the operator CLI on the test's data directory."""
-    env = {**os.environ, "CHATLOG_DATA_DIR": str(config.data_dir), "CHATLOG_USER_HASH_SECRET": TEST_SECRET}
+    env = {**os.environ, "CHATLOG_DATA_DIR": str(config.data_dir), "CHATLOG_USER_HASH_SECRET": TEST_SECRET,
+           "CHATLOG_DATABASE_URL": config.database_url, "CHATLOG_NODE_ID": config.node_id}
     return subprocess.run([sys.executable, "-m", "chatlog", *args], env=env, capture_output=True, text=True,
                           timeout=60)
 
@@ -40,8 +41,9 @@ def compress_day(path: Path) -> None:
     path.unlink()
 
 
-async def test_erase_user_everywhere(aiohttp_client: AiohttpClient, config: Settings) -> None:
-    """Every event and conversation of one user goes, in plain and compressed files; others stay."""
+async def test_erase_user_everywhere(aiohttp_client: AiohttpClient, store_config: Settings) -> None:
+    """Every event and conversation of one user goes, in plain and compressed files and the store; others stay."""
+    config = store_config
     client = await aiohttp_client(create_app(config))
     rng = random.Random(1)
     old = datetime.now(UTC) - timedelta(days=3)
@@ -59,7 +61,7 @@ async def test_erase_user_everywhere(aiohttp_client: AiohttpClient, config: Sett
     compress_day(old_file)
     victim = UserHasher(TEST_SECRET.encode()).hash("victim")
     assert any(victim.encode() in p.read_bytes() for p in config.data_dir.rglob("*.jsonl"))
-    with contextlib.closing(sqlite3.connect(config.db_path)) as conn, conn:
+    with contextlib.closing(connect_store_sync(config)) as conn, conn:
         # As the derived state sets aside one of the user's lines it cannot apply: raw bytes kept.
         raw = b'{"user_hash": "%s", "performance": {"response_time_ms": 18446744073709551616}}' % victim.encode()
         conn.execute(
@@ -83,11 +85,13 @@ async def test_erase_user_everywhere(aiohttp_client: AiohttpClient, config: Sett
     remaining = list(iter_records(paths, LogRecord, counts))
     assert len(remaining) == 4 and counts.torn == counts.corrupt == 0
     assert {r.user_hash for r in remaining} == {UserHasher(TEST_SECRET.encode()).hash("other")}
-    with contextlib.closing(sqlite3.connect(config.db_path)) as conn:
-        assert conn.execute("SELECT count(*) FROM chat_sessions WHERE user_hash = ?", (victim,)).fetchone() == (0,)
-        assert conn.execute("SELECT count(*) FROM conversations WHERE user_hash = ?", (victim,)).fetchone() == (0,)
-        (lines,) = conn.execute("SELECT sum(lines) FROM ingest_offsets WHERE stream = 'data'").fetchone()
-    assert lines == 4
+    assert rows(config, "SELECT count(*) FROM chat_sessions WHERE user_hash = ?", (victim,)) == [(0,)]
+    assert rows(config, "SELECT count(*) FROM conversations WHERE user_hash = ?", (victim,)) == [(0,)]
+    assert rows(config, "SELECT sum(lines) FROM ingest_offsets WHERE stream = 'data'") == [(4,)]
+    if config.database_url:
+        # The records themselves went with their index rows; the other user's stayed.
+        stored = [bytes(r) for (r,) in rows(config, "SELECT record FROM conversation_records")]
+        assert len(stored) == 2 and not any(victim.encode() in r for r in stored)
 
 
 def test_erase_refused_while_locked_and_no_ingestor_answers(config: Settings) -> None:
@@ -107,9 +111,10 @@ class Crash(Exception):
 
 @pytest.mark.parametrize("crash_at", ["committed", "rewrote"])
 async def test_erasure_interrupted_by_a_crash_is_finished_by_the_next_start(
-    aiohttp_client: AiohttpClient, config: Settings, crash_at: str
+    aiohttp_client: AiohttpClient, store_config: Settings, crash_at: str
 ) -> None:
     """The database commit comes first; the next start rewrites the rest, and nothing is counted twice."""
+    config = store_config
     client = await aiohttp_client(create_app(config))
     rng = random.Random(2)
     events = [
@@ -127,16 +132,15 @@ async def test_erasure_interrupted_by_a_crash_is_finished_by_the_next_start(
         if name == crash_at:
             raise Crash(name)
 
-    with contextlib.closing(connect_writer_sync(config.db_path)) as conn, pytest.raises(Crash):
+    with contextlib.closing(connect_store_sync(config)) as conn, pytest.raises(Crash):
         erase_user(layout, conn, victim, step=crash)
     assert sum(victim.encode() in p.read_bytes() for p in (config.data_dir / "data").glob("*.jsonl")) >= 1
 
     client = await aiohttp_client(create_app(config))  # the start finishes the erasure
     await client.close()
     assert not any(victim.encode() in p.read_bytes() for p in config.data_dir.rglob("*.jsonl"))
-    with contextlib.closing(sqlite3.connect(config.db_path)) as conn:
-        (lines,) = conn.execute("SELECT sum(lines) FROM ingest_offsets WHERE stream = 'data'").fetchone()
-        (messages,) = conn.execute("SELECT sum(message_count) FROM chat_sessions").fetchone()
-        (pending,) = conn.execute("SELECT count(*) FROM meta WHERE key = 'erasure_pending'").fetchone()
-        (counted,) = conn.execute("SELECT sum(message_count) FROM chat_statistics").fetchone()
+    (lines,) = rows(config, "SELECT sum(lines) FROM ingest_offsets WHERE stream = 'data'")[0]
+    (messages,) = rows(config, "SELECT sum(message_count) FROM chat_sessions")[0]
+    (pending,) = rows(config, "SELECT count(*) FROM meta WHERE key LIKE 'erasure_pending%'")[0]
+    (counted,) = rows(config, "SELECT sum(message_count) FROM chat_statistics")[0]
     assert (lines, messages, pending, counted) == (4, 4, 0, 8)

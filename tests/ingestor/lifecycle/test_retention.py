@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 from chatlog.cli import main as chatlog
 from ingestor.lifecycle.retention import DroppedRows, apply_retention
-from shared.db import connect_writer_sync
+from shared.db import connect_store_sync
 from shared.layout import StorageLayout, Stream
 from shared.locking import writer_lock
 from shared.settings import Settings
@@ -25,7 +26,7 @@ DAYS = [date(2026, 2, 7), date(2026, 2, 8), date(2026, 2, 9), date(2026, 3, 1)]
 def _populate(settings: Settings) -> tuple[StorageLayout, sqlite3.Connection]:
     layout = StorageLayout.from_settings(settings)
     layout.ensure_dirs()
-    conn = connect_writer_sync(settings.db_path)
+    conn = connect_store_sync(settings)
     for day in DAYS:
         write_day(layout, Stream.LOGS, day, day_events(day, 3, seed=day.toordinal()))
         write_day(layout, Stream.CONVERSATIONS, day, day_events(day, 1, seed=day.toordinal()))
@@ -40,6 +41,8 @@ def _populate(settings: Settings) -> tuple[StorageLayout, sqlite3.Connection]:
             "INSERT INTO conversations VALUES (?, 'hr-docs', NULL, 't', 't', 't', 1, 0, 'low', '', ?, 0, 10)",
             (f"c-{text}", text),
         )
+        if settings.database_url:
+            conn.execute("INSERT INTO conversation_records VALUES (?, 'node-a', ?)", (f"c-{text}", b"{}"))
     conn.execute("INSERT INTO meta VALUES ('kept', 'yes')")
     return layout, conn
 
@@ -49,10 +52,10 @@ def _populate(settings: Settings) -> tuple[StorageLayout, sqlite3.Connection]:
     [("UTC", [date(2026, 2, 7)]), ("Asia/Seoul", [date(2026, 2, 7), date(2026, 2, 8)])],
 )
 def test_deletes_days_past_retention_in_the_configured_zone(
-    tmp_path: Path, zone: str, deleted: list[date]
+    store_config: Settings, zone: str, deleted: list[date]
 ) -> None:
-    """30-day retention at one instant deletes one more day in Seoul than in UTC, rows included."""
-    settings = Settings.for_data_dir(tmp_path / "d", timezone=ZoneInfo(zone))
+    """30-day retention at one instant deletes one more day in Seoul than in UTC, rows included (either store)."""
+    settings = dataclasses.replace(store_config, timezone=ZoneInfo(zone))
     layout, conn = _populate(settings)
     try:
         report = apply_retention(layout, settings, conn, now=NOW)
@@ -74,6 +77,9 @@ def test_deletes_days_past_retention_in_the_configured_zone(
         assert (again.files, again.rows) == (0, DroppedRows())
         conversations = [row[0] for row in conn.execute("SELECT day FROM conversations ORDER BY day")]
         assert conversations == [d.isoformat() for d in kept]
+        if settings.database_url:  # the records went with their index rows
+            records = [row[0] for row in conn.execute("SELECT conversation_id FROM conversation_records ORDER BY 1")]
+            assert records == [f"c-{d.isoformat()}" for d in kept]
     finally:
         conn.close()
 
