@@ -92,10 +92,11 @@ class _DayRewrite:
     kept: list[bytes]
     removed: int
     removed_applied: int
+    removed_lines: list[bytes] = field(default_factory=list)  # the removed lines the applied count covers
 
 
 @dataclass
-class _Plan:
+class ErasurePlan:
     rewrites: list[_DayRewrite] = field(default_factory=list)
     fed: FedQueries = field(default_factory=FedQueries)
     sessions: set[str] = field(default_factory=set)
@@ -107,6 +108,10 @@ class _Plan:
             (r.day, r.kept[: self.applied.get((r.stream, r.day), 0) - r.removed_applied])
             for r in self.rewrites if r.stream is Stream.LOGS
         ]
+
+    def removed_applied_lines(self) -> list[tuple[date, list[bytes]]]:
+        """Each rewritten log day's removed lines that its applied count covers."""
+        return [(r.day, r.removed_lines) for r in self.rewrites if r.stream is Stream.LOGS]
 
 
 def erase_user(
@@ -162,9 +167,7 @@ def erase_user(
             report.query_texts = take_out_queries(conn, plan.fed)
             # Imported here: the FAQ rows' fold (chat_statistics.questions) brings numpy, which the
             # ingestor process otherwise never loads (~15 MB resident for every sidecar).
-            from ingestor.lifecycle.erasure_questions import take_out_questions
-
-            report.faq_questions = take_out_questions(conn, plan.kept_applied(), user_hash)
+            report.faq_questions = store.take_out_questions(conn, plan, user_hash)
             if plan.rewrites or report.sessions or report.conversations:
                 store.mark_backups_stale(conn)
         step("committed")
@@ -234,18 +237,18 @@ def _finish(
     return True
 
 
-def _plan(layout: StorageLayout, conn: sqlite3.Connection, user_hash: str) -> _Plan:
+def _plan(layout: StorageLayout, conn: sqlite3.Connection, user_hash: str) -> ErasurePlan:
     applied = {
         (Stream(stream), date.fromisoformat(day)): lines
         for stream, day, lines in conn.execute("SELECT stream, day, lines FROM ingest_offsets")
     }
-    plan = _Plan(applied=applied)
+    plan = ErasurePlan(applied=applied)
     plan.rewrites = _file_rewrites(layout, user_hash, applied, plan)
     return plan
 
 
 def _file_rewrites(
-    layout: StorageLayout, user_hash: str, applied: dict[tuple[Stream, date], int], plan: _Plan | None = None
+    layout: StorageLayout, user_hash: str, applied: dict[tuple[Stream, date], int], plan: ErasurePlan | None = None
 ) -> list[_DayRewrite]:
     decoder = msgspec.json.Decoder(_Owner)
     rewrites: list[_DayRewrite] = []
@@ -257,7 +260,7 @@ def _file_rewrites(
                 continue
             kept: list[bytes] = []
             removed: list[bytes] = []
-            removed_applied = 0
+            removed_lines: list[bytes] = []
             covered = applied.get((stream, day), 0)
             for number, line in enumerate(iter_lines(path)):
                 owner = None
@@ -266,7 +269,8 @@ def _file_rewrites(
                         owner = decoder.decode(line).user_hash
                 if owner == user_hash:
                     removed.append(line)
-                    removed_applied += number < covered
+                    if number < covered:
+                        removed_lines.append(line)
                 else:
                     kept.append(line)
             if not removed:
@@ -274,7 +278,9 @@ def _file_rewrites(
             if plan is not None and stream is Stream.LOGS:
                 plan.fed.add_day(day, layout.tz, removed, kept, plan.sessions)
             leftover = files.plain if files.plain is not None and files.plain != path else None
-            rewrites.append(_DayRewrite(stream, day, path, leftover, kept, len(removed), removed_applied))
+            rewrites.append(
+                _DayRewrite(stream, day, path, leftover, kept, len(removed), len(removed_lines), removed_lines)
+            )
     return rewrites
 
 

@@ -12,7 +12,11 @@ The erasure's statements are the same on both stores; these are not:
 - backups: SQLite's (``backups/``) taken before the erasure are replaced; PostgreSQL
   is backed up by the server's operator (pg_dump, WAL archiving), not here;
 - repointing the index at a rewritten conversations day: on PostgreSQL only this
-  node's records point into this node's files.
+  node's records point into this node's files;
+- the FAQ's question rows: SQLite's rows of a day come from this node's lines only,
+  so they are recomputed from the lines kept; PostgreSQL's also hold other nodes'
+  questions, so the user's own rows (questions pair with answers within the user's
+  sessions, so they are computed from the user's lines alone) are subtracted.
 
 The conversation records themselves (PostgreSQL's ``conversation_records``) go with
 their index rows (a cascading foreign key): the erasure's ``DELETE FROM
@@ -24,8 +28,12 @@ from __future__ import annotations
 import sqlite3
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ingestor.lifecycle.erasure_backups import mark_backups_stale, replace_stale_backups
+
+if TYPE_CHECKING:
+    from ingestor.lifecycle.erasure import ErasurePlan
 
 PENDING_META = "erasure_pending"
 
@@ -50,6 +58,17 @@ class ErasureStore:
             if not busy:
                 return
             threading.Event().wait(0.1)  # a reader's snapshot pins the WAL: it ends soon
+
+    def take_out_questions(self, conn: sqlite3.Connection, plan: ErasurePlan, user_hash: str) -> int:
+        """Inside the erasure's transaction: the user's questions out of the FAQ rows; how many went.
+
+        This node's database holds every line of its days: recompute them from the kept lines.
+        """
+        # Imported here: the FAQ rows' fold (chat_statistics.questions) brings numpy, which the
+        # ingestor process otherwise never loads (~15 MB resident for every sidecar).
+        from ingestor.lifecycle.erasure_questions import take_out_questions
+
+        return take_out_questions(conn, plan.kept_applied(), user_hash)
 
     def mark_backups_stale(self, conn: sqlite3.Connection) -> None:
         """Inside the erasure's transaction: the backups taken before it are to be replaced."""
@@ -76,6 +95,12 @@ class SharedErasureStore(ErasureStore):
 
     def scrub(self, conn: sqlite3.Connection) -> None:
         conn.execute("VACUUM")
+
+    def take_out_questions(self, conn: sqlite3.Connection, plan: ErasurePlan, user_hash: str) -> int:
+        # A day's rows hold other nodes' questions too: subtract the user's instead of recomputing.
+        from ingestor.lifecycle.erasure_questions import subtract_questions
+
+        return subtract_questions(conn, plan.removed_applied_lines(), user_hash)
 
     def mark_backups_stale(self, conn: sqlite3.Connection) -> None:
         pass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -107,3 +108,38 @@ async def test_an_erasure_pending_on_one_node_is_finished_by_that_node_only(
     await client.close()
     assert not holds_kim(a) and applied(a) == 2
     assert rows(a, "SELECT count(*) FROM meta WHERE key LIKE 'erasure_pending%'") == [(0,)]
+
+
+async def test_erasure_takes_only_the_users_questions_out_of_the_shared_faq_rows(
+    aiohttp_client: AiohttpClient, tmp_path: Path, postgres_url: str
+) -> None:
+    """kim asks on node-a, lee asks the same on node-b: erasing kim leaves lee's question, answer and count."""
+    rng = random.Random(4)
+    when = datetime.now(UTC) - timedelta(hours=2)
+    question = {"message_content": "연차 휴가 신청은 어떻게 하나요?", "collection_name": "hr-docs"}
+    nodes = []
+    for name, user in (("node-a", "kim"), ("node-b", "lee")):
+        node = node_config(tmp_path, postgres_url, name)
+        client = await aiohttp_client(create_app(node))
+        events = [
+            make_event(rng, session_id=f"{user}-{n}", user_id=user, created_at=when + timedelta(seconds=n), **question)
+            for n in range(3 if user == "kim" else 1)
+        ] + [
+            make_event(rng, session_id=f"{user}-{n}", user_id=user, message_type="assistant",
+                       created_at=when + timedelta(seconds=n, milliseconds=500), collection_name="hr-docs")
+            for n in range(3 if user == "kim" else 1)
+        ]
+        assert (await client.post("/v1/logs", json=events)).status == 202
+        await client.close()
+        nodes.append(node)
+    a, _ = nodes
+    before = rows(a, "SELECT question_key, count, candidates FROM faq_questions")
+    assert [count for _, count, _ in before] == [4]
+    with contextlib.closing(connect_store_sync(a)) as conn:
+        report = erase_user(StorageLayout.from_settings(a), conn, KIM)
+    assert report.faq_questions == 3
+    ((key, count, candidates),) = rows(a, "SELECT question_key, count, candidates FROM faq_questions")
+    assert (key, count) == (before[0][0], 1)
+    (answer,) = json.loads(candidates)  # lee's answer is the only one left
+    assert "lee-0" in answer
+    assert rows(a, "SELECT session_id FROM faq_sessions ORDER BY session_id") == [("lee-0",)]
