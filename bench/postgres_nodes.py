@@ -612,16 +612,21 @@ def verdict(by_label: dict[str, list[Result]], pg_labels: Sequence[str], cpu: in
         lines.append(f"lines applied/s stops growing after {saturated_at} (less than +15% for the next step)")
     last = saturated_at or pg_labels[-1]
     pg, machine = cores(last, "postgres"), cores(last, "machine")
-    held = statistics.median(r.lock_held for r in by_label[last])
-    if held >= 0.8:
-        why = f"the write lock is held {held:.0%} of the time: every node's writes are serialised"
-    elif pg >= 0.5 * cpu:
-        why = "PostgreSQL is busy"
-    elif machine > 0.85 * cpu:
-        why = "the machine is the limit: it is busy while PostgreSQL is not"
-    else:
-        why = "neither is full, nor the write lock: the limit is I/O (fsync) or the nodes themselves"
-    lines.append(f"at {last}: PostgreSQL used {pg:.2f} of {cpu} cores, the whole machine {machine:.2f} ({why})")
+    other = max(0.0, machine - sum(cores(last, g) for g in ("postgres", "chatlog nodes", "driver")))
+    lines.append(
+        f"at {last}: PostgreSQL used {pg:.2f} of {cpu} cores"
+        + (" (PostgreSQL is busy)" if pg >= 0.5 * cpu else " (PostgreSQL is not the busy one)")
+        + f"; the whole machine {machine:.2f} of {cpu}, {other:.2f} of them other work"
+        + (" (the machine is the limit)" if machine > 0.85 * cpu else "")
+    )
+    most = pg_labels[-1]
+    held = statistics.median(r.lock_held for r in by_label[most])
+    waiting = _median(by_label[most], "lock_waiters_mean")
+    if waiting >= 0.5:
+        lines.append(
+            f"at {most}: the global write lock is held {held:.0%} of the time with {waiting:.1f} nodes waiting"
+            " for it: the nodes' derived writes run one at a time"
+        )
     return "\n".join(lines)
 
 
