@@ -6,6 +6,7 @@ import os
 import random
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -150,6 +151,15 @@ def test_a_database_owner_without_superuser_runs_the_migrations(
         with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{role}" WITH (FORCE)')
             admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def test_the_image_copies_every_package_the_wheel_ships() -> None:
+    """The Dockerfile's builder copies each package pyproject.toml ships (a missing one makes a broken wheel)."""
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {name.split(".")[0].rstrip("*") for name in include}
+    dockerfile = (ROOT / "deploy/Dockerfile").read_text()
+    missing = {name for name in packages if f"COPY {name}/ {name}/" not in dockerfile}
+    assert not missing, f"deploy/Dockerfile does not copy {sorted(missing)}"
 
 
 def test_prometheus_config_is_valid() -> None:
