@@ -11,15 +11,14 @@ ever created here.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sqlite3
 from pathlib import Path
 
 from chatlog.cli import CommandError
+from chatlog.store import reading, writing
 from chatlog.unix_http import UnixHTTPConnection
 from ingestor.lifecycle.erasure import erase_user
-from shared.db import connect_writer_sync, reader_uri
 from shared.layout import StorageLayout
 from shared.locking import DataDirLocked, derived_lock, writer_lock
 from shared.privacy import UserHasher, UserHashKeyError, store_key_for_operator
@@ -41,8 +40,7 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     layout = StorageLayout.from_settings(settings)
     try:
         # The derived-state process of an ingestor that died may still be applying lines.
-        with writer_lock(layout), derived_lock(layout), \
-                contextlib.closing(connect_writer_sync(settings.db_path)) as conn:
+        with writer_lock(layout), derived_lock(layout), writing(settings) as conn:
             user_hash = _user_hash(settings, conn, args)
             report = erase_user(layout, conn, user_hash, settings.zstd_level, backup_keep=settings.backup_keep)
         print(report.summary())
@@ -52,11 +50,8 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     if args.user_hash:
         user_hash = str(args.user_hash).lower()
     else:
-        try:
-            with contextlib.closing(sqlite3.connect(reader_uri(settings.db_path), uri=True)) as conn:
-                user_hash = _user_hash(settings, conn, args)
-        except sqlite3.Error as exc:
-            raise CommandError(f"cannot read {settings.db_path} to check the user-hash key: {exc}") from None
+        with reading(settings) as conn:
+            user_hash = _user_hash(settings, conn, args)
     print(_erase_online(settings.ingest_socket_path, user_hash))
     return 0
 
