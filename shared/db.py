@@ -527,3 +527,8 @@ def connect_store_reader_sync(settings: Settings, node: bool = False) -> sqlite3
 
     return cast(sqlite3.Connection, PostgresConnection(
         settings.database_url, node=settings.node if node else None, read_only=True))
+
+
+def is_sqlite(conn: sqlite3.Connection) -> bool:
+    """Whether a store connection is SQLite's (else a ``PostgresConnection`` behind the same interface)."""
+    return isinstance(conn, sqlite3.Connection)

@@ -40,7 +40,7 @@ from ingestor.dayfiles import fsync_dir
 from ingestor.lifecycle.erasure_backups import mark_backups_stale, replace_stale_backups
 from ingestor.lifecycle.erasure_stats import FedQueries, take_out_queries
 from shared.compressed import SegmentState, format_of, walk
-from shared.db import DB_FILE_MODE
+from shared.db import DB_FILE_MODE, is_sqlite
 from shared.layout import StorageLayout, Stream
 from shared.quarantine import quarantined
 from shared.reader import iter_lines
@@ -142,6 +142,12 @@ def erase_user(
                 [(r.removed_applied, r.stream.value, r.day.isoformat()) for r in plan.rewrites if r.removed_applied],
             )
             report.sessions = conn.execute("DELETE FROM chat_sessions WHERE user_hash = ?", (user_hash,)).rowcount
+            if not is_sqlite(conn):
+                # PostgreSQL keeps the records themselves too (readers there have no day files).
+                conn.execute(
+                    "DELETE FROM conversation_records WHERE conversation_id IN "
+                    "(SELECT conversation_id FROM conversations WHERE user_hash = ?)", (user_hash,)
+                )
             report.conversations = conn.execute(
                 "DELETE FROM conversations WHERE user_hash = ?", (user_hash,)
             ).rowcount
@@ -228,8 +234,20 @@ def _finish(layout: StorageLayout, conn: sqlite3.Connection, zstd_level: int, ba
     return True
 
 
+# What an erasure deletes from, vacuumed on PostgreSQL.
+_ERASED_TABLES = ("chat_sessions", "conversations", "conversation_records", "quarantined_lines",
+                  "chat_statistics_queries", "faq_questions", "faq_sessions")
+
+
 def scrub_database(conn: sqlite3.Connection) -> None:
-    """Rewrite the database without free pages and empty the WAL (deleted rows leave bytes in both)."""
+    """Rewrite the database without free pages and empty the WAL (deleted rows leave bytes in both).
+
+    On PostgreSQL the erased tables are vacuumed (dead rows' space made reusable); the
+    server's own WAL and free space are its administrator's (``VACUUM FULL``).
+    """
+    if not is_sqlite(conn):
+        conn.execute(f"VACUUM {', '.join(_ERASED_TABLES)}")
+        return
     conn.execute("VACUUM")
     for _ in range(50):
         (busy, _, _) = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ingestor.dayfiles import fsync_dir
 from ingestor.lifecycle.backup import backup_database
+from shared.db import is_sqlite
 
 STALE_META = "backups_stale_before"
 
@@ -37,7 +38,10 @@ def replace_stale_backups(conn: sqlite3.Connection, db_path: Path, backups_dir: 
     before = float(row[0])
     stale = [path for path in _database_files(backups_dir) if path.stat().st_mtime <= before]
     if stale:
-        backup_database(db_path, backups_dir, keep)
+        # On PostgreSQL these are the SQLite store's from before the migration: there is no
+        # SQLite store to back up any more, only the stale copies to remove.
+        if is_sqlite(conn):
+            backup_database(db_path, backups_dir, keep)
         for path in stale:
             path.unlink(missing_ok=True)
         fsync_dir(backups_dir)

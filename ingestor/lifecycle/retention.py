@@ -25,6 +25,7 @@ from datetime import date, datetime
 from ingestor.dayfiles import DayFileWriter, fsync_dir
 from ingestor.lifecycle.guard import day_closed
 from ingestor.lifecycle.policy import retain_from, today_of
+from shared.db import is_sqlite
 from shared.layout import StorageLayout, Stream
 from shared.quarantine import quarantine_dir, quarantined
 from shared.settings import Settings
@@ -108,6 +109,13 @@ def drop_expired_rows(conn: sqlite3.Connection, cutoffs: dict[Stream, date]) -> 
                 conn.execute("DELETE FROM answer_feedback WHERE date < ?", (cutoffs[Stream.FEEDBACK].isoformat(),))
         conversations = 0
         if _has_table(conn, "conversations"):
+            if not is_sqlite(conn):
+                # PostgreSQL keeps the records themselves too: they expire with their index rows.
+                conn.execute(
+                    "DELETE FROM conversation_records WHERE conversation_id IN "
+                    "(SELECT conversation_id FROM conversations WHERE day < ?)",
+                    (cutoffs[Stream.CONVERSATIONS].isoformat(),),
+                )
             conversations = conn.execute(
                 "DELETE FROM conversations WHERE day < ?", (cutoffs[Stream.CONVERSATIONS].isoformat(),)
             ).rowcount
@@ -119,6 +127,8 @@ def drop_expired_rows(conn: sqlite3.Connection, cutoffs: dict[Stream, date]) -> 
 
 
 def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    if not is_sqlite(conn):
+        return True  # PostgreSQL's schema is made whole by its first migration
     found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
     return found is not None
 

@@ -26,4 +26,6 @@ def connection_problem(url: str, exc: BaseException) -> str:
         password = None
     if password:
         reason = reason.replace(str(password), "***")
-    return f"cannot use PostgreSQL at {safe_url(url)}: {reason}"
+    if isinstance(exc, psycopg.OperationalError):
+        return f"cannot use PostgreSQL at {safe_url(url)}: {reason}"
+    return f"PostgreSQL at {safe_url(url)} refused a statement: {reason}"

@@ -8,7 +8,8 @@ import os
 import sqlite3
 import subprocess
 import sys
-from datetime import UTC, datetime
+import random
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 
@@ -20,6 +21,7 @@ from shared.layout import StorageLayout, Stream
 from shared.privacy import UserHasher, store_key_for_start
 from shared.settings import Settings
 from shared.wire import LogEventIn
+from tests.support.events import make_event
 from tests.support.statistics_oracle import generate
 
 # Every table a migration fills, and its order (alerts get PostgreSQL's own ids: compared without them).
@@ -43,6 +45,7 @@ DERIVED_TABLES = {
     "conversations": "conversation_id",
     "ingest_offsets": "stream, day",
 }
+VICTIM = "victim-user"  # the user id of two events, for erase-user
 ALERT_COLUMNS = "rule, scope, state, started_at, resolved_at, value, threshold, baseline, message, quiet"
 
 
@@ -50,7 +53,14 @@ def build_store(config: Settings, count: int = 900, seed: int = 5) -> int:
     """Events of the last days in the day files, applied to SQLite with the ingestor stopped, two alerts."""
     layout = StorageLayout.from_settings(config)
     layout.ensure_dirs()
-    events = generate(seed, datetime.now(UTC), count=count, days=3.0)
+    now = datetime.now(UTC)
+    events = generate(seed, now, count=count, days=3.0)
+    rng = random.Random(seed)
+    # An error keeps the victim's conversation whatever the sample rate (a record to erase).
+    events += [make_event(rng, session_id="s-victim", user_id=VICTIM, message_type=kind,
+                          created_at=now - timedelta(hours=2, minutes=-i), status="error",
+                          error={"type": "Timeout", "message": "upstream timed out"})
+               for i, kind in enumerate(("user", "assistant"))]
     builder = RecordBuilder(layout, UserHasher(config.user_hash_secret.encode()), config.log_retention_days,
                             redact=content_redactor(config))
     files = DayFileWriter(layout)
@@ -87,10 +97,10 @@ def conversation_files(config: Settings) -> dict[str, str]:
 
 
 def chatlog(config: Settings, *args: str, database_url: str = "", node: str = "node-a",
-            timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """``python -m chatlog ARGS`` on ``config``'s data directory, as an operator runs it."""
+            env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``python -m chatlog ARGS`` on ``config``'s data directory, as an operator runs it (``env`` added)."""
     return subprocess.run(
-        [sys.executable, "-m", "chatlog", *args], env=cli_env(config, database_url, node),
+        [sys.executable, "-m", "chatlog", *args], env={**cli_env(config, database_url, node), **(env or {})},
         capture_output=True, text=True, timeout=timeout,
     )
 

@@ -133,3 +133,19 @@ def wait_until_reachable(url: str, timeout: float = 30.0) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+def password_user(server: PostgresServer, dbname_url: str, name: str, password: str) -> str:
+    """A role that must give its password (scram), owning the database of ``dbname_url``; its URL with it.
+
+    The session's server trusts every other role; this prepends one ``pg_hba.conf``
+    line for this role only and reloads the configuration.
+    """
+    dbname = dbname_url.rsplit("/", 1)[1]
+    with psycopg.connect(server.url(), autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE \"{name}\" LOGIN PASSWORD '{password}'")
+        conn.execute(f'ALTER DATABASE "{dbname}" OWNER TO "{name}"')
+        hba = server.data / "pg_hba.conf"
+        hba.write_text(f"host all {name} 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
+        conn.execute("SELECT pg_reload_conf()")
+    return f"postgresql://{name}:{password}@127.0.0.1:{server.port}/{dbname}"
