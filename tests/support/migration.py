@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import random
 import sqlite3
 import subprocess
 import sys
-import random
 from datetime import UTC, datetime, timedelta
 
 import msgspec
