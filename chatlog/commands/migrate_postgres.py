@@ -46,6 +46,7 @@ from shared.db import connect_store_sync, reader_uri
 from shared.layout import StorageLayout
 from shared.locking import DataDirLocked, derived_lock, writer_lock
 from shared.postgres.reachability import connection_problem, safe_url
+from shared.postgres.schema import SchemaTooNew
 from shared.privacy import UserHashKeyError
 from shared.settings import Settings
 
@@ -165,7 +166,7 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
         raise CommandError(f"{exc}: stop the ingestor first") from None
     except psycopg.Error as exc:
         raise CommandError(connection_problem(url, exc)) from None
-    except (MigrationRefused, UserHashKeyError) as exc:
+    except (MigrationRefused, UserHashKeyError, SchemaTooNew) as exc:
         raise CommandError(str(exc)) from None
     except (OSError, sqlite3.Error) as exc:
         raise CommandError(str(exc)) from None
