@@ -8,7 +8,8 @@ writer lock, then the derived lock, as ``catch_up_stopped`` takes them):
 2. the user-hash key is checked against SQLite and recorded in (or checked against)
    PostgreSQL; an unfinished erasure refuses the migration;
 3. what the files cannot give back is carried over (``chatlog.migrating.carry``): the
-   conversation index with the records, the alerts history and the outbox;
+   conversation index with the records, the alerts history and the outbox, the
+   statistics of days whose files retention deleted;
 4. the derived state is applied from the day files as this node
    (``chatlog.migrating.derived``), committing with this node's offsets;
 5. ``chatlog verify`` runs against PostgreSQL: every day file's lines applied.
@@ -36,13 +37,14 @@ from chatlog.migrating.carry import (
     MigrationRefused,
     carry_alerts,
     carry_conversations,
+    carry_expired_days,
     check_keys,
     check_no_pending_erasure,
 )
 from chatlog.migrating.derived import apply_day_files
 from ingestor.derived.state import catch_up_stopped
 from ingestor.lifecycle.verification import VerifyReport, verify_storage
-from shared.db import connect_store_sync, reader_uri
+from shared.db import connect_store_sync, connect_writer_sync
 from shared.layout import StorageLayout
 from shared.locking import DataDirLocked, derived_lock, writer_lock
 from shared.postgres.reachability import connection_problem, safe_url
@@ -76,9 +78,10 @@ class _Progress:
 
 
 def _open_sqlite(settings: Settings) -> sqlite3.Connection | None:
+    """SQLite's connection (read-write: a key fingerprint it lacks is recorded), None without a file."""
     if not settings.db_path.exists():
         return None
-    return sqlite3.connect(reader_uri(settings.db_path), uri=True)
+    return connect_writer_sync(settings.db_path)
 
 
 @dataclasses.dataclass
@@ -121,6 +124,7 @@ def migrate(settings: Settings, progress: _Progress) -> MigrationReport:
                         lambda n: progress.every(f"{n:,} conversations carried over"),
                     )
                     carry_alerts(lite, pg, settings.node, report.carried)
+                    carry_expired_days(layout, lite, pg, settings.node, report.carried)
             progress.stage("applying the day files")
             report.applied = apply_day_files(
                 settings, layout, lambda n: progress.every(f"{n:,} day-file lines applied"),
@@ -143,6 +147,12 @@ def describe(report: MigrationReport, node: str) -> list[str]:
         + (f", {carried.unreadable:,} left out (record unreadable)" if carried.unreadable else ""),
         alerts + (f" ({carried.alerts_skipped} firing already, left out)" if carried.alerts_skipped else ""),
     ]
+    if carried.expired_days or carried.expired_days_skipped:
+        lines.append(
+            f"statistics of {carried.expired_days:,} days without day files carried over"
+            + (f"; {carried.expired_days_skipped:,} left out (other nodes have statistics for them)"
+               if carried.expired_days_skipped else "")
+        )
     if report.caught_up_sqlite:
         lines.insert(0, f"SQLite first caught up {report.caught_up_sqlite:,} day-file lines")
     if report.verified is not None:

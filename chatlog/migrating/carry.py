@@ -5,11 +5,13 @@
   the files stay this node's durable copy, the pointers keep pointing into them);
 - the alerts history and the webhook outbox (alert ids are PostgreSQL's own: the
   outbox rows follow their alert's new id);
+- the statistics of days whose day files retention deleted (aggregates outlive them);
 - the user-hash key's fingerprint (``shared.privacy``), checked on both sides.
 
 Each piece is idempotent: conversations are upserted (a newer record already in
 PostgreSQL wins, as in ``ConversationStore``), the alerts are copied in one transaction
-with a meta row marking them carried for this node, so a killed run carried all or none.
+with a meta row marking them carried for this node, so a killed run carried all or none;
+so is each expired day's statistics.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import msgspec
 
 from ingestor.lifecycle.erasure import PENDING_META
 from shared.layout import StorageLayout, Stream
-from shared.privacy import check_store_key, store_key_for_start
+from shared.privacy import store_key_for_start
 from shared.reader import iter_lines
 from shared.settings import Settings
 
@@ -89,18 +91,19 @@ class Carried:
     outbox: int = 0
     alerts_already: bool = False  # an earlier run carried them
     alerts_skipped: int = 0  # firing in PostgreSQL already (another node's), left out
+    expired_days: int = 0  # days without day files whose statistics were carried over
+    expired_days_skipped: int = 0  # such days another node already has statistics for
 
 
 def check_keys(settings: Settings, lite: sqlite3.Connection | None, pg: sqlite3.Connection) -> None:
-    """The user-hash key must be SQLite's and PostgreSQL's (recorded there when it has none).
+    """The user-hash key must be SQLite's and PostgreSQL's (recorded in either that has none, as a start does).
 
     Another key would make this node's user hashes differ from every other node's, and
-    from the ones in its own files.
+    from the ones in its own files. The caller holds the writer lock, as an ingestor start.
     """
-    secret_file = settings.data_dir / ".user_hash_secret"
-    key = store_key_for_start(settings, pg)
     if lite is not None:
-        check_store_key(lite, key, record=False, secret_file=secret_file)
+        store_key_for_start(settings, lite)
+    store_key_for_start(settings, pg)
 
 
 def check_no_pending_erasure(lite: sqlite3.Connection) -> None:
@@ -214,3 +217,62 @@ def carry_alerts(lite: sqlite3.Connection, pg: sqlite3.Connection, node: str, ca
         pg.rollback()
         raise
     carried.alerts, carried.outbox = len(ids), len(outbox)
+
+
+# Statistics kept after their day files expired (retention keeps aggregates), by the stream whose
+# files they were derived from: the files cannot give them back, so SQLite's rows are carried.
+EXPIRED_DAY_TABLES: dict[Stream, tuple[str, ...]] = {
+    Stream.LOGS: (
+        "chat_statistics", "chat_statistics_overall", "chat_statistics_daily", "chat_statistics_queries",
+        "chat_statistics_sessions", "chat_statistics_reach", "retrieval_statistics", "retrieval_statistics_daily",
+        "faq_questions", "answer_statistics", "error_statistics",
+    ),
+    Stream.FEEDBACK: ("feedback_statistics",),
+}
+
+
+def expired_marker(node: str, stream: Stream, day: str) -> str:
+    """The meta key saying this node's statistics of an expired day were carried over."""
+    return f"migrated_expired:{node}:{stream.value}:{day}"
+
+
+def _columns(lite: sqlite3.Connection, table: str) -> list[str]:
+    return [str(row[1]) for row in lite.execute(f"PRAGMA table_info({table})")]
+
+
+def carry_expired_days(
+    layout: StorageLayout, lite: sqlite3.Connection, pg: sqlite3.Connection, node: str, carried: Carried,
+) -> None:
+    """SQLite's statistics of each day that has no day file any more, a day per transaction.
+
+    A day some other node already has statistics rows for is left out (counted): rows of
+    two nodes cannot be merged here, only by applying events, which are gone.
+    """
+    for stream, tables in EXPIRED_DAY_TABLES.items():
+        with_files = {day.isoformat() for day in layout.days(stream)}
+        dates: set[str] = set()
+        for table in tables:
+            dates.update(str(row[0]) for row in lite.execute(f"SELECT DISTINCT date FROM {table}"))
+        for day in sorted(dates - with_files):
+            pg.execute("BEGIN IMMEDIATE")
+            try:
+                marker = expired_marker(node, stream, day)
+                if pg.execute("SELECT 1 FROM meta WHERE key = ?", (marker,)).fetchone():
+                    pg.rollback()
+                    continue
+                if any(pg.execute(f"SELECT 1 FROM {t} WHERE date = ? LIMIT 1", (day,)).fetchone() for t in tables):
+                    pg.rollback()
+                    carried.expired_days_skipped += 1
+                    continue
+                for table in tables:
+                    columns = _columns(lite, table)
+                    found = lite.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE date = ?", (day,)).fetchall()
+                    pg.executemany(
+                        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", found
+                    )
+                pg.execute("INSERT INTO meta (key, value) VALUES (?, '1')", (marker,))
+                pg.commit()
+            except BaseException:
+                pg.rollback()
+                raise
+            carried.expired_days += 1

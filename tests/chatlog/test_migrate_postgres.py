@@ -115,3 +115,28 @@ def test_the_migration_applies_what_a_derived_state_applies() -> None:
     for observer in derived.observers(Settings()):
         assert type(observer).__name__ in source
     assert source.count("Observer(") == len(derived.observers(Settings()))
+
+
+def test_statistics_of_days_whose_files_expired_are_carried_over(config: Settings, postgres_url: str) -> None:
+    """Retention keeps a day's aggregates after deleting its file: only SQLite has them to give."""
+    from chatlog.migrating.carry import EXPIRED_DAY_TABLES
+
+    build_store(config, count=600)
+    layout = StorageLayout.from_settings(config)
+    days = sorted(layout.days(Stream.LOGS))
+    expired = chatlog(config, "retention", env={"CHATLOG_LOG_RETENTION_DAYS": "1"})
+    assert expired.returncode == 0, expired.stderr
+    gone = sorted(set(days) - set(layout.days(Stream.LOGS)))
+    assert gone, "retention deleted some day files"
+    statistics = [t for t in EXPIRED_DAY_TABLES[Stream.LOGS] if t in DERIVED_TABLES]
+    lite = {t: table(config, t) for t in statistics}
+    assert any(r for r in lite["chat_statistics_daily"] if r[1] == gone[0].isoformat())
+
+    done = chatlog(config, "migrate-to-postgres", database_url=postgres_url)
+    assert done.returncode == 0, done.stderr
+    assert f"statistics of {len(gone)} days without day files carried over" in done.stdout
+    pg = on_postgres(config, postgres_url)
+    assert {t: table(pg, t) for t in statistics} == lite
+    again = chatlog(config, "migrate-to-postgres", database_url=postgres_url)
+    assert again.returncode == 0 and "days without day files" not in again.stdout
+    assert {t: table(pg, t) for t in statistics} == lite

@@ -84,8 +84,11 @@ class PostgresServer:
 
 
 @contextlib.contextmanager
-def running_server() -> Iterator[PostgresServer]:
-    """initdb + pg_ctl start in a temporary directory; stopped and removed at the end."""
+def running_server(durable: bool = False) -> Iterator[PostgresServer]:
+    """initdb + pg_ctl start in a temporary directory; stopped and removed at the end.
+
+    ``durable`` keeps PostgreSQL's fsync on (benchmarks); tests turn it off for speed.
+    """
     bin_dir = _binaries()
     user = _server_user()
     root = Path(tempfile.mkdtemp(prefix="chatlog-pg-"))
@@ -102,7 +105,9 @@ def running_server() -> Iterator[PostgresServer]:
     )
     with open(data / "postgresql.conf", "a") as conf:
         # A test server: durability is the day files' job here, speed is the tests'.
-        conf.write("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 200\n")
+        if not durable:
+            conf.write("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
+        conf.write("max_connections = 200\n")
     server.start()
     try:
         yield server
