@@ -91,6 +91,14 @@ def test_faq_export_and_report_read_postgresql_as_they_read_sqlite(migrated: Set
             assert json.loads(on_pg.stdout)["items"] and json.loads(on_pg.stdout) == json.loads(on_lite.stdout)
         else:
             assert json.loads(on_pg.stdout)["summary"] == json.loads(on_lite.stdout)["summary"]
+    # The scheduled report reads the same store (the last complete week: the store's days or none).
+    from insights.report.schedule import write_due
+
+    on_pg = write_due(migrated)
+    assert on_pg != "no database yet"
+    for written in (migrated.data_dir / "reports").glob("*.html"):
+        written.unlink()
+    assert write_due(sqlite) == on_pg
 
 
 def test_erase_retention_compress_and_import_write_postgresql(migrated: Settings, tmp_path: Path) -> None:
