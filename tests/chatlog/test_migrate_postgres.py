@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date
 from typing import Any
 
 from ingestor.derived.state import DerivedState
@@ -63,7 +64,7 @@ def test_migration_gives_sqlites_state_and_never_appends_a_conversation(config: 
     layout = StorageLayout.from_settings(config)
     for cid, day, offset, length in rows(config, "SELECT conversation_id, day, byte_offset, byte_length "
                                                  "FROM conversations"):
-        with open(layout.day_path(Stream.CONVERSATIONS, __import__("datetime").date.fromisoformat(day)), "rb") as f:
+        with open(layout.day_path(Stream.CONVERSATIONS, date.fromisoformat(day)), "rb") as f:
             f.seek(offset)
             line = f.read(length)
         assert rows(pg, "SELECT node_id, record FROM conversation_records WHERE conversation_id = ?", (cid,)) \
