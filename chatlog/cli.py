@@ -43,6 +43,9 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
                "chatlog.commands.import_logs"),
     Subcommand("report", "a period's report: usage, quality, FAQ, gaps, suggestions, alerts, conversations to review",
                "chatlog.commands.report"),
+    Subcommand("migrate-to-postgres",
+               "load this data directory's store (SQLite + day files) into PostgreSQL as this node",
+               "chatlog.commands.migrate_postgres"),
     Subcommand("faq", "export the FAQ (question groups with their answers) as markdown, json or csv",
                "chatlog.commands.faq"),
 )

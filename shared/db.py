@@ -466,15 +466,6 @@ def connect_store_sync(settings: Settings) -> sqlite3.Connection:
     return cast(sqlite3.Connection, conn)
 
 
-def connect_store_reader_sync(settings: Settings) -> sqlite3.Connection:
-    """A read-only synchronous connection to the derived state: SQLite's file (``mode=ro``), or PostgreSQL's."""
-    if not settings.database_url:
-        return sqlite3.connect(reader_uri(settings.db_path), uri=True)
-    from shared.postgres.connection import PostgresConnection
-
-    return cast(sqlite3.Connection, PostgresConnection(settings.database_url, read_only=True))
-
-
 async def open_store(settings: Settings) -> aiosqlite.Connection:
     """The derived state's async read-write connection: an aiosqlite connection over either store.
 
@@ -519,3 +510,21 @@ async def open_reader(path: Path) -> aiosqlite.Connection:
     for pragma in READER_PRAGMAS:
         await conn.execute(pragma)
     return conn
+
+
+def connect_store_reader_sync(settings: Settings, node: bool = False) -> sqlite3.Connection | None:
+    """A read-only connection to the derived state (every node's, on PostgreSQL); None while there is none.
+
+    SQLite: the file opened ``mode=ro`` (None before the ingestor first made it).
+    PostgreSQL: a session whose every transaction is read-only, search path ``public``;
+    with ``node``, this node's own tables first (its ``ingest_offsets``, once it has them).
+    """
+    if not settings.database_url:
+        if not settings.db_path.exists():
+            return None
+        return sqlite3.connect(reader_uri(settings.db_path), uri=True)
+    from shared.postgres.connection import PostgresConnection
+
+    return cast(sqlite3.Connection, PostgresConnection(
+        settings.database_url, node=settings.node if node else None, read_only=True))
+

@@ -11,17 +11,14 @@ ever created here.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sqlite3
 from pathlib import Path
 
-import psycopg
-
 from chatlog.cli import CommandError
+from chatlog.store import reading, writing
 from chatlog.unix_http import UnixHTTPConnection
 from ingestor.lifecycle.erasure import erase_user
-from shared.db import connect_store_reader_sync, connect_store_sync
 from shared.layout import StorageLayout
 from shared.locking import DataDirLocked, derived_lock, writer_lock
 from shared.privacy import UserHasher, UserHashKeyError, store_key_for_operator
@@ -43,8 +40,7 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     layout = StorageLayout.from_settings(settings)
     try:
         # The derived-state process of an ingestor that died may still be applying lines.
-        with writer_lock(layout), derived_lock(layout), \
-                contextlib.closing(connect_store_sync(settings)) as conn:
+        with writer_lock(layout), derived_lock(layout), writing(settings) as conn:
             user_hash = _user_hash(settings, conn, args)
             report = erase_user(layout, conn, user_hash, settings.zstd_level, backup_keep=settings.backup_keep)
         print(report.summary())
@@ -54,12 +50,8 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     if args.user_hash:
         user_hash = str(args.user_hash).lower()
     else:
-        try:
-            with contextlib.closing(connect_store_reader_sync(settings)) as conn:
-                user_hash = _user_hash(settings, conn, args)
-        except (sqlite3.Error, psycopg.Error) as exc:
-            where = "the database" if settings.database_url else settings.db_path
-            raise CommandError(f"cannot read {where} to check the user-hash key: {exc}") from None
+        with reading(settings) as conn:
+            user_hash = _user_hash(settings, conn, args)
     print(_erase_online(settings.ingest_socket_path, user_hash))
     return 0
 

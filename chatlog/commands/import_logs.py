@@ -130,7 +130,7 @@ def _online(settings: Settings, layout: StorageLayout, reader: GuideLineReader, 
     finally:
         store.close()
     stored = time.monotonic()
-    behind = wait_until_applied(settings.db_path, layout, sorted(tally.days), wait)
+    behind = wait_until_applied(settings, layout, sorted(tally.days), wait)
     retried = f", {store.retries:,} batches retried after a 503" if store.retries else ""
     via = f"ingestor running: imported through its Unix socket ({stored - started:.1f} s{retried})"
     if behind:

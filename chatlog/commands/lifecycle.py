@@ -12,9 +12,9 @@ import contextlib
 from collections.abc import Iterator
 
 from chatlog.cli import CommandError
+from chatlog.store import writing
 from ingestor.lifecycle.compression import compress_due, due_for_compression
 from ingestor.lifecycle.retention import apply_retention, expired_days
-from shared.db import connect_store_sync
 from shared.layout import StorageLayout
 from shared.locking import DataDirLocked, writer_lock
 from shared.settings import Settings
@@ -63,8 +63,7 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
         return _dry_run(layout, settings, args.command)
     with exclusive_data_dir(layout, f"it runs {args.command} itself, hourly"):
         layout.ensure_dirs()
-        conn = connect_store_sync(settings)
-        try:
+        with writing(settings) as conn:
             if args.command == "compress":
                 report = compress_due(layout, settings, level=args.level)
                 if report.failed:
@@ -72,6 +71,4 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
                 print(report.account())
             else:
                 print(apply_retention(layout, settings, conn).account())
-        finally:
-            conn.close()
     return 0

@@ -55,8 +55,23 @@ def run_rebuild(settings: Settings, first: date, last: date, progress: bool) -> 
         return rebuild(settings.db_path, layout, first, last, progress=progress), 0
 
 
+# Why not on PostgreSQL, and what to do instead (exit status 2: not run, nothing changed).
+SHARED_STATISTICS_REFUSAL = (
+    "not available on PostgreSQL (CHATLOG_DATABASE_URL is set): rebuild-stats replaces each day's "
+    "statistics rows with those recomputed from this data directory's day files, but in PostgreSQL "
+    "those rows hold every node's events merged (latency sketches, top queries, distinct sessions), "
+    "so this node's share cannot be taken out of them, and replacing them would drop the other "
+    "nodes' events. Nothing was changed. Each node's derived state keeps the shared rows current "
+    "from its own files; `chatlog verify` checks this node's files against the database. To "
+    "recompute everything, load every node into an empty database with `chatlog migrate-to-postgres`."
+)
+
+
 def main(settings: Settings, args: argparse.Namespace) -> int:
     """Recompute the range and print what was done."""
+    if settings.database_url:
+        print(f"chatlog rebuild-stats: {SHARED_STATISTICS_REFUSAL}", file=sys.stderr)
+        return 2
     if args.first > args.last:
         raise CommandError(f"--from {args.first} is after --to {args.last}")
     try:

@@ -17,7 +17,7 @@ from chatlog.importing.pipeline import Pending
 from ingestor.dayfiles import DayFileWriter, DayKey
 from ingestor.records import RecordBuilder
 from ingestor.redaction import content_redactor
-from shared.db import connect_writer_sync
+from shared.db import connect_store_sync
 from shared.errors import ValidationFailed
 from shared.layout import StorageLayout, Stream
 from shared.privacy import UserHasher, store_key_for_start
@@ -32,7 +32,7 @@ class OfflineStore:
 
     def __init__(self, settings: Settings, layout: StorageLayout, batch_events: int = OFFLINE_BATCH_EVENTS) -> None:
         layout.ensure_dirs()
-        with contextlib.closing(connect_writer_sync(settings.db_path)) as conn:
+        with contextlib.closing(connect_store_sync(settings)) as conn:
             # As the ingestor's start: an import into a new data directory makes (and records) its key.
             key = store_key_for_start(settings, conn)
         self._builder = RecordBuilder(layout, UserHasher(key), settings.log_retention_days,

@@ -21,11 +21,13 @@ from datetime import date
 from pathlib import Path
 
 import msgspec
+import psycopg
 
 from chatlog.importing.pipeline import Pending
 from chatlog.unix_http import UnixHTTPConnection
-from shared.db import reader_uri
+from shared.db import connect_store_reader_sync
 from shared.layout import StorageLayout, Stream
+from shared.settings import Settings
 
 ONLINE_BATCH_EVENTS = 2000
 REQUEST_TIMEOUT_SECONDS = 120.0
@@ -144,16 +146,19 @@ def _retry_after(header: str | None) -> float:
         return 1.0
 
 
-def unapplied_days(db_path: Path, layout: StorageLayout, days: Sequence[date]) -> list[date]:
+def unapplied_days(settings: Settings, layout: StorageLayout, days: Sequence[date]) -> list[date]:
     """The days whose file is not yet applied to its end (``ingest_offsets`` records a different size)."""
     if not days:
         return []
     try:
-        with contextlib.closing(sqlite3.connect(reader_uri(db_path), uri=True, timeout=5)) as conn:
+        conn = connect_store_reader_sync(settings, node=True)
+        if conn is None:
+            return list(days)
+        with contextlib.closing(conn):
             recorded = dict(conn.execute(
                 "SELECT day, size FROM ingest_offsets WHERE stream = ?", (Stream.LOGS.value,)
             ).fetchall())
-    except sqlite3.Error:
+    except (sqlite3.Error, psycopg.Error):
         return list(days)
     behind = []
     for day in days:
@@ -169,11 +174,11 @@ def unapplied_days(db_path: Path, layout: StorageLayout, days: Sequence[date]) -
     return behind
 
 
-def wait_until_applied(db_path: Path, layout: StorageLayout, days: Sequence[date], timeout: float) -> list[date]:
+def wait_until_applied(settings: Settings, layout: StorageLayout, days: Sequence[date], timeout: float) -> list[date]:
     """Wait until the running ingestor's derived state has applied every line of ``days``; those it has not."""
     deadline = time.monotonic() + timeout
-    behind = unapplied_days(db_path, layout, days)
+    behind = unapplied_days(settings, layout, days)
     while behind and time.monotonic() < deadline:
         time.sleep(0.2)
-        behind = unapplied_days(db_path, layout, behind)
+        behind = unapplied_days(settings, layout, behind)
     return behind

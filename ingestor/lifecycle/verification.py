@@ -12,7 +12,6 @@ look ahead of its files.
 from __future__ import annotations
 
 import os
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -21,8 +20,8 @@ from pathlib import Path
 import msgspec
 
 from ingestor.lifecycle.policy import retain_from, today_of
+from ingestor.lifecycle.store_check import store_check
 from shared.compressed import SegmentState, format_of, walk
-from shared.db import reader_uri
 from shared.layout import StorageLayout, Stream
 from shared.quarantine import QuarantinedFile, quarantined
 from shared.reader import ReadCounts, iter_lines
@@ -222,30 +221,6 @@ def _check_quarantined(kept: QuarantinedFile) -> QuarantineCheck:
     return check
 
 
-def _offsets(db_path: Path) -> tuple[dict[tuple[str, str], int], list[str]]:
-    try:
-        conn = sqlite3.connect(reader_uri(db_path), uri=True)
-        try:
-            rows = conn.execute("SELECT stream, day, lines FROM ingest_offsets").fetchall()
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        return {}, [f"cannot read ingest_offsets: {exc}"]
-    return {(stream, day): lines for stream, day, lines in rows}, []
-
-
-def _integrity(db_path: Path) -> list[str]:
-    try:
-        conn = sqlite3.connect(reader_uri(db_path), uri=True)
-        try:
-            rows = [row[0] for row in conn.execute("PRAGMA integrity_check")]
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        return [f"integrity_check failed: {exc}"]
-    return [] if rows == ["ok"] else [f"integrity_check: {row}" for row in rows[:20]]
-
-
 def _compare_offsets(
     report: VerifyReport, offsets: dict[tuple[str, str], int], settings: Settings, today: date
 ) -> None:
@@ -296,11 +271,11 @@ def verify_storage(
     """Check every readable day file and the database; ``report.damaged`` says if anything is."""
     started = time.perf_counter()
     report = VerifyReport()
-    db_path = layout.db_path
-    report.database.exists = db_path.exists()
+    store = store_check(layout, settings)
+    report.database.exists = store.exists()
     offsets: dict[tuple[str, str], int] = {}
     if report.database.exists:
-        offsets, problems = _offsets(db_path)
+        offsets, problems = store.offsets()
         report.database.problems.extend(problems)
     for stream in Stream:
         for day in layout.days(stream):
@@ -311,7 +286,7 @@ def verify_storage(
     report.notes.extend(_leftovers(layout))
     if report.database.exists:
         if integrity:
-            report.database.problems.extend(_integrity(db_path))
+            report.database.problems.extend(store.integrity())
         _compare_offsets(report, offsets, settings, today_of(layout, now))
     report.seconds = time.perf_counter() - started
     return report

@@ -346,6 +346,10 @@ def _union_views(raw: psycopg.Connection[Any]) -> None:
         )
 
 
+class SchemaTooNew(RuntimeError):
+    """The database was migrated by a newer chatlog than this one: refused, never migrated down."""
+
+
 def schema_version(conn: PostgresConnection) -> int:
     """The shared schema's version (0 for an empty database)."""
     raw = conn.raw
@@ -370,8 +374,9 @@ def migrate(conn: PostgresConnection, node: str | None = None, target: int = SCH
         )
         before = schema_version(conn)
         if before > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"PostgreSQL schema version {before} is newer than this chatlog ({SCHEMA_VERSION})"
+            raise SchemaTooNew(
+                f"PostgreSQL schema version {before} is newer than this chatlog ({SCHEMA_VERSION}): "
+                "upgrade this chatlog to the version the other nodes run"
             )
         for index in range(before, target):
             with raw.transaction():

@@ -84,8 +84,11 @@ class PostgresServer:
 
 
 @contextlib.contextmanager
-def running_server() -> Iterator[PostgresServer]:
-    """initdb + pg_ctl start in a temporary directory; stopped and removed at the end."""
+def running_server(durable: bool = False) -> Iterator[PostgresServer]:
+    """initdb + pg_ctl start in a temporary directory; stopped and removed at the end.
+
+    ``durable`` keeps PostgreSQL's fsync on (benchmarks); tests turn it off for speed.
+    """
     bin_dir = _binaries()
     user = _server_user()
     root = Path(tempfile.mkdtemp(prefix="chatlog-pg-"))
@@ -102,7 +105,9 @@ def running_server() -> Iterator[PostgresServer]:
     )
     with open(data / "postgresql.conf", "a") as conf:
         # A test server: durability is the day files' job here, speed is the tests'.
-        conf.write("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 200\n")
+        if not durable:
+            conf.write("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n")
+        conf.write("max_connections = 200\n")
     server.start()
     try:
         yield server
@@ -133,3 +138,19 @@ def wait_until_reachable(url: str, timeout: float = 30.0) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+def password_user(server: PostgresServer, dbname_url: str, name: str, password: str) -> str:
+    """A role that must give its password (scram), owning the database of ``dbname_url``; its URL with it.
+
+    The session's server trusts every other role; this prepends one ``pg_hba.conf``
+    line for this role only and reloads the configuration.
+    """
+    dbname = dbname_url.rsplit("/", 1)[1]
+    with psycopg.connect(server.url(), autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE \"{name}\" LOGIN PASSWORD '{password}'")
+        conn.execute(f'ALTER DATABASE "{dbname}" OWNER TO "{name}"')
+        hba = server.data / "pg_hba.conf"
+        hba.write_text(f"host all {name} 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
+        conn.execute("SELECT pg_reload_conf()")
+    return f"postgresql://{name}:{password}@127.0.0.1:{server.port}/{dbname}"

@@ -1,0 +1,1 @@
+"""``chatlog migrate-to-postgres``: one node's single-machine store (SQLite + day files) into PostgreSQL."""

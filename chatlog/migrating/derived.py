@@ -1,0 +1,59 @@
+"""The derived state of this node's day files, applied to PostgreSQL without assembling conversations.
+
+``ingestor.derived.state.catch_up_stopped`` is not used here as it is: from an empty
+PostgreSQL every line of every day is new, and its conversation consumer would
+assemble every conversation again and append each as a new record to the
+conversations day files (``ConversationService.observe`` folds every fresh line, and
+closing one re-judges it and saves it with a new ``closed_at``, even when its record
+exists). The records already exist; they are carried over from SQLite as they are
+(``chatlog.migrating.carry``). So this applies the same observers as a
+``DerivedState`` (``OBSERVERS`` below, kept equal to it by a test) and no consumer, and
+starts no alert evaluation (the carried-over history is the node's).
+
+The line applier commits each piece with this node's ``ingest_offsets``, so a run
+that is killed resumes from what was committed, and a second run applies nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from ingestor.alerts.minutes import AlertMinutesObserver
+from ingestor.derived.answers import AnswerObserver
+from ingestor.derived.applier import AnyLineObserver, LineApplier
+from ingestor.derived.quality import QualityObserver
+from ingestor.derived.questions import QuestionObserver
+from ingestor.derived.statistics import StatisticsObserver
+from shared.db import open_store
+from shared.layout import StorageLayout
+from shared.settings import Settings
+
+
+def observers(settings: Settings) -> list[AnyLineObserver]:
+    """What ``DerivedState.start`` gives its line applier, in the same order."""
+    return [
+        StatisticsObserver(settings.timezone), QualityObserver(settings.timezone),
+        AlertMinutesObserver(settings.low_score_threshold), QuestionObserver(), AnswerObserver(),
+    ]
+
+
+async def _apply(settings: Settings, layout: StorageLayout, on_commit: Callable[[int], None]) -> int:
+    conn = await open_store(settings)
+    try:
+        applier = LineApplier(conn, layout, observers=observers(settings))
+        applier.on_commit = lambda: on_commit(applier.applied_lines)
+        await applier.open()
+        await applier.catch_up()
+        await applier.drain()
+        return applier.applied_lines
+    finally:
+        await conn.close()
+
+
+def apply_day_files(settings: Settings, layout: StorageLayout, on_commit: Callable[[int], None]) -> int:
+    """Apply every day-file line the store has not seen for this node; return how many.
+
+    The caller holds the data directory's writer and derived locks.
+    """
+    return asyncio.run(_apply(settings, layout, on_commit))
