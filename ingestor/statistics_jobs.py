@@ -29,5 +29,10 @@ def statistics_jobs(app: web.Application) -> list[ScheduledJob]:
         report = await asyncio.to_thread(rebuild, settings.db_path, layout, yesterday, yesterday)
         return report.describe(yesterday, yesterday)
 
+    if settings.database_url:
+        # PostgreSQL's rows merge every node's events: one node's file cannot recompute them
+        # (see `chatlog rebuild-stats`). The live rows are exact; only the pruning of the
+        # day's query rows to its top ones is left undone there.
+        return []
     trigger = CronTrigger(hour=FINALISE_HOUR, minute=FINALISE_MINUTE, timezone=settings.timezone)
     return [ScheduledJob("statistics-finalise", trigger, finalise)]
