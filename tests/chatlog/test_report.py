@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import sqlite3
 import stat
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -17,7 +15,8 @@ from chatlog.cli import main as chatlog_main
 from shared.settings import Settings
 from tests.analytics_api.test_quality import counted
 from tests.support.statistics_oracle import post_all
-from tests.support.suggestion_traffic import scenario
+from tests.support.stores import write
+from tests.support.suggestion_traffic import Traffic, scenario
 
 
 def _env(monkeypatch: pytest.MonkeyPatch, config: Settings) -> None:
@@ -29,22 +28,24 @@ def _env(monkeypatch: pytest.MonkeyPatch, config: Settings) -> None:
 ALERT_MESSAGE = "low-kb: 62% 저점수 답변 / low-score answers"
 
 
-async def stored_traffic(client: TestClient[Any, Any], config: Settings) -> None:
-    """Balanced traffic plus a collection of weak retrieval, an errored conversation and one recorded alert."""
-    traffic = scenario("low_retrieval")
+async def stored_traffic(client: TestClient[Any, Any], config: Settings, traffic: Traffic | None = None) -> None:
+    """Balanced traffic plus a collection of weak retrieval, an errored conversation and one recorded alert.
+
+    ``traffic`` (default: a new ``scenario("low_retrieval")``) fixes every instant: the same
+    traffic stored twice gives equal stores.
+    """
+    traffic = traffic or scenario("low_retrieval")
     await post_all(client, traffic.events)
     assert (await client.post("/v1/feedback", json=traffic.feedback)).status == 202
-    now = datetime.now(UTC).isoformat()
+    now = traffic.now.isoformat()
     posted = {"conversation_id": "bad-1", "collection_name": "hr-docs", "messages": [
         {"role": "user", "content": "q", "timestamp": now},
         {"role": "assistant", "content": "a", "timestamp": now, "error": True}]}
     assert (await client.post("/v1/conversations", json=posted)).status == 202
     await counted(config, traffic.answers, len(traffic.feedback))
-    started = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
-    with contextlib.closing(sqlite3.connect(config.db_path)) as conn, conn:
-        conn.execute(
-            "INSERT INTO alerts (rule, scope, state, started_at, value, threshold, baseline, message) "
-            "VALUES ('low_score_rate', 'low-kb', 'firing', ?, 0.62, 0.3, 0.1, ?)", (started, ALERT_MESSAGE))
+    started = (traffic.now - timedelta(hours=1)).isoformat(timespec="seconds")
+    write(config, "INSERT INTO alerts (rule, scope, state, started_at, value, threshold, baseline, message) "
+                  "VALUES ('low_score_rate', 'low-kb', 'firing', ?, 0.62, 0.3, 0.1, ?)", (started, ALERT_MESSAGE))
 
 
 async def test_report_has_every_section(
