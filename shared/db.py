@@ -504,6 +504,27 @@ def reader_uri(path: Path, immutable: bool = False) -> str:
     return f"file:{path.resolve()}?mode=ro" + ("&immutable=1" if immutable else "")
 
 
+def connect_reader_sync(settings: Settings) -> sqlite3.Connection | None:
+    """A read-only connection to the derived state of either store; None while there is none yet.
+
+    SQLite: the file in ``mode=ro`` (None before an ingestor created it). PostgreSQL: a
+    read-only session with search path ``public`` (None before an ingestor migrated it).
+    Connection errors are the store's own (``sqlite3.Error``, ``psycopg.Error``).
+    """
+    if not settings.database_url:
+        if not settings.db_path.exists():
+            return None
+        return sqlite3.connect(reader_uri(settings.db_path), uri=True)
+    from shared.postgres.connection import PostgresConnection
+    from shared.postgres.schema import schema_version
+
+    conn = PostgresConnection(settings.database_url, read_only=True)
+    if schema_version(conn) == 0:
+        conn.close()
+        return None
+    return cast(sqlite3.Connection, conn)
+
+
 async def open_reader(path: Path) -> aiosqlite.Connection:
     """A read-only connection: ``mode=ro`` and ``query_only``, so no statement can write."""
     conn = await aiosqlite.connect(reader_uri(path), uri=True, isolation_level=None)

@@ -9,10 +9,8 @@ API's items with the range) or CSV (one row per question, for spreadsheets).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import io
-import sqlite3
 import sys
 from datetime import date, timedelta
 from pathlib import Path
@@ -20,9 +18,9 @@ from pathlib import Path
 import msgspec
 
 from chatlog.cli import CommandError, date_argument
+from chatlog.commands.reading import derived_state
 from insights.faq import FaqItem, query_faq
 from shared.atomic_write import write_private
-from shared.db import reader_uri
 from shared.layout import StorageLayout
 from shared.settings import Settings
 
@@ -133,13 +131,8 @@ def main(settings: Settings, args: argparse.Namespace) -> int:
     min_count = settings.faq_min_count if args.min_count is None else args.min_count
     if min_count < 1:
         raise CommandError("--min-count must be 1 or more")
-    if not settings.db_path.exists():
-        raise CommandError(f"no database at {settings.db_path} yet: start the ingestor first")
-    try:
-        with contextlib.closing(sqlite3.connect(reader_uri(settings.db_path), uri=True)) as conn:
-            faq = query_faq(conn, args.collection, first, last, args.limit, min_count)
-    except sqlite3.Error as exc:
-        raise CommandError(str(exc)) from None
+    with derived_state(settings) as conn:
+        faq = query_faq(conn, args.collection, first, last, args.limit, min_count)
     export = FaqExport(first.isoformat(), last.isoformat(), args.collection, min_count, faq.items)
     text = render(export, args.format)
     if args.output is None:

@@ -10,17 +10,15 @@ The report itself is built by ``insights.report``.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import sqlite3
 import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from chatlog.cli import CommandError, date_argument
+from chatlog.commands.reading import derived_state
 from insights.report.build import MAX_DAYS, build_report
 from insights.report.render import FORMATS, render
 from shared.atomic_write import write_private
-from shared.db import reader_uri
 from shared.settings import Settings
 
 DEFAULT_DAYS = 7
@@ -54,13 +52,8 @@ def period(settings: Settings, first: date | None, last: date | None) -> tuple[d
 def main(settings: Settings, args: argparse.Namespace) -> int:
     """Print (or write) the report of the range."""
     first, last = period(settings, args.first, args.last)
-    if not settings.db_path.exists():
-        raise CommandError(f"no database at {settings.db_path} yet: start the ingestor first")
-    try:
-        with contextlib.closing(sqlite3.connect(reader_uri(settings.db_path), uri=True)) as conn:
-            report = build_report(conn, settings, args.collection, first, last)
-    except sqlite3.Error as exc:
-        raise CommandError(str(exc)) from None
+    with derived_state(settings) as conn:
+        report = build_report(conn, settings, args.collection, first, last)
     content = render(report, args.fmt)
     if args.output is None:
         sys.stdout.write(content)

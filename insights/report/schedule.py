@@ -22,7 +22,7 @@ from chat_statistics.tables import DAILY
 from insights.report.build import build_report
 from insights.report.page import as_html
 from shared.atomic_write import write_private
-from shared.db import reader_uri
+from shared.db import connect_reader_sync
 from shared.settings import Settings
 
 REPORTS_DIR = "reports"
@@ -71,9 +71,10 @@ def write_due(settings: Settings, now: datetime | None = None) -> str:
     path = report_path(settings, period)
     if path.exists():
         return f"{path.name} already written"
-    if not settings.db_path.exists():
+    conn = connect_reader_sync(settings)
+    if conn is None:
         return "no database yet"
-    with contextlib.closing(sqlite3.connect(reader_uri(settings.db_path), uri=True)) as conn:
+    with contextlib.closing(conn):
         if not _has_data(conn, period):
             return f"no data for {period.name} ({period.first}..{period.last}): nothing written"
         report = build_report(conn, settings, None, period.first, period.last)
