@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from analytics_api import keys
-from analytics_api.database import ReadOnlyDatabase
 from analytics_api.groupings import Groupings
 from analytics_api.metrics import AnalyticsMetrics
 from analytics_api.routes import setup_routes
+from analytics_api.stores import open_database
 from shared.errors import error_middleware
 from shared.layout import StorageLayout
 from shared.settings import Settings
@@ -22,8 +22,9 @@ READ_WORKERS = 2
 def create_app(settings: Settings) -> web.Application:
     """The analytics API: summary, timeline, collections, ``/healthz`` and ``/metrics``.
 
-    It never writes to the data directory: the database is opened read-only, lazily,
-    once the ingestor has created it.
+    It never writes: the database (the SQLite file, or PostgreSQL with
+    ``CHATLOG_DATABASE_URL``, then with no data directory at all) is opened read-only,
+    lazily, once the ingestor has created it.
     """
     metrics = AnalyticsMetrics()
     app = web.Application(middlewares=[metrics.middleware(), error_middleware])
@@ -37,7 +38,7 @@ def create_app(settings: Settings) -> web.Application:
 
 
 async def _database(app: web.Application) -> AsyncIterator[None]:
-    database = ReadOnlyDatabase(app[keys.settings_key].db_path, workers=READ_WORKERS)
+    database = open_database(app[keys.settings_key], workers=READ_WORKERS)
     app[keys.database_key] = database
     try:
         yield

@@ -30,34 +30,27 @@ commits, until a writer opens the database again.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sqlite3
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from analytics_api.read_pool import READY_TABLE, ReadPool
 from shared.db import READER_PRAGMAS, reader_uri
 from shared.errors import Unavailable
 
 T = TypeVar("T")
 
-# The statistics tables appear with a schema migration the ingestor runs.
-_READY_TABLE = "chat_statistics_reach"
 
+class ReadOnlyDatabase(ReadPool):
+    """The SQLite file, read-only: one connection per worker thread."""
 
-class ReadOnlyDatabase:
-    """A small pool of read-only connections, one per worker thread."""
+    store = "sqlite"
 
     def __init__(self, path: Path, workers: int = 2) -> None:
+        super().__init__(workers)
         self._path = path
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="analytics-db")
-        self._local = threading.local()
-        self._opened: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-        self._closed = False
 
     @property
     def path(self) -> Path:
@@ -84,7 +77,7 @@ class ReadOnlyDatabase:
             self._forget()
             return None
         immutable = self._at_rest()
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        conn: sqlite3.Connection | None = self._current()
         if conn is not None and self._local.immutable == immutable:
             # A mode=ro connection follows the writer's changes; an immutable one is good
             # for exactly the content it opened.
@@ -100,7 +93,7 @@ class ReadOnlyDatabase:
             for pragma in READER_PRAGMAS:
                 conn.execute(pragma)
             ready = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (_READY_TABLE,)
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (READY_TABLE,)
             ).fetchone()
         except sqlite3.Error:
             conn.close()
@@ -109,21 +102,10 @@ class ReadOnlyDatabase:
             # An older schema: the ingestor has not migrated yet; look again next time.
             conn.close()
             return None
-        self._local.conn = conn
+        self._keep(conn)
         self._local.state = state
         self._local.immutable = immutable
-        with self._lock:
-            self._opened.append(conn)
         return conn
-
-    def _forget(self) -> None:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            return
-        self._local.conn = None
-        with self._lock:
-            self._opened.remove(conn)
-        conn.close()
 
     def _still_valid(self) -> bool:
         """After a read: an immutable connection's file is still at rest and unchanged."""
@@ -148,26 +130,3 @@ class ReadOnlyDatabase:
         except sqlite3.Error as exc:
             raise Unavailable(f"the statistics database cannot be read: {exc}", retry_after=5) from exc
         raise Unavailable("the statistics database kept changing under the read; retry", retry_after=1)
-
-    async def read(self, fn: Callable[[sqlite3.Connection], T], default: T) -> T:
-        """Run ``fn`` in one read transaction on a worker thread; ``default`` before the DB exists.
-
-        Any SQLite error (a damaged file, a write attempt) is raised as ``Unavailable`` (503).
-        """
-        if self._closed:
-            raise RuntimeError("the database pool is closed")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._run, fn, default)
-
-    async def available(self) -> bool:
-        """True once the database exists with the statistics tables."""
-        return await self.read(lambda conn: True, False)
-
-    def close(self) -> None:
-        """Wait for running reads, then close every connection."""
-        self._closed = True
-        self._executor.shutdown(wait=True)
-        with self._lock:
-            for conn in self._opened:
-                conn.close()
-            self._opened.clear()

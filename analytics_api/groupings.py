@@ -43,7 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from analytics_api.database import ReadOnlyDatabase
+from analytics_api.read_pool import ReadPool
 from insights import faq
 from insights.faq import Group, Grouped, Questions, Stopped
 from shared.errors import Unavailable
@@ -74,7 +74,7 @@ class _Entry:
 class Groupings:
     """Cached question groups per (collection, first day, last day) of one database."""
 
-    def __init__(self, database: ReadOnlyDatabase, min_count: int = 1) -> None:
+    def __init__(self, database: ReadPool, min_count: int = 1) -> None:
         self._database = database
         self._min_count = min_count
         self._cache: OrderedDict[RangeKey, _Entry] = OrderedDict()
@@ -90,6 +90,7 @@ class Groupings:
         self.counts: Counter[str] = Counter()
         self.sync_below = SYNC_BELOW
         self._closed = False
+        self._waiting_told = False
 
     def cached(self, collection: str | None, first: date, last: date) -> bool:
         """True when the range has groups in the cache (current or stale)."""
@@ -191,7 +192,7 @@ class Groupings:
     async def _warm(self, today: date) -> None:
         try:
             # Nothing to group yet (no database, or no question stored): no model to load.
-            while not await self._database.read(_has_questions, False):
+            while not await self._questions_stored():
                 try:
                     await asyncio.wait_for(self._stopping.wait(), _DATABASE_POLL)
                     return
@@ -207,6 +208,17 @@ class Groupings:
                     await task
         except Unavailable as exc:  # a damaged database: requests will say so; the warm-up just ends
             log.warning("FAQ warm-up skipped: %s", exc)
+
+    async def _questions_stored(self) -> bool:
+        """True once a question is stored; False (asked again later) while the store cannot be read."""
+        try:
+            return await self._database.read(_has_questions, False)
+        except Unavailable as exc:
+            # A PostgreSQL not reachable yet, or a damaged file a restore will replace: keep waiting.
+            if not self._waiting_told:
+                log.warning("FAQ warm-up waits for the database: %s", exc)
+                self._waiting_told = True
+            return False
 
     def busy(self) -> bool:
         """True while the warm-up or a grouping is running or waiting."""

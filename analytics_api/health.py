@@ -17,4 +17,7 @@ async def healthz(request: web.Request) -> web.Response:
         request.app[keys.metrics_key].database_available.set(0)
         raise
     request.app[keys.metrics_key].database_available.set(1 if ready else 0)
-    return json_response({"status": "ok", "service": "analytics", "database": "ready" if ready else "not created yet"})
+    return json_response({
+        "status": "ok", "service": "analytics", "database": "ready" if ready else "not created yet",
+        "store": database.store,
+    })

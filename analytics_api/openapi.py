@@ -166,11 +166,15 @@ CONVERSATION_ITEM: Schema = {
 }
 HEALTH: Schema = {
     "type": "object",
-    "required": ["status", "service", "database"],
+    "required": ["status", "service", "database", "store"],
     "properties": {
         "status": {"const": "ok"},
         "service": {"const": "analytics"},
         "database": {"enum": ["ready", "not created yet"]},
+        "store": {
+            "enum": ["sqlite", "postgresql"],
+            "description": "Where it reads: the SQLite file (CHATLOG_DB_PATH) or PostgreSQL (CHATLOG_DATABASE_URL).",
+        },
     },
 }
 ADMIN_ERRORS = {

@@ -516,7 +516,8 @@ def connect_store_reader_sync(settings: Settings, node: bool = False) -> sqlite3
     """A read-only connection to the derived state (every node's, on PostgreSQL); None while there is none.
 
     SQLite: the file opened ``mode=ro`` (None before the ingestor first made it).
-    PostgreSQL: a session whose every transaction is read-only, search path ``public``;
+    PostgreSQL (None before an ingestor migrated it): a session whose every transaction
+    is read-only, search path ``public``;
     with ``node``, this node's own tables first (its ``ingest_offsets``, once it has them).
     """
     if not settings.database_url:
@@ -524,7 +525,11 @@ def connect_store_reader_sync(settings: Settings, node: bool = False) -> sqlite3
             return None
         return sqlite3.connect(reader_uri(settings.db_path), uri=True)
     from shared.postgres.connection import PostgresConnection
+    from shared.postgres.schema import schema_version
 
-    return cast(sqlite3.Connection, PostgresConnection(
-        settings.database_url, node=settings.node if node else None, read_only=True))
+    conn = PostgresConnection(settings.database_url, node=settings.node if node else None, read_only=True)
+    if schema_version(conn) == 0:  # no ingestor has migrated it yet
+        conn.close()
+        return None
+    return cast(sqlite3.Connection, conn)
 

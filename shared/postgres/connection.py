@@ -109,7 +109,8 @@ class PostgresCursor:
 class PostgresConnection:
     """One PostgreSQL session for one thread, with the ``sqlite3.Connection`` methods used here.
 
-    ``node`` puts that node's own tables first on the search path; ``read_only``
+    ``node`` puts that node's own tables first on the search path (without one it is
+    ``public`` alone); ``read_only``
     makes every transaction read-only on the server (``default_transaction_read_only``).
     """
 
@@ -126,6 +127,10 @@ class PostgresConnection:
 
     def _connect(self) -> psycopg.Connection[Any]:
         options = "-c default_transaction_read_only=on" if self._read_only else ""
+        if self._node is None:
+            # No node: the shared tables and the views over every node's (what readers see),
+            # on every session, reconnections included.
+            options += " -c search_path=public"
         conn = psycopg.connect(
             self._url, autocommit=True, cursor_factory=psycopg.ClientCursor,
             connect_timeout=CONNECT_TIMEOUT_SECONDS, options=options,

@@ -28,6 +28,7 @@ from tests.support.statistics_oracle import (
     generate,
     post_all,
 )
+from tests.support.stores import rows
 
 ZONES = ("UTC", "Asia/Seoul")
 # Sketch percentiles are within 0.5% of the exact nearest-rank value.
@@ -66,9 +67,9 @@ def check_summary(body: dict[str, Any], expected: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("zone", ZONES)
-async def test_summary_matches_duckdb(aiohttp_client: AiohttpClient, config: Settings, zone: str) -> None:
+async def test_summary_matches_duckdb(aiohttp_client: AiohttpClient, store_config: Settings, zone: str) -> None:
     """Every summary field, for several ranges and collections, equals DuckDB over the raw events."""
-    settings, api, events = await loaded(aiohttp_client, config, zone)
+    settings, api, events = await loaded(aiohttp_client, store_config, zone)
     raw = frame(events, settings.timezone)
     today = datetime.now(settings.timezone).date()
     ranges = [
@@ -124,9 +125,9 @@ async def test_day_boundary_follows_the_time_zone(aiohttp_client: AiohttpClient,
 
 
 @pytest.mark.parametrize("zone", ZONES)
-async def test_timeline_has_every_bucket(aiohttp_client: AiohttpClient, config: Settings, zone: str) -> None:
+async def test_timeline_has_every_bucket(aiohttp_client: AiohttpClient, store_config: Settings, zone: str) -> None:
     """Daily and hourly timelines list every bucket oldest first, empty ones as zeros, all as DuckDB."""
-    settings, api, events = await loaded(aiohttp_client, config, zone)
+    settings, api, events = await loaded(aiohttp_client, store_config, zone)
     raw = frame(events, settings.timezone)
     for period, days in (("daily", 7), ("hourly", 5)):
         for collection in (None, "it-helpdesk"):
@@ -180,10 +181,10 @@ async def test_timeline_has_every_bucket(aiohttp_client: AiohttpClient, config: 
 
 
 async def test_collections_lists_totals_and_first_last_seen(
-    aiohttp_client: AiohttpClient, config: Settings
+    aiohttp_client: AiohttpClient, store_config: Settings
 ) -> None:
     """/collections lists each collection with its all-time queries and first/last event times."""
-    _settings, api, events = await loaded(aiohttp_client, config, "Asia/Seoul")
+    _settings, api, events = await loaded(aiohttp_client, store_config, "Asia/Seoul")
     body = await (await api.get("/api/analytics/collections")).json()
     names = [c["name"] for c in body["collections"]]
     assert names == sorted({e["collection_name"] for e in events})
@@ -243,9 +244,10 @@ async def test_unknown_route_uses_the_one_error_shape(api_client: TestClient[Any
 
 
 async def test_starts_without_database_and_never_creates_it(
-    aiohttp_client: AiohttpClient, config: Settings
+    aiohttp_client: AiohttpClient, store_config: Settings
 ) -> None:
-    """Before the ingestor has created the database the API answers zeros and creates no file."""
+    """Before the ingestor has created (or migrated) the database the API answers zeros and creates nothing."""
+    config = store_config
     api = await aiohttp_client(create_analytics(config))
     summary = await (await api.get("/api/analytics/summary")).json()
     assert summary["total_queries"] == 0 and summary["collections"] == {}
@@ -253,8 +255,13 @@ async def test_starts_without_database_and_never_creates_it(
     assert len(timeline["points"]) == 3
     assert (await (await api.get("/api/analytics/collections")).json()) == {"collections": []}
     health = await api.get("/healthz")
-    assert health.status == 200 and (await health.json())["database"] == "not created yet"
+    assert health.status == 200
+    assert await health.json() == {
+        "status": "ok", "service": "analytics", "database": "not created yet",
+        "store": "postgresql" if config.database_url else "sqlite",
+    }
     assert not config.data_dir.exists()
+    assert rows(config, "SELECT count(*) FROM chat_statistics_daily") == []  # no table yet: nothing created
     # The ingestor creates the database later: the API opens it then.
     ingest = await aiohttp_client(create_ingestor(config))
     events = generate(2, datetime.now(UTC), count=60)
@@ -262,6 +269,7 @@ async def test_starts_without_database_and_never_creates_it(
     await applied(config, len(events))
     summary = await (await api.get("/api/analytics/summary")).json()
     assert summary["total_queries"] == sum(e["message_type"] == "user" for e in events)
+    assert (await (await api.get("/healthz")).json())["database"] == "ready"
 
 
 async def test_api_connection_cannot_write(

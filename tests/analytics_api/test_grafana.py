@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,37 +15,25 @@ from ingestor.app import create_app as create_ingestor
 from shared.settings import Settings
 from tests.conftest import AiohttpClient
 from tests.support.events import make_event
+from tests.support.grafana_requests import NOW, data_query_request, target
 
-NOW = datetime.now(UTC).replace(minute=30, second=0, microsecond=0)
-
-
-def data_query_request(targets: list[dict[str, Any]], hours: int = 6, interval_ms: int = 60_000,
-                       **extra: Any) -> dict[str, Any]:
-    """A whole DataQueryRequest, as Grafana 10/11 sends it for a panel."""
-    start = NOW - timedelta(hours=hours)
-    return {
-        "app": "dashboard", "requestId": "Q101", "timezone": "browser", "panelId": 2,
-        "dashboardUID": "chatlog", "range": {
-            "from": start.isoformat().replace("+00:00", "Z"),
-            "to": (NOW + timedelta(minutes=20)).isoformat().replace("+00:00", "Z"),
-            "raw": {"from": f"now-{hours}h", "to": "now"},
-        },
-        "timeInfo": "", "interval": "1m", "intervalMs": interval_ms, "maxDataPoints": 1200,
-        "targets": targets, "scopedVars": {"__interval": {"text": "1m", "value": "1m"}},
-        "startTime": 1732400000000, "rangeRaw": {"from": f"now-{hours}h", "to": "now"},
-        "adhocFilters": [], **extra,
-    }
-
-
-def target(name: str, payload: Any = None, ref: str = "A") -> dict[str, Any]:
-    """One query target as the plugin's code editor stores it."""
-    return {"refId": ref, "datasource": {"type": "simpod-json-datasource", "uid": "chatlog"},
-            "editorMode": "code", "target": name, "payload": payload if payload is not None else {}}
+Served = tuple[TestClient[Any, Any], list[dict[str, Any]]]
 
 
 @pytest.fixture
-async def grafana(aiohttp_client: AiohttpClient, config: Settings) -> tuple[TestClient[Any, Any], list[dict[str, Any]]]:
-    """An analytics API over events spread across the last five hours, and those events."""
+async def grafana(aiohttp_client: AiohttpClient, store_config: Settings) -> Served:
+    """An analytics API over events spread across the last five hours, and those events (on both stores)."""
+    return await serve_events(aiohttp_client, store_config)
+
+
+@pytest.fixture
+async def grafana_sqlite(aiohttp_client: AiohttpClient, config: Settings) -> Served:
+    """As ``grafana``, on SQLite only (for what does not read the store)."""
+    return await serve_events(aiohttp_client, config)
+
+
+async def serve_events(aiohttp_client: AiohttpClient, config: Settings) -> Served:
+    """Events spread across the last five hours posted to an ingestor; an analytics API over them."""
     ingest = await aiohttp_client(create_ingestor(config))
     rng = random.Random(7)
     events = []
@@ -69,13 +57,13 @@ def expected_hourly(events: list[dict[str, Any]], collection: str | None) -> Cou
     return counts
 
 
-async def test_save_and_test(grafana: tuple[TestClient[Any, Any], Any]) -> None:
+async def test_save_and_test(grafana: Served) -> None:
     """GET /grafana/ answers 200 for the datasource's "Save & test"."""
     client, _ = grafana
     assert (await client.get("/grafana/")).status == 200
 
 
-async def test_metrics_and_payload_options(grafana: tuple[TestClient[Any, Any], Any]) -> None:
+async def test_metrics_and_payload_options(grafana: Served) -> None:
     """/metrics lists every metric with a collection_name select filled from the data."""
     client, events = grafana
     body = await (await client.post("/grafana/metrics", json={"metric": "", "payload": {}})).json()
@@ -90,7 +78,7 @@ async def test_metrics_and_payload_options(grafana: tuple[TestClient[Any, Any], 
     assert {o["value"] for o in options} == collections
 
 
-async def test_hourly_series_match_the_events(grafana: tuple[TestClient[Any, Any], Any]) -> None:
+async def test_hourly_series_match_the_events(grafana: Served) -> None:
     """Hourly query counts equal an independent count, per collection and for all."""
     client, events = grafana
     request = data_query_request([target("queries", ref="A"), target("queries", {"collection_name": "hr-docs"}, "B"),
@@ -108,7 +96,7 @@ async def test_hourly_series_match_the_events(grafana: tuple[TestClient[Any, Any
 
 
 @pytest.mark.parametrize("field", ["filters", "adhocFilters"])
-async def test_daily_buckets_and_adhoc_filter(grafana: tuple[TestClient[Any, Any], Any], field: str) -> None:
+async def test_daily_buckets_and_adhoc_filter(grafana: Served, field: str) -> None:
     """A day-long interval gives daily points; the ad-hoc filter (either name) narrows to one collection."""
     client, events = grafana
     chosen = [{"key": "collection_name", "operator": "=", "value": "it-helpdesk"}]
@@ -120,7 +108,7 @@ async def test_daily_buckets_and_adhoc_filter(grafana: tuple[TestClient[Any, Any
     assert total == sum(1 for e in events if e["message_type"] == "user" and e["collection_name"] == "it-helpdesk")
 
 
-async def test_tables(grafana: tuple[TestClient[Any, Any], Any]) -> None:
+async def test_tables(grafana: Served) -> None:
     """top_queries and collections answer Grafana tables with columns and rows."""
     client, events = grafana
     request = data_query_request([target("top_queries", {"top": 3}), target("collections", ref="B")], hours=24)
@@ -131,7 +119,7 @@ async def test_tables(grafana: tuple[TestClient[Any, Any], Any]) -> None:
     assert {row[0]: row[1] for row in per_collection["rows"]} == dict(users)
 
 
-async def test_variable_and_tags(grafana: tuple[TestClient[Any, Any], Any]) -> None:
+async def test_variable_and_tags(grafana: Served) -> None:
     """/variable, /tag-keys and /tag-values serve the collection names."""
     client, events = grafana
     collections = {e["collection_name"] for e in events}
@@ -158,9 +146,9 @@ async def test_variable_and_tags(grafana: tuple[TestClient[Any, Any], Any]) -> N
                                                                 "value": "h.*"}]),
     ],
 )
-async def test_malformed_query_is_400(grafana: tuple[TestClient[Any, Any], Any], body: dict[str, Any]) -> None:
+async def test_malformed_query_is_400(grafana_sqlite: Served, body: dict[str, Any]) -> None:
     """A malformed DataQueryRequest is refused with 400 in the one error shape."""
-    client, _ = grafana
+    client, _ = grafana_sqlite
     resp = await client.post("/grafana/query", json=body)
     assert resp.status == 400
     assert (await resp.json())["error"] == "bad_request"

@@ -78,10 +78,11 @@ async def test_the_warm_up_serves_the_first_requests_from_the_cache(
 
 
 async def test_stale_groups_are_served_then_refreshed_within_the_bound(
-    aiohttp_client: AiohttpClient, config: Settings
+    aiohttp_client: AiohttpClient, store_config: Settings
 ) -> None:
     """Once a range is grouped, new events get the cached answer at once and one background
     regrouping brings them in well within 10 s."""
+    config = store_config
     ingest = await aiohttp_client(create_ingestor(config))
     events = questions((LEAVE, 0.3))
     await post_all(ingest, events)

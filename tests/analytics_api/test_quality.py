@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,20 +16,17 @@ from shared.settings import Settings
 from tests.conftest import AiohttpClient
 from tests.support.quality_oracle import check_quality, expected_quality, feedback_for, labelled_answers
 from tests.support.statistics_oracle import post_all
+from tests.support.stores import rows
 
 
 async def counted(config: Settings, answers: int, feedback: int, within: float = 15.0) -> None:
     """Wait until the quality rows hold ``answers`` answers and ``feedback`` pieces of feedback."""
     deadline = asyncio.get_running_loop().time() + within
     while True:
-        with contextlib.closing(sqlite3.connect(config.db_path)) as conn:
-            try:
-                (a,) = conn.execute("SELECT coalesce(sum(answers), 0) FROM retrieval_statistics").fetchone()
-                (f,) = conn.execute(
-                    "SELECT coalesce(sum(positive + negative), 0) FROM feedback_statistics"
-                ).fetchone()
-            except sqlite3.OperationalError:
-                a = f = 0
+        found = rows(config, "SELECT coalesce(sum(answers), 0) FROM retrieval_statistics")
+        a = found[0][0] if found else 0
+        found = rows(config, "SELECT coalesce(sum(positive + negative), 0) FROM feedback_statistics")
+        f = found[0][0] if found else 0
         if (a, f) == (answers, feedback):
             return
         assert asyncio.get_running_loop().time() < deadline, f"counted {(a, f)}, want {(answers, feedback)}"
@@ -39,9 +34,11 @@ async def counted(config: Settings, answers: int, feedback: int, within: float =
 
 
 @pytest.mark.parametrize("zone", ["UTC", "Asia/Seoul"])
-async def test_quality_equals_the_exact_figures(aiohttp_client: AiohttpClient, config: Settings, zone: str) -> None:
+async def test_quality_equals_the_exact_figures(
+    aiohttp_client: AiohttpClient, store_config: Settings, zone: str
+) -> None:
     """Every rate, count, bucket and percentile of the answer, all collections and one, live."""
-    zoned = dataclasses.replace(config, timezone=ZoneInfo(zone))
+    zoned = dataclasses.replace(store_config, timezone=ZoneInfo(zone))
     ingest = await aiohttp_client(create_ingestor(zoned))
     events = labelled_answers(7, datetime.now(UTC))
     feedback = feedback_for(events, 8)
@@ -93,9 +90,10 @@ async def test_empty_range_answers_zeros(aiohttp_client: AiohttpClient, config: 
     assert resp.status == 400 and (await resp.json())["parameter"] == "date_from"
 
 
-async def test_feedback_in_the_timeline_and_grafana(aiohttp_client: AiohttpClient, config: Settings) -> None:
+async def test_feedback_in_the_timeline_and_grafana(aiohttp_client: AiohttpClient, store_config: Settings) -> None:
     """Each timeline point and Grafana bucket counts the feedback given in it, per collection and overall."""
-    from tests.analytics_api.test_grafana import data_query_request, target
+    config = store_config
+    from tests.support.grafana_requests import data_query_request, target
 
     ingest = await aiohttp_client(create_ingestor(config))
     now = datetime.now(UTC)

@@ -8,14 +8,10 @@ this machine cannot mount).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import random
 import subprocess
-import sys
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,47 +19,9 @@ from typing import Any
 
 import pytest
 
-from tests.support.daemon import IngestorProcess, free_port
+from tests.support.analytics import AnalyticsProcess
+from tests.support.daemon import IngestorProcess
 from tests.support.events import make_event
-
-ADMIN_TOKEN = "readonly-admin-token"
-
-
-class AnalyticsProcess:
-    """``python -m analytics_api`` on a data directory."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.port = free_port()
-        env = {**os.environ, "CHATLOG_DATA_DIR": str(data_dir), "CHATLOG_API_PORT": str(self.port),
-               "CHATLOG_ADMIN_TOKEN": ADMIN_TOKEN, "CHATLOG_LOG_LEVEL": "WARNING"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "analytics_api"], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.proc.stderr.read().decode() if self.proc.stderr else ""
-            with contextlib.suppress(OSError):
-                self.get("/healthz")
-                return
-            time.sleep(0.05)
-        raise TimeoutError("analytics API did not start")
-
-    def get(self, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
-        """Status and JSON body of a GET (or, with ``body``, a POST)."""
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data,
-                                         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
-        try:
-            with urllib.request.urlopen(request, timeout=10) as resp:
-                return resp.status, json.loads(resp.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read())
-
-    def stop(self) -> None:
-        """SIGTERM and wait."""
-        self.proc.terminate()
-        self.proc.wait(20)
-        if self.proc.stderr:
-            self.proc.stderr.close()
 
 
 def post(ingestor: IngestorProcess, events: list[dict[str, Any]]) -> None:

@@ -8,21 +8,23 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from analytics_api.app import create_app as create_analytics
+from ingestor.app import create_app as create_ingestor
 from shared.settings import Settings
 from tests.chatlog.test_report import ALERT_MESSAGE, stored_traffic
 from tests.conftest import AiohttpClient
 
 
-async def test_report_in_every_format(
-    client: TestClient[Any, Any], aiohttp_client: AiohttpClient, config: Settings
-) -> None:
-    await stored_traffic(client, config)
+async def test_report_in_every_format(aiohttp_client: AiohttpClient, store_config: Settings) -> None:
+    """Summary, suggestions, the period's alert and the conversations to review, in HTML, JSON and Markdown."""
+    config = store_config
+    await stored_traffic(await aiohttp_client(create_ingestor(config)), config)
     api = await aiohttp_client(create_analytics(config))
     resp = await api.get("/api/analytics/report")
     assert resp.status == 200 and resp.content_type == "text/html" and resp.charset == "utf-8"
     assert resp.headers["Content-Security-Policy"].startswith("default-src 'none'")
     page = await resp.text()
     assert page.count("<svg") == 5 and ALERT_MESSAGE in page and "<script" not in page
+    assert "bad-1" in page  # the errored conversation, to review
     resp = await api.get("/api/analytics/report", params={"format": "json", "collection_name": "low-kb"})
     assert resp.status == 200 and resp.content_type == "application/json"
     body = json.loads(await resp.text())

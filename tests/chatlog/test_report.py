@@ -3,55 +3,62 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import sqlite3
 import stat
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from chatlog.cli import main as chatlog_main
+from ingestor.app import create_app as create_ingestor
 from shared.settings import Settings
 from tests.analytics_api.test_quality import counted
+from tests.conftest import AiohttpClient
 from tests.support.statistics_oracle import post_all
-from tests.support.suggestion_traffic import scenario
+from tests.support.stores import rows, write
+from tests.support.suggestion_traffic import Traffic, scenario
 
 
 def _env(monkeypatch: pytest.MonkeyPatch, config: Settings) -> None:
     monkeypatch.setenv("CHATLOG_DATA_DIR", str(config.data_dir))
     monkeypatch.setenv("CHATLOG_TIMEZONE", str(config.timezone))
     monkeypatch.setenv("CHATLOG_USER_HASH_SECRET", config.user_hash_secret)
+    if config.database_url:
+        monkeypatch.setenv("CHATLOG_DATABASE_URL", config.database_url)
 
 
 ALERT_MESSAGE = "low-kb: 62% 저점수 답변 / low-score answers"
 
 
-async def stored_traffic(client: TestClient[Any, Any], config: Settings) -> None:
-    """Balanced traffic plus a collection of weak retrieval, an errored conversation and one recorded alert."""
-    traffic = scenario("low_retrieval")
+async def stored_traffic(client: TestClient[Any, Any], config: Settings, traffic: Traffic | None = None) -> None:
+    """Balanced traffic plus a collection of weak retrieval, an errored conversation and one recorded alert.
+
+    ``traffic`` (default: a new ``scenario("low_retrieval")``) fixes every instant: the same
+    traffic stored twice gives equal stores.
+    """
+    traffic = traffic or scenario("low_retrieval")
     await post_all(client, traffic.events)
     assert (await client.post("/v1/feedback", json=traffic.feedback)).status == 202
-    now = datetime.now(UTC).isoformat()
+    now = traffic.now.isoformat()
     posted = {"conversation_id": "bad-1", "collection_name": "hr-docs", "messages": [
         {"role": "user", "content": "q", "timestamp": now},
         {"role": "assistant", "content": "a", "timestamp": now, "error": True}]}
     assert (await client.post("/v1/conversations", json=posted)).status == 202
     await counted(config, traffic.answers, len(traffic.feedback))
-    started = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
-    with contextlib.closing(sqlite3.connect(config.db_path)) as conn, conn:
-        conn.execute(
-            "INSERT INTO alerts (rule, scope, state, started_at, value, threshold, baseline, message) "
-            "VALUES ('low_score_rate', 'low-kb', 'firing', ?, 0.62, 0.3, 0.1, ?)", (started, ALERT_MESSAGE))
+    started = (traffic.now - timedelta(hours=1)).isoformat(timespec="seconds")
+    write(config, "INSERT INTO alerts (rule, scope, state, started_at, value, threshold, baseline, message) "
+                  "VALUES ('low_score_rate', 'low-kb', 'firing', ?, 0.62, 0.3, 0.1, ?)", (started, ALERT_MESSAGE))
 
 
 async def test_report_has_every_section(
-    client: TestClient[Any, Any], config: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    aiohttp_client: AiohttpClient, store_config: Settings, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Usage, timeline, quality, FAQ, gaps, suggestions, the period's alerts and the conversations to review."""
-    await stored_traffic(client, config)
+    config = store_config
+    await stored_traffic(await aiohttp_client(create_ingestor(config)), config)
     _env(monkeypatch, config)
     assert await asyncio.to_thread(chatlog_main, ["report", "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -98,9 +105,10 @@ async def test_html_report_is_one_private_file(
 
 
 def test_report_refuses_bad_ranges_and_a_missing_database(
-    config: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    store_config: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Bad input gets a one-line error and exit 1; the report never creates the database."""
+    config = store_config
     _env(monkeypatch, config)
     assert chatlog_main(["report", "--from", "2026-03-02", "--to", "2026-03-01"]) == 1
     assert "--from 2026-03-02 is after --to 2026-03-01" in capsys.readouterr().err
@@ -111,3 +119,4 @@ def test_report_refuses_bad_ranges_and_a_missing_database(
     with pytest.raises(SystemExit):
         chatlog_main(["report", "--format", "pdf"])
     assert not config.db_path.exists()
+    assert rows(config, "SELECT count(*) FROM meta") == []  # nor, on PostgreSQL, a table

@@ -27,8 +27,11 @@ async def faq(api: Any, **params: str) -> list[dict[str, Any]]:
     return items
 
 
-async def test_paraphrases_are_one_entry_with_its_best_answer(aiohttp_client: AiohttpClient, config: Settings) -> None:
+async def test_paraphrases_are_one_entry_with_its_best_answer(
+    aiohttp_client: AiohttpClient, store_config: Settings
+) -> None:
     """Paraphrases group, unrelated questions stay apart, small groups are left out, shares add up."""
+    config = store_config
     ingest = await aiohttp_client(create_ingestor(config))
     events: list[dict[str, Any]] = []
     for i in range(3):
@@ -59,8 +62,9 @@ async def test_paraphrases_are_one_entry_with_its_best_answer(aiohttp_client: Ai
     assert [(i["question"], i["count"], i["share"]) for i in legal] == [(LEAVE_PARAPHRASE, 2, 1.0)]
 
 
-async def test_the_answer_shown_follows_the_rules(aiohttp_client: AiohttpClient, config: Settings) -> None:
+async def test_the_answer_shown_follows_the_rules(aiohttp_client: AiohttpClient, store_config: Settings) -> None:
     """Regenerations, regenerated answers and errors are never shown; good feedback comes before the score."""
+    config = store_config
     ingest = await aiohttp_client(create_ingestor(config))
     events = exchange(LEAVE, [Reply("error answer", 0.99, status="error")])
     events += exchange(LEAVE, [Reply("rejected answer", 0.98), Reply("regenerated answer", 0.97, regeneration=True)])
@@ -120,9 +124,10 @@ async def test_an_answer_pairs_with_a_question_committed_before(
 
 
 async def test_knowledge_gaps_are_the_low_scored_groups_lowest_first(
-    aiohttp_client: AiohttpClient, config: Settings
+    aiohttp_client: AiohttpClient, store_config: Settings
 ) -> None:
     """Groups of at least min_count under the threshold, lowest mean first; the quality answer carries them."""
+    config = store_config
     ingest = await aiohttp_client(create_ingestor(config))
     events: list[dict[str, Any]] = []
     for question, score, times in ((LEAVE, 0.45, 3), (PARENTAL, 0.2, 3), (CARD, 0.1, 2), ("VPN 접속 오류", 0.9, 5)):

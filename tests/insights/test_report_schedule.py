@@ -5,10 +5,8 @@ from __future__ import annotations
 import dataclasses
 import stat
 from datetime import UTC, date, datetime
-from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from ingestor.app import JOB_FACTORIES, create_app
 from ingestor.report_jobs import ReportJobError, write_due_report
@@ -16,6 +14,7 @@ from ingestor.scheduler import scheduled_jobs
 from insights.report.schedule import Period, last_complete, report_path, write_due
 from shared.settings import Settings
 from tests.chatlog.test_report import stored_traffic
+from tests.conftest import AiohttpClient
 
 
 @pytest.mark.parametrize(("today", "weekly"), [
@@ -31,8 +30,9 @@ def test_periods_and_their_names(today: date, weekly: Period) -> None:
     assert last_complete("off", today) is None
 
 
-async def test_the_due_report_is_written_once(client: TestClient[Any, Any], config: Settings) -> None:
-    await stored_traffic(client, config)
+async def test_the_due_report_is_written_once(aiohttp_client: AiohttpClient, store_config: Settings) -> None:
+    config = store_config
+    await stored_traffic(await aiohttp_client(create_app(config)), config)
     daily = dataclasses.replace(config, report_schedule="daily")
     tomorrow = datetime.now(config.timezone).replace(hour=1) + (datetime(2026, 1, 2) - datetime(2026, 1, 1))
     period = last_complete("daily", tomorrow.date())

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sqlite3
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.settings import Settings
-from tests.support.stores import rows as store_rows
+from tests.support.stores import rows
 
 
 @dataclass(frozen=True)
@@ -60,17 +58,15 @@ def exchange(
 
 def question_tables(config: Settings) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """Every faq_questions and faq_sessions row, in key order."""
-    with contextlib.closing(sqlite3.connect(config.db_path)) as conn:
-        rows = conn.execute("SELECT * FROM faq_questions ORDER BY 1, 2, 3").fetchall()
-        sessions = conn.execute("SELECT * FROM faq_sessions ORDER BY 1, 2").fetchall()
-    return rows, sessions
+    questions = rows(config, "SELECT * FROM faq_questions ORDER BY 1, 2, 3")
+    return questions, rows(config, "SELECT * FROM faq_sessions ORDER BY 1, 2")
 
 
 async def settled(config: Settings, events: int, feedback: int = 0, within: float = 15.0) -> None:
     """Wait until the derived state applied ``events`` log lines and ``feedback`` feedback lines."""
     deadline = asyncio.get_running_loop().time() + within
     while True:
-        found = dict(store_rows(config, "SELECT stream, sum(lines) FROM ingest_offsets GROUP BY stream"))
+        found = dict(rows(config, "SELECT stream, sum(lines) FROM ingest_offsets GROUP BY stream"))
         got = (found.get("data", 0), found.get("feedback", 0))
         if got == (events, feedback):
             return

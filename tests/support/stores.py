@@ -2,7 +2,8 @@
 
 ``store_config`` is parametrised: a test that takes it (or a module whose ``config``
 fixture returns it) runs once on SQLite and once on a fresh PostgreSQL database of
-the session's server (``tests.support.postgres``). ``rows`` reads either store.
+the session's server (``tests.support.postgres``). ``rows`` reads either store;
+``write`` changes it (a test planting a row the ingestor would have made).
 """
 
 from __future__ import annotations
@@ -69,3 +70,16 @@ def rows(config: Settings, sql: str, params: tuple[Any, ...] = ()) -> list[tuple
             return list(lite.execute(sql, params).fetchall())
         except sqlite3.OperationalError:
             return []
+
+
+def write(config: Settings, sql: str, params: tuple[Any, ...] = ()) -> None:
+    """Run one writing statement (SQLite's dialect) on the store ``config`` names, committed."""
+    if config.database_url:
+        from shared.postgres.connection import PostgresConnection
+
+        with contextlib.closing(PostgresConnection(config.database_url)) as conn, conn:
+            conn.execute("BEGIN")
+            conn.execute(sql, params)
+        return
+    with contextlib.closing(sqlite3.connect(config.db_path)) as lite, lite:
+        lite.execute(sql, params)
