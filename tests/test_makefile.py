@@ -93,4 +93,5 @@ def test_a_machine_without_postgresql_server_binaries_gets_them(tmp_path: Path) 
     done = _run_system_deps(bin_dir, f"POSTGRES_PG_CTL={tmp_path}/nowhere/*/bin/pg_ctl")
     assert done.returncode == 0, done.stderr
     assert "postgresql" in done.stdout
-    assert any(call.startswith("apt-get DEBIAN_FRONTEND=noninteractive install") for call in log.read_text().splitlines())
+    calls = log.read_text().splitlines()
+    assert any(call.startswith("apt-get DEBIAN_FRONTEND=noninteractive install") for call in calls)
