@@ -18,6 +18,7 @@ import pytest
 from ingestor.app import create_app as create_ingestor
 from shared.settings import Settings
 from tests.conftest import AiohttpClient
+from tests.support.daemon import free_port
 from tests.support.multinode import (
     differences,
     health,
@@ -25,6 +26,7 @@ from tests.support.multinode import (
     log_ids,
     message_total,
     metrics_text,
+    node,
     nodes,
     post,
     session_messages,
@@ -180,3 +182,19 @@ async def test_ingest_goes_on_while_postgres_is_unreachable_and_the_state_catche
     assert rows(pg, "SELECT count(*) FROM quarantined_lines") == [(0,)]
     reference = await asyncio.to_thread(union_reference, [a.data_dir, b.data_dir], tmp_path / "reference")
     assert differences(pg, reference) == []
+
+
+@pytest.mark.slow
+def test_an_ingestor_started_with_its_database_unreachable_exits_with_a_clear_error(
+    tmp_path: Path, short_dir: Path
+) -> None:
+    url = f"postgresql://chatlog:not-this-password@127.0.0.1:{free_port()}/chatlog"
+    proc = node(tmp_path, short_dir, url, "node-a")
+    try:
+        with pytest.raises(RuntimeError) as failed:
+            proc.start(timeout=60)
+        assert proc.proc is not None and proc.proc.wait(10) == 2
+    finally:
+        proc.stop_quietly()
+    assert "chatlog-ingestor: the PostgreSQL of CHATLOG_DATABASE_URL does not answer" in str(failed.value)
+    assert "not-this-password" not in str(failed.value) and "Traceback" not in str(failed.value)
