@@ -42,3 +42,13 @@ async def test_two_nodes_fire_an_alert_once_and_notify_it_once(tmp_path: Path, p
             assert rows(first, "SELECT count(*) FROM alert_outbox") == [(0,)]
             # Evaluated again by both: nothing starts twice.
             assert await asyncio.gather(evaluate(a), evaluate(b)) == [[], []]
+            # Quiet again: each interval's evaluation counts once however many nodes evaluate (here the
+            # rounds come at once: the node that evaluated last goes on, the other one stands down),
+            # so the alerts resolve after alert_resolve_evaluations intervals, not fewer.
+            clock.now += timedelta(minutes=WINDOW + 5)
+            await feed(a, stretch(rng, "hr-docs", clock.now - timedelta(minutes=WINDOW - 1), WINDOW, BALANCED))
+            rounds = []
+            for _ in range(first.alert_resolve_evaluations):
+                round_changes = await asyncio.gather(evaluate(a), evaluate(b))
+                rounds.append(sorted(c[2] for c in round_changes[0] + round_changes[1]))
+            assert rounds == [[]] * (first.alert_resolve_evaluations - 1) + [["resolved", "resolved"]]
