@@ -182,7 +182,7 @@ class AlertEvaluator:
     async def _evaluated_elsewhere(self) -> bool:
         """Inside the transaction: True when another node evaluated just now; else record this evaluation."""
         node, now = self._settings.node, time.time()  # the real clock: how often, not the rules' "now"
-        rows = await self._conn.execute_fetchall("SELECT value FROM meta WHERE key = ?", (EVALUATED_KEY,))
+        rows = list(await self._conn.execute_fetchall("SELECT value FROM meta WHERE key = ?", (EVALUATED_KEY,)))
         if rows:
             by, _, at = str(rows[0][0]).rpartition(" ")
             with contextlib.suppress(ValueError):
