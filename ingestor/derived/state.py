@@ -228,8 +228,7 @@ class DerivedState:
     def status(self) -> DerivedStatus:
         """Lag, progress, quarantine and conversation counts now."""
         if self._applier is None:  # not started: the database does not answer yet
-            down = time.time() - self._down_since if self._down_since is not None else 0.0
-            return DerivedStatus(0, 0, 0, 0, 0, catching_up=True, database_down_seconds=round(down, 1))
+            return DerivedStatus(0, 0, 0, 0, 0, catching_up=True, database_down_seconds=_down_seconds(self._down_since))
         conversations = self.conversations
         applier = self.applier
         down_since = applier.database_down_since
@@ -246,7 +245,7 @@ class DerivedState:
             alert_deliveries=self._delivery.delivered if self._delivery is not None else 0,
             alert_delivery_failures=self._delivery.failures if self._delivery is not None else 0,
             collection_totals=self._minutes.totals.totals if self._minutes is not None else {},
-            database_down_seconds=round(time.time() - down_since, 1) if down_since is not None else 0.0,
+            database_down_seconds=_down_seconds(down_since),
         )
 
     def report(self) -> None:
@@ -284,6 +283,11 @@ class DerivedState:
             if self._conn is not None:
                 await self._conn.close()
             self._files.close()
+
+
+def _down_seconds(since: float | None) -> float:
+    """Seconds since ``since`` for the status: never 0 while down (0 means the database answers)."""
+    return 0.0 if since is None else max(0.1, round(time.time() - since, 1))
 
 
 async def _catch_up(settings: Settings) -> int:

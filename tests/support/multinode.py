@@ -10,6 +10,7 @@ applies it exactly as an ingestor start does (``catch_up_stopped``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 
 from ingestor.derived.state import catch_up_stopped
 from shared.layout import StorageLayout, Stream
@@ -107,6 +109,17 @@ def nodes(root: Path, short_dir: Path, url: str, *names: str, **env: str) -> Ite
         for name in names:
             started.append(node(root, short_dir, url, name, **env).start(timeout=60))
         yield started
+    except BaseException:
+        for proc in started:  # what the nodes said, for the failure's report
+            if proc.proc is not None and proc.proc.poll() is None and proc.proc.stderr is not None:
+                children = psutil.Process(proc.proc.pid).children(recursive=True)
+                for victim in [psutil.Process(proc.proc.pid), *children]:
+                    with contextlib.suppress(psutil.Error):
+                        victim.kill()
+                proc.proc.wait(10)
+                psutil.wait_procs(children, 10)
+                print(f"--- {proc.data_dir.parent.name} stderr ---\n{proc.proc.stderr.read().decode()[-4000:]}")
+        raise
     finally:
         for proc in started:
             proc.stop_quietly()
