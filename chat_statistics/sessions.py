@@ -15,6 +15,7 @@ the same rows.
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -84,6 +85,7 @@ def unique_deltas(existing: Mapping[str, set[Place]], activity: Mapping[str, set
 
 
 GENERATION_KEY = "statistics_generation"
+WRITER_KEY = "statistics_writer"
 
 
 def bump_generation(conn: sqlite3.Connection) -> None:
@@ -98,15 +100,20 @@ def bump_generation(conn: sqlite3.Connection) -> None:
 class PlaceCache:
     """The stored places of recently active sessions, so the live path rarely reads them back.
 
-    Entries are exact copies of ``chat_statistics_sessions``. The cache forgets
-    everything when a transaction it fed was rolled back (its last inserted row is
-    missing) or when a rebuild changed the table (the generation moved).
+    Entries are exact copies of ``chat_statistics_sessions``. Every transaction that
+    inserts places also stores a mark of its writer (``meta.statistics_writer``: this
+    cache's token and a count), so the cache forgets everything when the database does
+    not hold its own last mark: a transaction it fed was rolled back, another writer
+    added places since (another node on a shared PostgreSQL, a rebuild), or a rebuild
+    changed the table (the generation moved).
     """
 
     def __init__(self, capacity: int = 50_000) -> None:
         self._capacity = capacity
         self._places: OrderedDict[str, set[Place]] = OrderedDict()
-        self._sentinel: Activity | None = None
+        self._token = uuid.uuid4().hex
+        self._writes = 0
+        self._mark: str | None = None  # the writer mark the database holds if nobody else wrote since
         self._generation: str | None = None
 
     def __len__(self) -> int:
@@ -114,20 +121,27 @@ class PlaceCache:
 
     def validate(self, conn: sqlite3.Connection) -> None:
         """Drop everything unless the database still holds what the cache believes."""
-        row = conn.execute("SELECT value FROM meta WHERE key = ?", (GENERATION_KEY,)).fetchone()
-        generation = str(row[0]) if row else None
-        stale = generation != self._generation
-        if not stale and self._sentinel is not None:
-            found = conn.execute(
-                f"SELECT 1 FROM {SESSIONS} WHERE session_id = ? AND collection_name = ? AND date = ? "
-                "AND hour = ?",
-                self._sentinel,
-            ).fetchone()
-            stale = found is None
-        if stale:
+        found = dict(conn.execute(
+            "SELECT key, value FROM meta WHERE key IN (?, ?)", (GENERATION_KEY, WRITER_KEY)
+        ).fetchall())
+        generation = found.get(GENERATION_KEY)
+        generation = str(generation) if generation is not None else None
+        mark = found.get(WRITER_KEY)
+        mark = str(mark) if mark is not None else None
+        if generation != self._generation or mark != self._mark:
             self._places.clear()
         self._generation = generation
-        self._sentinel = None
+        self._mark = mark
+
+    def mark_written(self, conn: sqlite3.Connection) -> None:
+        """Store this writer's mark in the caller's transaction (it inserted places)."""
+        self._writes += 1
+        mark = f"{self._token}:{self._writes}"
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (WRITER_KEY, mark),
+        )
+        self._mark = mark
 
     def lookup(self, sessions: Iterable[str]) -> tuple[dict[str, set[Place]], list[str]]:
         """Known places of the cached sessions, and the sessions to read from the database."""
@@ -151,8 +165,6 @@ class PlaceCache:
             self._places.move_to_end(session)
         while len(self._places) > self._capacity:
             self._places.popitem(last=False)
-        if new_rows:
-            self._sentinel = new_rows[-1]
 
 
 def _read_places(conn: sqlite3.Connection, sessions: list[str]) -> dict[str, set[Place]]:
@@ -177,6 +189,8 @@ def apply_sessions(
         existing.update(_read_places(conn, sorted(missing)))
     deltas = unique_deltas(existing, activity)
     conn.executemany(f"INSERT INTO {SESSIONS} VALUES (?, ?, ?, ?)", deltas.new_rows)
+    if deltas.new_rows:
+        cache.mark_written(conn)
     if deltas.reach:
         conn.executemany(
             f"INSERT INTO {REACH} VALUES (?, ?, ?, ?) ON CONFLICT (scope, date, prev_date) "

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from ingestor.app import create_app
 from ingestor.otlp.app import create_otlp_app
+from shared.db import DatabaseUnreachable
 from shared.privacy import UserHashKeyError
 from shared.serving import Listener, serve_from_env
 from shared.settings import Settings
@@ -56,7 +57,10 @@ def main() -> int:
     """Run until SIGTERM/SIGINT; 2 with a message when the user-hash key is not the store's."""
     try:
         return serve_from_env("chatlog-ingestor", ingest_listeners)
-    except UserHashKeyError as exc:
+    except (UserHashKeyError, DatabaseUnreachable) as exc:
+        # Unreachable at start: the key check, offsets and any pending erasure need the database
+        # before the first event is taken; the service manager starts it again (a running
+        # ingestor rides out an outage: its files take the events).
         print(f"chatlog-ingestor: {exc}", file=sys.stderr)
         return 2
 

@@ -67,6 +67,11 @@ class IngestMetrics:
             "Day-file lines the derived state could not apply, set aside in quarantined_lines",
             registry=r,
         )
+        self.derived_database_up = Gauge(
+            "chatlog_ingest_derived_database_up",
+            "1 while the derived state's database answers, 0 while it cannot reach it (ingest goes on)",
+            registry=r,
+        )
         self.derived_restarts = Counter(
             "chatlog_ingest_derived_restarts", "Times the derived-state process died and was restarted", registry=r
         )

@@ -446,6 +446,14 @@ def connect_writer_sync(path: Path) -> sqlite3.Connection:
     return conn
 
 
+class DatabaseUnreachable(ConnectionError):
+    """CHATLOG_DATABASE_URL's server does not answer (refused, timed out, shutting down).
+
+    An ``OSError``, like a failing disk: the derived state retries it rather than blaming
+    any line. The message names neither the URL nor its password.
+    """
+
+
 def connect_store_sync(settings: Settings) -> sqlite3.Connection:
     """The derived state's synchronous read-write connection, migrated: SQLite's, or PostgreSQL's.
 
@@ -454,10 +462,16 @@ def connect_store_sync(settings: Settings) -> sqlite3.Connection:
     """
     if not settings.database_url:
         return connect_writer_sync(settings.db_path)
+    import psycopg
+
     from shared.postgres.connection import PostgresConnection
     from shared.postgres.schema import migrate as migrate_postgres
 
-    conn = PostgresConnection(settings.database_url, node=settings.node)
+    try:
+        conn = PostgresConnection(settings.database_url, node=settings.node)
+    except psycopg.OperationalError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DatabaseUnreachable(f"the PostgreSQL of CHATLOG_DATABASE_URL does not answer: {first}") from None
     try:
         migrate_postgres(conn, settings.node)
     except BaseException:

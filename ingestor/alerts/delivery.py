@@ -6,6 +6,11 @@ A row leaves the outbox when its webhook answers 2xx, or when it is an hour old 
 still failing (logged and counted). The outbox is in SQLite, so a restart keeps what
 was pending. Delivery is at least once: a crash between a 2xx and the row's deletion
 sends that one notification again (each carries its ``alert.id`` and ``alert.state``).
+
+Many nodes on one PostgreSQL share the outbox: a node claims the rows it sends (their
+``next_at`` moved past its HTTP timeout, in one transaction under the write lock)
+before sending them, so two nodes never send the same row; a node that dies holding a
+claim leaves the row to be sent by any node once the claim runs out.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ MAX_DELAY_SECONDS = 300.0
 TIMEOUT_SECONDS = 10.0
 IDLE_SECONDS = 5.0
 BATCH = 20
+# How long a claimed row is left to the node that claimed it: its POST's timeout, and some.
+CLAIM_MARGIN_SECONDS = 5.0
 
 
 def _host(url: str) -> str:
@@ -82,11 +89,7 @@ class WebhookDelivery:
 
     async def deliver_due(self) -> float:
         """Send the rows that are due; return how long until the next one is."""
-        async with self._lock:
-            due = await self._conn.execute_fetchall(
-                "SELECT id, url, payload, created_at, attempts FROM alert_outbox WHERE next_at <= ? "
-                "ORDER BY id LIMIT ?", (time.time(), BATCH))
-        rows = [(int(r[0]), str(r[1]), str(r[2]), float(r[3]), int(r[4])) for r in due]
+        rows = await self._claim()
         if rows:
             posts = {asyncio.ensure_future(self._post(url, body)): row for row in rows for url, body in [row[1:3]]}
             pending: set[asyncio.Future[Any]] = set(posts)
@@ -105,6 +108,26 @@ class WebhookDelivery:
         if next_at is None:
             return IDLE_SECONDS * 12
         return max(0.05, min(IDLE_SECONDS * 12, float(next_at) - time.time()))
+
+    async def _claim(self) -> list[tuple[int, str, str, float, int]]:
+        """The due rows, claimed for this node (no other node sends them until the claim runs out)."""
+        now = time.time()
+        async with self._lock:
+            try:
+                await self._conn.execute("BEGIN IMMEDIATE")
+                due = await self._conn.execute_fetchall(
+                    "SELECT id, url, payload, created_at, attempts FROM alert_outbox WHERE next_at <= ? "
+                    "ORDER BY id LIMIT ?", (now, BATCH))
+                rows = [(int(r[0]), str(r[1]), str(r[2]), float(r[3]), int(r[4])) for r in due]
+                if rows:
+                    await self._conn.executemany(
+                        "UPDATE alert_outbox SET next_at = ? WHERE id = ?",
+                        [(now + self.timeout + CLAIM_MARGIN_SECONDS, row[0]) for row in rows])
+                await self._conn.commit()
+            except BaseException:
+                await self._conn.rollback()
+                raise
+        return rows
 
     async def _post(self, url: str, body: str) -> str | None:
         """None when delivered, else why not."""

@@ -5,6 +5,13 @@ for the short reads and the one transaction that records the changes. A change o
 state and the webhook deliveries it calls for (``alert_outbox``) commit together, so
 a restart neither forgets a firing alert nor notifies it again: a firing alert is a
 row, and the next evaluation after a restart finds it firing.
+
+Nodes sharing one PostgreSQL share the alerts too: the transaction runs under the
+write lock every node takes, so the node that comes second finds the alert already
+firing (and ``alerts_one_firing`` would refuse a second row). An evaluation is also
+skipped when another node evaluated less than EVALUATED_ELSEWHERE of an interval ago
+(``meta.alerts_evaluated``): the rules count evaluations (an alert resolves after
+``alert_resolve_evaluations`` quiet ones), and N nodes must not resolve N times faster.
 """
 
 from __future__ import annotations
@@ -29,6 +36,9 @@ from shared.settings import Settings
 log = logging.getLogger("chatlog.ingestor.alerts")
 
 _DAY = 24 * 60
+EVALUATED_KEY = "alerts_evaluated"
+# Another node's evaluation this recent (a share of the interval) stands for this node's.
+EVALUATED_ELSEWHERE = 0.9
 BASELINE_DAYS = 7
 _SUMS = (
     "SELECT scope, sum(queries), sum(answers), sum(errors), sum(scored), sum(low_scores) FROM alert_minutes "
@@ -136,6 +146,10 @@ class AlertEvaluator:
         async with self._lock:
             try:
                 await conn.execute("BEGIN IMMEDIATE")
+                if await self._evaluated_elsewhere():
+                    self.firing = await self._firing_counts()
+                    await conn.commit()
+                    return []
                 rows = await conn.execute_fetchall(
                     "SELECT id, rule, scope, started_at, value, threshold, baseline, message, quiet FROM alerts "
                     "WHERE state = 'firing'")
@@ -146,9 +160,7 @@ class AlertEvaluator:
                         if changed is not None:
                             changes.append(changed)
                 await conn.execute("DELETE FROM alert_minutes WHERE minute < ?", (int(now) // 60 - KEEP_MINUTES,))
-                counts = dict.fromkeys(RULES, 0)
-                for (rule,) in await conn.execute_fetchall("SELECT rule FROM alerts WHERE state = 'firing'"):
-                    counts[rule] = counts.get(rule, 0) + 1
+                counts = await self._firing_counts()
                 await conn.commit()
             except BaseException:
                 await conn.rollback()
@@ -160,6 +172,27 @@ class AlertEvaluator:
         if changes and self._on_outbox is not None:
             self._on_outbox()
         return changes
+
+    async def _firing_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(RULES, 0)
+        for (rule,) in await self._conn.execute_fetchall("SELECT rule FROM alerts WHERE state = 'firing'"):
+            counts[rule] = counts.get(rule, 0) + 1
+        return counts
+
+    async def _evaluated_elsewhere(self) -> bool:
+        """Inside the transaction: True when another node evaluated just now; else record this evaluation."""
+        node, now = self._settings.node, time.time()  # the real clock: how often, not the rules' "now"
+        rows = list(await self._conn.execute_fetchall("SELECT value FROM meta WHERE key = ?", (EVALUATED_KEY,)))
+        if rows:
+            by, _, at = str(rows[0][0]).rpartition(" ")
+            with contextlib.suppress(ValueError):
+                if by != node and now - float(at) < EVALUATED_ELSEWHERE * self._settings.alert_eval_seconds:
+                    return True
+        await self._conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (EVALUATED_KEY, f"{node} {now!r}"),
+        )
+        return False
 
     async def _apply(self, now: float, scope: str, finding: Finding, row: Any) -> dict[str, Any] | None:
         conn = self._conn

@@ -63,25 +63,47 @@ def _report(status: DerivedStatus) -> None:
 
 
 async def serve(settings: Settings) -> None:
-    """Run the derived state until stdin ends."""
+    """Run the derived state until stdin ends.
+
+    Stdin is read while the state starts: a start waits for an unreachable database
+    (``DerivedState.start``), and the ingestor may stop meanwhile.
+    """
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     state = DerivedState(settings, on_status=_report)
-    await state.start()
+    starting = asyncio.create_task(state.start(), name="derived-start")
     try:
-        while line := await reader.readline():
+        while line := await _next_line(reader, starting):
             if line.startswith(STORAGE_NOTICE):
                 # "storage <unix time it failed since>" or "storage -" (storing works again).
                 since = line[len(STORAGE_NOTICE):].strip()
                 with contextlib.suppress(ValueError):
-                    state.alerts.storage_down_since = None if since == b"-" else float(since)
+                    state.storage_down_since = None if since == b"-" else float(since)
                 continue
             with contextlib.suppress(ValueError):
                 state.wake(date.fromisoformat(d) for d in line.decode().strip().split(",") if d)
     finally:
+        if not starting.done() and state.waiting_for_database:
+            # Nothing was read or applied yet, nothing to finish: the next start applies it all.
+            starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):  # a failed start was raised already
+            await starting
         await state.stop()
         state.report()
+
+
+async def _next_line(reader: asyncio.StreamReader, starting: asyncio.Task[None]) -> bytes:
+    """The next line of stdin (b"" at its end); a failed start is raised as soon as it fails."""
+    reading = asyncio.ensure_future(reader.readline())
+    while not starting.done():
+        await asyncio.wait({reading, starting}, return_when=asyncio.FIRST_COMPLETED)
+        if reading.done():
+            break
+    if starting.done() and not starting.cancelled() and starting.exception() is not None:
+        reading.cancel()
+        raise starting.exception()  # type: ignore[misc]
+    return await reading
 
 
 def main() -> int:

@@ -20,6 +20,7 @@ import contextlib
 import inspect
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -38,13 +39,27 @@ from shared.sqlite_thread import run_sync
 
 log = logging.getLogger("chatlog.ingestor.derived.applier")
 
+# A session's row does not depend on the order its events are applied in (nodes sharing
+# PostgreSQL apply theirs in any interleaving): its collection is its earliest event's,
+# its conversation and user its latest event's (ties: the larger text), and the rest are
+# sums and bounds.
 _SESSION_UPSERT = """
 INSERT INTO chat_sessions (session_id, conversation_id, collection_name, user_hash,
                            started_at, last_seen_at, message_count, last_day)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (session_id) DO UPDATE SET
-    conversation_id = excluded.conversation_id,
-    user_hash = coalesce(excluded.user_hash, chat_sessions.user_hash),
+    conversation_id = CASE WHEN excluded.last_seen_at > chat_sessions.last_seen_at
+        OR (excluded.last_seen_at = chat_sessions.last_seen_at
+            AND excluded.conversation_id > chat_sessions.conversation_id)
+        THEN excluded.conversation_id ELSE chat_sessions.conversation_id END,
+    collection_name = CASE WHEN excluded.started_at < chat_sessions.started_at
+        OR (excluded.started_at = chat_sessions.started_at
+            AND excluded.collection_name < chat_sessions.collection_name)
+        THEN excluded.collection_name ELSE chat_sessions.collection_name END,
+    user_hash = CASE WHEN excluded.user_hash IS NOT NULL AND (chat_sessions.user_hash IS NULL
+        OR excluded.last_seen_at > chat_sessions.last_seen_at
+        OR (excluded.last_seen_at = chat_sessions.last_seen_at AND excluded.user_hash > chat_sessions.user_hash))
+        THEN excluded.user_hash ELSE chat_sessions.user_hash END,
     started_at = min(chat_sessions.started_at, excluded.started_at),
     last_seen_at = max(chat_sessions.last_seen_at, excluded.last_seen_at),
     message_count = chat_sessions.message_count + excluded.message_count,
@@ -83,6 +98,8 @@ class _SessionRow:
 
 
 COALESCE_SECONDS = 0.2
+# While the database cannot be reached, how long to wait between attempts (doubling up to the last).
+RETRY_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
 # How many times catch-up reads a day again after commits failed (the follower went back).
 _CATCH_UP_ROUNDS = 3
 
@@ -157,8 +174,16 @@ class SessionDelta:
                     record.user_hash, at, at, 1, day,
                 )
                 continue
-            row.conversation_id = record.conversation_id
-            row.user_hash = record.user_hash or row.user_hash
+            # The same rules as _SESSION_UPSERT: the result does not depend on the order.
+            if at > row.last_seen_at or (at == row.last_seen_at and record.conversation_id > row.conversation_id):
+                row.conversation_id = record.conversation_id
+            if record.user_hash is not None and (
+                row.user_hash is None or at > row.last_seen_at
+                or (at == row.last_seen_at and record.user_hash > row.user_hash)
+            ):
+                row.user_hash = record.user_hash
+            if at < row.started_at or (at == row.started_at and record.collection_name < row.collection_name):
+                row.collection_name = record.collection_name
             if at < row.started_at:
                 row.started_at = at
             if at > row.last_seen_at:
@@ -238,6 +263,16 @@ class LineApplier:
         self.applied_lines = 0  # committed since this applier opened (quarantined lines included)
         self.quarantined = 0  # lines held in quarantined_lines
         self.on_commit: Callable[[], None] | None = None
+        # When the database stopped answering (commits and reads fail on the connection, not the
+        # lines), or None: nothing is quarantined then, and the lines wait in the files.
+        self.database_down_since: float | None = None
+        self._attempts = 0  # failed attempts to reach the database in a row
+        self._retry_at = 0.0  # monotonic time of the next attempt while it is down
+
+    @property
+    def opened(self) -> bool:
+        """True once ``open`` has put the follower at the database's offsets."""
+        return self._opened
 
     @property
     def compressed_reads(self) -> int:
@@ -286,7 +321,9 @@ class LineApplier:
         """Read and fold the new lines of ``days``; True when some day has more to read."""
         more = False
         async with self._read_lock:
-            if self._fold_error is not None or (self._stale and not await self._resync()):
+            if self._fold_error is not None:
+                return False
+            if self._stale and (time.monotonic() < self._retry_at or not await self._resync()):
                 return False
             for day in days:
                 followed = await asyncio.to_thread(self._follower.read, day)
@@ -372,6 +409,7 @@ class LineApplier:
             self.on_commit()
 
     def _committed(self, delta: SessionDelta, lines: int) -> None:
+        self._reachable()
         self.applied_lines += lines
         if delta.quarantined:
             self.quarantined += len(delta.quarantined)
@@ -382,7 +420,9 @@ class LineApplier:
         """After a failed commit: drop everything folded, go back to the database's offsets, narrow it down."""
         environmental = quarantine.caused_by_environment(exc)
         if environmental:
-            log.error("committing %d lines to SQLite failed (%s); re-reading them from the files", pending, exc)
+            if self._unreachable():
+                log.error("committing %d lines failed (%s); they stay in the files and are applied when the "
+                          "database answers again", pending, exc)
         else:
             log.exception("committing %d lines failed on their data; applying them one at a time", pending)
         # Lines folded while the commit ran came after the failed ones: they are read again too.
@@ -405,19 +445,36 @@ class LineApplier:
         """Put the follower back at the database's offsets (consumers are not fed again)."""
         try:
             applied = await self._applied()
-        except Exception:
-            log.exception("reading ingest_offsets failed; retrying before the next read")
+            feedback = await self._feedback.applied(self._conn)
+        except Exception as exc:
+            if not quarantine.caused_by_environment(exc) or self._unreachable():
+                log.exception("reading the applied offsets failed; retrying before the next read")
             self._stale = True
             return False
         self._follower.reset(applied)
-        try:
-            self._feedback.reset(await self._feedback.applied(self._conn))
-        except Exception:
-            log.exception("reading the feedback offsets failed; retrying before the next read")
-            self._stale = True
-            return False
+        self._feedback.reset(feedback)
         self._stale = False
+        self._reachable()
         return True
+
+    def _unreachable(self) -> bool:
+        """Note a failed attempt to reach the database and when to try again; True for the outage's first."""
+        delay = RETRY_SECONDS[min(self._attempts, len(RETRY_SECONDS) - 1)]
+        self._attempts += 1
+        self._retry_at = time.monotonic() + delay
+        first = self.database_down_since is None
+        if first:
+            self.database_down_since = time.time()
+        return first
+
+    def _reachable(self) -> None:
+        """The database answered: note the end of an outage."""
+        self._attempts = 0
+        self._retry_at = 0.0
+        if self.database_down_since is not None:
+            log.warning("the database answers again after %.1f s; applying the lines written meanwhile",
+                        time.time() - self.database_down_since)
+            self.database_down_since = None
 
     async def _apply_singly(self) -> None:
         """Apply the lines read before a failed commit one per transaction; quarantine each that fails alone.

@@ -10,7 +10,10 @@ It is *stalled* when for DERIVED_STALL_SECONDS it has neither applied a line nor
 reported being caught up (it reports every second): stuck behind, hung, or dying at
 every start. /healthz says so and /metrics has it. A stalled derived state does not
 hold ingest back: refusing events cannot help it catch up, and storing them is the
-ingestor's first duty.
+ingestor's first duty. Nor does one whose database cannot be reached (a shared
+PostgreSQL down, or its connection lost): the events wait in the files, and the
+pacing only comes back once the derived state has caught up from the outage (its lag
+under the limit again), so that a long outage is not followed by minutes of 503s.
 """
 
 from __future__ import annotations
@@ -68,10 +71,12 @@ class DerivedStateProcess:
         self._storage_sent: str | None = None  # the last storage notice written to this process
         self._storage_down_since: float | None = None
         self._alerts_counted = (0, 0)  # deliveries, failures already added to the metrics
+        self._after_outage = False  # the database was unreachable and the backlog is not applied yet
         for rule in ALERT_RULES:
             metrics.alerts_firing.labels(rule=rule).set(0)
         metrics.derived_stalled.set_function(lambda: 1.0 if self.stalled else 0.0)
         metrics.derived_seconds_without_progress.set_function(self.seconds_without_progress)
+        metrics.derived_database_up.set_function(lambda: 0.0 if self.database_down_seconds else 1.0)
 
     @property
     def running(self) -> bool:
@@ -99,9 +104,18 @@ class DerivedStateProcess:
         """True when the derived state has not moved (nor been caught up) for DERIVED_STALL_SECONDS."""
         return self.seconds_without_progress() > self.stall_seconds
 
+    @property
+    def database_down_seconds(self) -> float:
+        """How long the derived state has not reached its database, as it last said (0: it does)."""
+        status = self.status
+        return status.database_down_seconds if status is not None else 0.0
+
     def behind(self) -> bool:
-        """True when the ingestor should refuse new events until the derived state catches up."""
-        return self.lag_bytes > DERIVED_LAG_LIMIT_BYTES and not self.stalled
+        """True when the ingestor should refuse new events until the derived state catches up.
+
+        Never while its database is unreachable or it catches up from such an outage.
+        """
+        return self.lag_bytes > DERIVED_LAG_LIMIT_BYTES and not self.stalled and not self._after_outage
 
     def health(self) -> dict[str, Any]:
         """The ``derived`` part of the ingestor's /healthz."""
@@ -115,6 +129,8 @@ class DerivedStateProcess:
             "seconds_without_progress": round(self.seconds_without_progress(), 1),
             "quarantined": status.quarantined if status is not None else self._quarantined_counted,
             "commit_failures": status.commit_failures if status is not None else 0,
+            "database_reachable": not self.database_down_seconds,
+            "database_down_seconds": self.database_down_seconds,
         }
 
     async def start(self) -> None:
@@ -192,6 +208,10 @@ class DerivedStateProcess:
 
     def _observe(self, status: DerivedStatus) -> None:
         previous, self.status = self.status, status
+        if status.database_down_seconds:
+            self._after_outage = True
+        elif self._after_outage and status.lag_bytes <= DERIVED_LAG_LIMIT_BYTES and not status.catching_up:
+            self._after_outage = False
         # A new process counts its lines from 0 (the previous status is cleared when it starts).
         if status.lag_bytes == 0 or status.applied_lines > (previous.applied_lines if previous else 0):
             self._progress_at = time.monotonic()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -34,9 +35,17 @@ _MAX_REASON_CHARS = 500
 
 
 def caused_by_environment(exc: BaseException) -> bool:
-    """True when a failed commit is the database's or the disk's fault (retry), not its lines'."""
-    return isinstance(exc, (sqlite3.OperationalError, sqlite3.InterfaceError, OSError, MemoryError,
-                            asyncio.CancelledError))
+    """True when a failed commit is the database's or the disk's fault (retry), not its lines'.
+
+    On PostgreSQL that is psycopg's OperationalError (a lost or refused connection, the
+    server shutting down, a serialisation failure) and InterfaceError: never a line's
+    fault, so never a reason to quarantine one.
+    """
+    if isinstance(exc, (sqlite3.OperationalError, sqlite3.InterfaceError, OSError, MemoryError,
+                        asyncio.CancelledError)):
+        return True
+    psycopg = sys.modules.get("psycopg")  # loaded only where the store is PostgreSQL
+    return psycopg is not None and isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
 
 
 def failure_reason(exc: BaseException) -> str:

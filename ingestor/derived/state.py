@@ -30,8 +30,9 @@ from ingestor.alerts.minutes import AlertMinutesObserver
 from ingestor.conversations.service import ConversationService, conversation_service
 from ingestor.dayfiles import DayFileWriter
 from ingestor.derived.answers import AnswerObserver
-from ingestor.derived.applier import LineApplier
+from ingestor.derived.applier import RETRY_SECONDS, LineApplier
 from ingestor.derived.quality import QualityObserver
+from ingestor.derived.quarantine import caused_by_environment
 from ingestor.derived.questions import QuestionObserver
 from ingestor.derived.statistics import StatisticsObserver
 from ingestor.derived.status import DerivedStatus
@@ -72,6 +73,8 @@ class DerivedState:
         self._alerts: AlertEvaluator | None = None
         self._delivery: WebhookDelivery | None = None
         self._minutes: AlertMinutesObserver | None = None
+        self._down_since: float | None = None  # the database did not answer at start, since then
+        self._storage_down_since: float | None = None
 
     @property
     def applier(self) -> LineApplier:
@@ -97,9 +100,50 @@ class DerivedState:
         assert self._delivery is not None
         return self._delivery
 
+    @property
+    def waiting_for_database(self) -> bool:
+        """True while the start waits for a database that does not answer (nothing read or applied yet)."""
+        return self._conn is None and self._down_since is not None
+
+    @property
+    def storage_down_since(self) -> float | None:
+        """Since when the ingestor has failed to store events (the ``storage_unavailable`` alert), or None."""
+        return self._storage_down_since
+
+    @storage_down_since.setter
+    def storage_down_since(self, since: float | None) -> None:
+        self._storage_down_since = since
+        if self._alerts is not None:
+            self._alerts.storage_down_since = since
+
+    async def _open(self) -> aiosqlite.Connection:
+        """The store's connection; while the database does not answer, retried (and reported) until it does.
+
+        The lines written meanwhile wait in the files: the catch-up that follows applies them.
+        """
+        attempts = 0
+        while True:
+            try:
+                conn = await open_store(self._settings)
+            except Exception as exc:
+                if not caused_by_environment(exc):
+                    raise
+                if self._down_since is None:
+                    self._down_since = time.time()
+                    log.error("the database does not answer (%s); the day files keep every event, and they "
+                              "are applied when it does", type(exc).__name__)
+                self.report()
+                await asyncio.sleep(RETRY_SECONDS[min(attempts, len(RETRY_SECONDS) - 1)] * 2)
+                attempts += 1
+                continue
+            if self._down_since is not None:
+                log.warning("the database answers after %.1f s; catching up", time.time() - self._down_since)
+                self._down_since = None
+            return conn
+
     async def start(self) -> None:
         """Reopen conversations, apply what the database has not seen, and follow the files."""
-        self._conn = conn = await open_store(self._settings)
+        self._conn = conn = await self._open()
         lock = asyncio.Lock()
         conversations = conversation_service(self._settings, self._layout, self._files, conn, lock)
         self._conversations = conversations
@@ -126,6 +170,7 @@ class DerivedState:
         applier.start()
         self._delivery = delivery = WebhookDelivery(conn, lock)
         self._alerts = AlertEvaluator(self._settings, conn, lock, self._clock, on_outbox=delivery.wake)
+        self._alerts.storage_down_since = self._storage_down_since
         delivery.start()
         self._alerts.start()
         self._task = asyncio.create_task(self._follow(), name="derived-follow")
@@ -182,8 +227,11 @@ class DerivedState:
 
     def status(self) -> DerivedStatus:
         """Lag, progress, quarantine and conversation counts now."""
+        if self._applier is None:  # not started: the database does not answer yet
+            return DerivedStatus(0, 0, 0, 0, 0, catching_up=True, database_down_seconds=_down_seconds(self._down_since))
         conversations = self.conversations
         applier = self.applier
+        down_since = applier.database_down_since
         return DerivedStatus(
             lag_bytes=applier.lag_bytes(sorted(self._recent() | self._woken)),
             applied_lines=applier.applied_lines,
@@ -197,6 +245,7 @@ class DerivedState:
             alert_deliveries=self._delivery.delivered if self._delivery is not None else 0,
             alert_delivery_failures=self._delivery.failures if self._delivery is not None else 0,
             collection_totals=self._minutes.totals.totals if self._minutes is not None else {},
+            database_down_seconds=_down_seconds(down_since),
         )
 
     def report(self) -> None:
@@ -225,7 +274,7 @@ class DerivedState:
                 self._heartbeat.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._heartbeat
-            if self._applier is not None:
+            if self._applier is not None and self._applier.opened:  # else it would read from the first line
                 await self.pull()
                 await self._applier.drain()
             if self._conversations is not None:
@@ -234,6 +283,11 @@ class DerivedState:
             if self._conn is not None:
                 await self._conn.close()
             self._files.close()
+
+
+def _down_seconds(since: float | None) -> float:
+    """Seconds since ``since`` for the status: never 0 while down (0 means the database answers)."""
+    return 0.0 if since is None else max(0.1, round(time.time() - since, 1))
 
 
 async def _catch_up(settings: Settings) -> int:

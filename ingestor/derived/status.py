@@ -28,3 +28,5 @@ class DerivedStatus(msgspec.Struct, frozen=True):
     alert_deliveries: int = 0  # notifications delivered since the process started
     alert_delivery_failures: int = 0  # failed webhook attempts since the process started
     collection_totals: dict[str, list[int]] = msgspec.field(default_factory=_no_totals)  # ingestor.alerts.totals
+    # Seconds the derived state's database has not answered (0: it answers); ingest goes on meanwhile.
+    database_down_seconds: float = 0.0

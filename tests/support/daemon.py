@@ -26,7 +26,10 @@ def free_port() -> int:
 class IngestorProcess:
     """``python -m ingestor`` on a data directory, started and stopped by the test."""
 
-    def __init__(self, data_dir: Path, socket_path: Path, port: int | None = None, **env: str) -> None:
+    def __init__(
+        self, data_dir: Path, socket_path: Path, port: int | None = None, *,
+        database_url: str = "", node_id: str = "", **env: str,
+    ) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.socket_path = socket_path
@@ -38,6 +41,9 @@ class IngestorProcess:
             "CHATLOG_USER_HASH_SECRET": TEST_SECRET,
             "CHATLOG_LOG_LEVEL": "WARNING",
             "CHATLOG_OTLP_PORT": "0",
+            # A node of a shared PostgreSQL (both empty: SQLite in the data directory).
+            "CHATLOG_DATABASE_URL": database_url,
+            "CHATLOG_NODE_ID": node_id,
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None

@@ -21,6 +21,7 @@ class Receiver:
         self.attempts = 0
         self.statuses: list[int] = []  # answered in order before 200
         self.hang = False
+        self.delay = 0.0  # seconds before each answer (a slow webhook)
         self.url = ""
         self._arrived = asyncio.Event()
 
@@ -29,6 +30,7 @@ class Receiver:
         body = json.loads(await request.read())
         if self.hang:
             await asyncio.sleep(3600)
+        await asyncio.sleep(self.delay)
         status = self.statuses.pop(0) if self.statuses else 200
         if status < 300:
             self.received.append(body)

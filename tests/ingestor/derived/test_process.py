@@ -12,8 +12,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from ingestor import keys
-from ingestor.derived.process import DERIVED_LAG_LIMIT_BYTES, STOP_TIMEOUT_SECONDS
+from ingestor.derived.process import DERIVED_LAG_LIMIT_BYTES, STOP_TIMEOUT_SECONDS, DerivedStateProcess
 from ingestor.derived.status import DerivedStatus
+from ingestor.metrics import IngestMetrics
 from shared.layout import StorageLayout
 from shared.settings import Settings
 from tests.ingestor.test_daemon import _load, read_back
@@ -149,3 +150,20 @@ async def test_open_conversations_stay_bounded_during_a_catch_up(
         assert len(state.conversations.assembler) <= 50
     finally:
         await state.stop()
+
+
+def test_pacing_is_off_while_the_database_is_down_and_until_its_backlog_is_applied(config: Settings) -> None:
+    """503 pacing must not stop ingest during a database outage, nor while the derived state catches up after it."""
+    derived = DerivedStateProcess(config, IngestMetrics())
+    over = DERIVED_LAG_LIMIT_BYTES + 1
+    derived._observe(DerivedStatus(over, 1, 0, 0, 0))
+    assert derived.behind()
+    derived._observe(DerivedStatus(over, 1, 0, 0, 0, database_down_seconds=4.0))
+    assert not derived.behind()
+    assert derived.health()["database_reachable"] is False
+    derived._observe(DerivedStatus(over, 2, 0, 0, 0))  # back, applying the lines written meanwhile
+    assert not derived.behind()
+    assert derived.health()["database_reachable"] is True
+    derived._observe(DerivedStatus(0, 3, 0, 0, 0))  # caught up: pacing applies again
+    derived._observe(DerivedStatus(over, 4, 0, 0, 0))
+    assert derived.behind()
