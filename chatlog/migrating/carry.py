@@ -25,6 +25,7 @@ from typing import Any
 
 import msgspec
 
+from ingestor.conversations.store import INDEX_UPSERT, RECORD_UPSERT
 from ingestor.lifecycle.erasure_store import PENDING_META
 from shared.layout import StorageLayout, Stream
 from shared.privacy import store_key_for_start
@@ -37,22 +38,7 @@ _INDEX_COLUMNS = (
     "conversation_id, collection_name, user_hash, started_at, last_message_at, closed_at, total_turns, "
     "has_error, retention_priority, summary, day, byte_offset, byte_length"
 )
-_UPSERT_INDEX = f"""
-INSERT INTO conversations ({_INDEX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (conversation_id) DO UPDATE SET
-    collection_name = excluded.collection_name, user_hash = excluded.user_hash,
-    started_at = excluded.started_at, last_message_at = excluded.last_message_at,
-    closed_at = excluded.closed_at, total_turns = excluded.total_turns, has_error = excluded.has_error,
-    retention_priority = excluded.retention_priority, summary = excluded.summary, day = excluded.day,
-    byte_offset = excluded.byte_offset, byte_length = excluded.byte_length
-WHERE excluded.closed_at >= conversations.closed_at
-"""
-# The record goes with the index row: only where the index now holds this very record.
-_UPSERT_RECORD = """
-INSERT INTO conversation_records (conversation_id, node_id, record)
-SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM conversations c WHERE c.conversation_id = ? AND c.closed_at = ?)
-ON CONFLICT (conversation_id) DO UPDATE SET node_id = excluded.node_id, record = excluded.record
-"""
+
 
 _ALERT_COLUMNS = "rule, scope, state, started_at, resolved_at, value, threshold, baseline, message, quiet"
 _OUTBOX_COLUMNS = "url, payload, created_at, next_at, attempts, last_error"
@@ -171,8 +157,8 @@ def carry_conversations(
                 continue
             pg.execute("BEGIN IMMEDIATE")
             try:
-                pg.executemany(_UPSERT_INDEX, batch)
-                pg.executemany(_UPSERT_RECORD, [
+                pg.executemany(INDEX_UPSERT, batch)
+                pg.executemany(RECORD_UPSERT, [
                     (r[0], node, records[str(r[0])], r[0], r[5]) for r in batch
                 ])
                 pg.commit()

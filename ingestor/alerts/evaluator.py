@@ -83,6 +83,9 @@ class AlertEvaluator:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.storage_down_since: float | None = None
+        # Storing is each node's own: on a shared PostgreSQL its alert is the node's, and a
+        # healthy node's evaluation must neither clear it nor stand in for it.
+        self.storage_scope = f"node:{settings.node}" if settings.database_url else ALL
         self.firing: dict[str, int] = dict.fromkeys(RULES, 0)
         self.evaluations = 0
 
@@ -134,7 +137,9 @@ class AlertEvaluator:
             volume = same_windows.get(scope, 0) / days if days else None
             findings[scope] = evaluate_scope(self._settings, current.get(scope, Measures()),
                                              base.get(scope, Measures()), volume)
-        findings[ALL].append(storage_finding(self._settings, self.storage_down_since, now))
+        findings.setdefault(self.storage_scope, []).append(
+            storage_finding(self._settings, self.storage_down_since, now)
+        )
         return findings
 
     async def evaluate(self) -> list[dict[str, Any]]:
@@ -147,9 +152,10 @@ class AlertEvaluator:
             try:
                 await conn.execute("BEGIN IMMEDIATE")
                 if await self._evaluated_elsewhere():
-                    self.firing = await self._firing_counts()
-                    await conn.commit()
-                    return []
+                    # Another node judged the shared rules just now; this node's storage is its own.
+                    findings = {self.storage_scope: [
+                        f for f in findings.get(self.storage_scope, []) if f.rule == "storage_unavailable"
+                    ]}
                 rows = await conn.execute_fetchall(
                     "SELECT id, rule, scope, started_at, value, threshold, baseline, message, quiet FROM alerts "
                     "WHERE state = 'firing'")

@@ -26,7 +26,7 @@ from shared.wire import ConversationRecord
 
 _encoder = msgspec.json.Encoder()
 
-_UPSERT = """
+INDEX_UPSERT = """
 INSERT INTO conversations (conversation_id, collection_name, user_hash, started_at, last_message_at,
                            closed_at, total_turns, has_error, retention_priority, summary, day,
                            byte_offset, byte_length)
@@ -42,7 +42,7 @@ WHERE excluded.closed_at >= conversations.closed_at
 
 # The record goes in only where its index row is the one just written: an older record
 # (the index kept a newer one) leaves the stored record as it is.
-_RECORD_UPSERT = """
+RECORD_UPSERT = """
 INSERT INTO conversation_records (conversation_id, node_id, record)
 SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM conversations WHERE conversation_id = ? AND closed_at = ?)
 ON CONFLICT (conversation_id) DO UPDATE SET node_id = excluded.node_id, record = excluded.record
@@ -93,7 +93,7 @@ class ConversationStore:
         async with self._lock:
             try:
                 await self._conn.execute("BEGIN IMMEDIATE")
-                await self._conn.executemany(_UPSERT, rows)
+                await self._conn.executemany(INDEX_UPSERT, rows)
                 await self._keep_records([(record, text) for record, _, _, text in placed])
                 await self._conn.commit()
             except BaseException:
@@ -145,7 +145,7 @@ class SharedConversationStore(ConversationStore):
 
     async def _keep_records(self, lines: list[tuple[ConversationRecord, bytes]]) -> None:
         await self._conn.executemany(
-            _RECORD_UPSERT,
+            RECORD_UPSERT,
             [(r.conversation_id, self._node, text, r.conversation_id, iso(r.closed_at)) for r, text in lines],
         )
 

@@ -29,6 +29,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 from psycopg.adapt import Buffer, Loader
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 from psycopg.types.numeric import Int8Dumper
 from psycopg.types.string import StrDumper
@@ -126,14 +127,17 @@ class PostgresConnection:
         self._connect()
 
     def _connect(self) -> psycopg.Connection[Any]:
-        options = "-c default_transaction_read_only=on" if self._read_only else ""
+        # What the operator's URL sets (``?options=...``) stays: ours go after it.
+        options = str(conninfo_to_dict(self._url).get("options") or "")
+        if self._read_only:
+            options += " -c default_transaction_read_only=on"
         if self._node is None:
             # No node: the shared tables and the views over every node's (what readers see),
             # on every session, reconnections included.
             options += " -c search_path=public"
         conn = psycopg.connect(
             self._url, autocommit=True, cursor_factory=psycopg.ClientCursor,
-            connect_timeout=CONNECT_TIMEOUT_SECONDS, options=options,
+            connect_timeout=CONNECT_TIMEOUT_SECONDS, options=options.strip(),
             application_name=f"chatlog-{self._node or 'reader'}",
         )
         conn.adapters.register_loader("numeric", _NumberLoader)

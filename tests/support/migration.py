@@ -23,25 +23,12 @@ from shared.settings import Settings
 from shared.wire import LogEventIn
 from tests.support.events import make_event
 from tests.support.statistics_oracle import generate
+from tests.support.stores import SHARED_TABLES
 
 # Every table a migration fills, and its order (alerts get PostgreSQL's own ids: compared without them).
 DERIVED_TABLES = {
-    "chat_sessions": "session_id",
-    "chat_statistics": "collection_name, date, hour",
-    "chat_statistics_overall": "date, hour",
-    "chat_statistics_daily": "scope, date",
-    "chat_statistics_queries": "collection_name, date, hour, query_key",
-    "chat_statistics_sessions": "session_id, collection_name, date, hour",
-    "chat_statistics_reach": "scope, date, prev_date",
-    "retrieval_statistics": "date, collection_name, hour",
-    "retrieval_statistics_daily": "date, collection_name",
-    "feedback_statistics": "date, collection_name, hour",
-    "faq_questions": "date, collection_name, question_key",
-    "faq_sessions": "date, session_id",
+    **SHARED_TABLES,
     "answer_feedback": "feedback_id",
-    "answer_statistics": "date, collection_name, llm_model, reasoning_level",
-    "error_statistics": "date, collection_name, error_type",
-    "alert_minutes": "scope, minute",
     "conversations": "conversation_id",
     "ingest_offsets": "stream, day",
 }

@@ -29,9 +29,9 @@ from shared.settings import Settings
 from tests.conftest import TEST_SECRET
 from tests.support.daemon import IngestorProcess
 from tests.support.events import make_event
-from tests.support.stores import rows
+from tests.support.stores import SHARED_TABLES, rows
 
-# Every shared derived table and its key order (alerts depend on the clock, and are left out).
+# Compared over tests.support.stores.SHARED_TABLES.
 # The FAQ's pairing of an answer with its question follows file order ("the latest user
 # message before it ... in the same day file"): across nodes that is the order they applied
 # in, so the pairing columns (candidates, a session's current question and last answer) are
@@ -39,22 +39,6 @@ from tests.support.stores import rows
 ORDER_FREE_COLUMNS = {
     "faq_questions": "date, collection_name, question_key, sample_text, count",
     "faq_sessions": "date, session_id",
-}
-SHARED_TABLES = {
-    "chat_sessions": "session_id",
-    "chat_statistics": "collection_name, date, hour",
-    "chat_statistics_overall": "date, hour",
-    "chat_statistics_daily": "scope, date",
-    "chat_statistics_queries": "collection_name, date, hour, query_key",
-    "chat_statistics_sessions": "session_id, collection_name, date, hour",
-    "chat_statistics_reach": "scope, date, prev_date",
-    "retrieval_statistics": "date, collection_name, hour",
-    "retrieval_statistics_daily": "date, collection_name",
-    "faq_questions": "date, collection_name, question_key",
-    "faq_sessions": "date, session_id",
-    "answer_statistics": "date, collection_name, llm_model, reasoning_level",
-    "error_statistics": "date, collection_name, error_type",
-    "alert_minutes": "scope, minute",
 }
 
 

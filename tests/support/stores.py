@@ -19,6 +19,25 @@ import pytest
 from shared.settings import Settings
 
 STORES = ("sqlite", "postgres")
+# Every table the derived state shares between nodes, and an order to compare its rows in
+# (alerts get each store's own ids, and are compared apart where they matter).
+SHARED_TABLES = {
+    "chat_sessions": "session_id",
+    "chat_statistics": "collection_name, date, hour",
+    "chat_statistics_overall": "date, hour",
+    "chat_statistics_daily": "scope, date",
+    "chat_statistics_queries": "collection_name, date, hour, query_key",
+    "chat_statistics_sessions": "session_id, collection_name, date, hour",
+    "chat_statistics_reach": "scope, date, prev_date",
+    "retrieval_statistics": "date, collection_name, hour",
+    "retrieval_statistics_daily": "date, collection_name",
+    "feedback_statistics": "date, collection_name, hour",
+    "faq_questions": "date, collection_name, question_key",
+    "faq_sessions": "date, session_id",
+    "answer_statistics": "date, collection_name, llm_model, reasoning_level",
+    "error_statistics": "date, collection_name, error_type",
+    "alert_minutes": "scope, minute",
+}
 
 
 def on_postgres(config: Settings, url: str, node: str = "node-a") -> Settings:

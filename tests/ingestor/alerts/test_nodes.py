@@ -52,3 +52,24 @@ async def test_two_nodes_fire_an_alert_once_and_notify_it_once(tmp_path: Path, p
                 round_changes = await asyncio.gather(evaluate(a), evaluate(b))
                 rounds.append(sorted(c[2] for c in round_changes[0] + round_changes[1]))
             assert rounds == [[]] * (first.alert_resolve_evaluations - 1) + [["resolved", "resolved"]]
+
+
+async def test_a_nodes_storage_alert_is_its_own_and_fires_though_another_node_evaluates(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """node-b cannot store: its storage_unavailable fires under its own scope even when node-a has just
+    judged the shared rules (node-b stands down for those), and node-a's evaluations never clear it."""
+    clock = Clock()
+    first = on_postgres(config(tmp_path / "a"), postgres_url, "node-a")
+    second = on_postgres(config(tmp_path / "b"), postgres_url, "node-b")
+    async with running(first, clock) as a, running(second, clock) as b:
+        b.state.alerts.storage_down_since = clock.now.timestamp() - 10 * first.alert_storage_seconds
+        assert await evaluate(a) == []
+        assert await evaluate(b) == [("storage_unavailable", "node:node-b", "firing")]
+        for _ in range(first.alert_resolve_evaluations + 1):
+            assert await evaluate(a) == []
+        assert rows(first, "SELECT rule, scope FROM alerts WHERE state = 'firing'") == [
+            ("storage_unavailable", "node:node-b")]
+        b.state.alerts.storage_down_since = None
+        resolved = [await evaluate(b) for _ in range(first.alert_resolve_evaluations)]
+        assert resolved[-1] == [("storage_unavailable", "node:node-b", "resolved")]

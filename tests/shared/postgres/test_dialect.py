@@ -36,3 +36,4 @@ def test_a_sqlite_only_pragma_is_refused_by_name() -> None:
 
 def test_database_list_names_the_database() -> None:
     assert "current_database()" in translate("PRAGMA database_list")
+
