@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import psycopg
 
 from chatlog.cli import CommandError
-from shared.db import connect_store_reader_sync, connect_store_sync
+from shared.db import DatabaseUnreachable, connect_store_reader_sync, connect_store_sync
 from shared.postgres.reachability import connection_problem
 from shared.postgres.schema import SchemaTooNew
 from shared.settings import Settings
@@ -21,6 +21,8 @@ def _failing_as_command_errors(settings: Settings) -> Iterator[None]:
         yield
     except psycopg.Error as exc:
         raise CommandError(connection_problem(settings.database_url, exc)) from None
+    except DatabaseUnreachable as exc:
+        raise CommandError(str(exc)) from None
     except SchemaTooNew as exc:
         raise CommandError(str(exc)) from None
     except sqlite3.Error as exc:

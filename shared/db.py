@@ -450,7 +450,7 @@ class DatabaseUnreachable(ConnectionError):
     """CHATLOG_DATABASE_URL's server does not answer (refused, timed out, shutting down).
 
     An ``OSError``, like a failing disk: the derived state retries it rather than blaming
-    any line. The message names neither the URL nor its password.
+    any line. The message names the server (``shared.postgres.reachability``), never the password.
     """
 
 
@@ -470,8 +470,9 @@ def connect_store_sync(settings: Settings) -> sqlite3.Connection:
     try:
         conn = PostgresConnection(settings.database_url, node=settings.node)
     except psycopg.OperationalError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DatabaseUnreachable(f"the PostgreSQL of CHATLOG_DATABASE_URL does not answer: {first}") from None
+        from shared.postgres.reachability import connection_problem
+
+        raise DatabaseUnreachable(connection_problem(settings.database_url, exc)) from None
     try:
         migrate_postgres(conn, settings.node)
     except BaseException:

@@ -196,5 +196,5 @@ def test_an_ingestor_started_with_its_database_unreachable_exits_with_a_clear_er
         assert proc.proc is not None and proc.proc.wait(10) == 2
     finally:
         proc.stop_quietly()
-    assert "chatlog-ingestor: the PostgreSQL of CHATLOG_DATABASE_URL does not answer" in str(failed.value)
+    assert "chatlog-ingestor: cannot use PostgreSQL at postgresql://" in str(failed.value)
     assert "not-this-password" not in str(failed.value) and "Traceback" not in str(failed.value)
