@@ -167,7 +167,9 @@ def erase_user(
             report.query_texts = take_out_queries(conn, plan.fed)
             # Imported here: the FAQ rows' fold (chat_statistics.questions) brings numpy, which the
             # ingestor process otherwise never loads (~15 MB resident for every sidecar).
-            report.faq_questions = store.take_out_questions(conn, plan, user_hash)
+            report.faq_questions = store.take_out_questions(
+                conn, plan.kept_applied(), plan.removed_applied_lines(), user_hash
+            )
             if plan.rewrites or report.sessions or report.conversations:
                 store.mark_backups_stale(conn)
         step("committed")

@@ -27,15 +27,13 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ingestor.lifecycle.erasure_backups import mark_backups_stale, replace_stale_backups
 
-if TYPE_CHECKING:
-    from ingestor.lifecycle.erasure import ErasurePlan
-
 PENDING_META = "erasure_pending"
+DayLines = list[tuple[date, list[bytes]]]
 
 _REPOINT = "UPDATE conversations SET byte_offset = ?, byte_length = ? WHERE conversation_id = ? AND day = ?"
 
@@ -59,16 +57,17 @@ class ErasureStore:
                 return
             threading.Event().wait(0.1)  # a reader's snapshot pins the WAL: it ends soon
 
-    def take_out_questions(self, conn: sqlite3.Connection, plan: ErasurePlan, user_hash: str) -> int:
+    def take_out_questions(self, conn: sqlite3.Connection, kept: DayLines, removed: DayLines, user_hash: str) -> int:
         """Inside the erasure's transaction: the user's questions out of the FAQ rows; how many went.
 
-        This node's database holds every line of its days: recompute them from the kept lines.
+        ``kept`` and ``removed``: each rewritten log day's lines its applied count covers, kept
+        or removed. This node's database holds every line of its days: recompute them from the kept lines.
         """
         # Imported here: the FAQ rows' fold (chat_statistics.questions) brings numpy, which the
         # ingestor process otherwise never loads (~15 MB resident for every sidecar).
         from ingestor.lifecycle.erasure_questions import take_out_questions
 
-        return take_out_questions(conn, plan.kept_applied(), user_hash)
+        return take_out_questions(conn, kept, user_hash)
 
     def mark_backups_stale(self, conn: sqlite3.Connection) -> None:
         """Inside the erasure's transaction: the backups taken before it are to be replaced."""
@@ -96,11 +95,11 @@ class SharedErasureStore(ErasureStore):
     def scrub(self, conn: sqlite3.Connection) -> None:
         conn.execute("VACUUM")
 
-    def take_out_questions(self, conn: sqlite3.Connection, plan: ErasurePlan, user_hash: str) -> int:
+    def take_out_questions(self, conn: sqlite3.Connection, kept: DayLines, removed: DayLines, user_hash: str) -> int:
         # A day's rows hold other nodes' questions too: subtract the user's instead of recomputing.
         from ingestor.lifecycle.erasure_questions import subtract_questions
 
-        return subtract_questions(conn, plan.removed_applied_lines(), user_hash)
+        return subtract_questions(conn, removed, user_hash)
 
     def mark_backups_stale(self, conn: sqlite3.Connection) -> None:
         pass
