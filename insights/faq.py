@@ -36,6 +36,7 @@ from chat_statistics.quality_reads import KnowledgeGap, Variant
 from chat_statistics.questions import Candidate, decode_candidates
 from chat_statistics.sessions import GENERATION_KEY
 from insights.grouping import QuestionGrouper
+from shared.db import store_name
 
 
 class FaqItem(msgspec.Struct):
@@ -229,8 +230,7 @@ def compute_groups(conn: sqlite3.Connection, collection: str | None, first: date
 
 def grouped(conn: sqlite3.Connection, collection: str | None, first: date, last: date) -> Grouped:
     """The range's groups, from the process's cache when still current."""
-    (path,) = [row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"]
-    key = (path, collection, first, last)
+    key = (store_name(conn), collection, first, last)
     version = data_version(conn)
     now = time.monotonic()
     with _cache_lock:

@@ -481,6 +481,16 @@ def connect_store_sync(settings: Settings) -> sqlite3.Connection:
     return cast(sqlite3.Connection, conn)
 
 
+def store_name(conn: sqlite3.Connection) -> str:
+    """Which database a store connection reads (a cache key): SQLite's file, or PostgreSQL's server and name."""
+    from shared.postgres.connection import PostgresConnection
+
+    if isinstance(conn, PostgresConnection):
+        return conn.store_name
+    (path,) = [row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"]
+    return str(path)
+
+
 async def open_store(settings: Settings) -> aiosqlite.Connection:
     """The derived state's async read-write connection: an aiosqlite connection over either store.
 

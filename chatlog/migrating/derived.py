@@ -6,9 +6,9 @@ assemble every conversation again and append each as a new record to the
 conversations day files (``ConversationService.observe`` folds every fresh line, and
 closing one re-judges it and saves it with a new ``closed_at``, even when its record
 exists). The records already exist; they are carried over from SQLite as they are
-(``chatlog.migrating.carry``). So this applies the same observers as a
-``DerivedState`` (``OBSERVERS`` below, kept equal to it by a test) and no consumer, and
-starts no alert evaluation (the carried-over history is the node's).
+(``chatlog.migrating.carry``). So this applies the observers a ``DerivedState``
+applies (``ingestor.derived.state.line_observers``) and no consumer, and starts no
+alert evaluation (the carried-over history is the node's).
 
 The line applier commits each piece with this node's ``ingest_offsets``, so a run
 that is killed resumes from what was committed, and a second run applies nothing.
@@ -19,29 +19,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from ingestor.alerts.minutes import AlertMinutesObserver
-from ingestor.derived.answers import AnswerObserver
-from ingestor.derived.applier import AnyLineObserver, LineApplier
-from ingestor.derived.quality import QualityObserver
-from ingestor.derived.questions import QuestionObserver
-from ingestor.derived.statistics import StatisticsObserver
+from ingestor.derived.applier import LineApplier
+from ingestor.derived.state import line_observers
 from shared.db import open_store
 from shared.layout import StorageLayout
 from shared.settings import Settings
 
 
-def observers(settings: Settings) -> list[AnyLineObserver]:
-    """What ``DerivedState.start`` gives its line applier, in the same order."""
-    return [
-        StatisticsObserver(settings.timezone), QualityObserver(settings.timezone),
-        AlertMinutesObserver(settings.low_score_threshold), QuestionObserver(), AnswerObserver(),
-    ]
-
-
 async def _apply(settings: Settings, layout: StorageLayout, on_commit: Callable[[int], None]) -> int:
     conn = await open_store(settings)
     try:
-        applier = LineApplier(conn, layout, observers=observers(settings))
+        applier = LineApplier(conn, layout, observers=line_observers(settings))
         applier.on_commit = lambda: on_commit(applier.applied_lines)
         await applier.open()
         await applier.catch_up()

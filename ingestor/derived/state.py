@@ -30,7 +30,7 @@ from ingestor.alerts.minutes import AlertMinutesObserver
 from ingestor.conversations.service import ConversationService, conversation_service
 from ingestor.dayfiles import DayFileWriter
 from ingestor.derived.answers import AnswerObserver
-from ingestor.derived.applier import RETRY_SECONDS, LineApplier
+from ingestor.derived.applier import RETRY_SECONDS, AnyLineObserver, LineApplier
 from ingestor.derived.quality import QualityObserver
 from ingestor.derived.quarantine import caused_by_environment
 from ingestor.derived.questions import QuestionObserver
@@ -46,6 +46,14 @@ log = logging.getLogger("chatlog.ingestor.derived")
 FOLLOW_TICK_SECONDS = 1.0
 PULL_INTERVAL_SECONDS = 0.1
 HEARTBEAT_SECONDS = 1.0
+
+
+def line_observers(settings: Settings) -> list[AnyLineObserver]:
+    """What the derived state derives from every line, in order (``migrate-to-postgres`` applies the same)."""
+    return [
+        StatisticsObserver(settings.timezone), QualityObserver(settings.timezone),
+        AlertMinutesObserver(settings.low_score_threshold), QuestionObserver(), AnswerObserver(),
+    ]
 
 
 class DerivedState:
@@ -147,14 +155,10 @@ class DerivedState:
         lock = asyncio.Lock()
         conversations = conversation_service(self._settings, self._layout, self._files, conn, lock)
         self._conversations = conversations
-        self._minutes = minutes = AlertMinutesObserver(self._settings.low_score_threshold)
+        observers = line_observers(self._settings)
+        self._minutes = next(o for o in observers if isinstance(o, AlertMinutesObserver))
         applier = LineApplier(
-            conn, self._layout,
-            observers=[
-                StatisticsObserver(self._settings.timezone), QualityObserver(self._settings.timezone), minutes,
-                QuestionObserver(), AnswerObserver(),
-            ],
-            consumers=[conversations.observe], lock=lock,
+            conn, self._layout, observers=observers, consumers=[conversations.observe], lock=lock,
         )
         self._applier = applier
         applier.on_commit = self.report

@@ -172,6 +172,12 @@ class PostgresConnection:
         return self._node
 
     @property
+    def store_name(self) -> str:
+        """The server and database this connection reads, without user or password (a cache key)."""
+        info = self._live().info
+        return f"postgresql://{info.host}:{info.port}/{info.dbname}"
+
+    @property
     def in_transaction(self) -> bool:
         return self._in_transaction
 

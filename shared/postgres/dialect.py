@@ -10,8 +10,8 @@ statement text (cached):
 - two-argument scalar ``max(a, b)`` / ``min(a, b)`` become ``GREATEST`` / ``LEAST``;
 - ``CAST(x AS REAL)`` becomes double precision (PostgreSQL's REAL is 4 bytes);
 - ``instr(haystack, ?)`` becomes ``position(? in haystack)``;
-- ``PRAGMA database_list`` (used as a cache key) names the server and database;
-  any other PRAGMA is an error;
+- a PRAGMA is an error (what SQLite-only code asks a PRAGMA, a store answers
+  itself: ``shared.db.store_name``);
 - ``BEGIN IMMEDIATE`` (SQLite's database write lock) becomes ``BEGIN`` plus a
   transaction-scoped advisory lock that every writer takes: all nodes' derived
   transactions are serialised, so a read-merge-write of a shared row (a latency
@@ -39,13 +39,6 @@ _INSTR = re.compile(r"\binstr\(\s*(\w+)\s*,\s*\?\s*\)", re.IGNORECASE)
 _BEGIN_IMMEDIATE = re.compile(r"^\s*BEGIN\s+(IMMEDIATE|EXCLUSIVE)\s*;?\s*$", re.IGNORECASE)
 
 
-# ``PRAGMA database_list`` names the database (a cache key): PostgreSQL's own name for it.
-_DATABASE_LIST = re.compile(r"^\s*PRAGMA\s+database_list\s*$", re.IGNORECASE)
-_DATABASE_NAME = (
-    "SELECT 0, 'main', concat(inet_server_addr(), ':', inet_server_port(), '/', current_database())"
-)
-
-
 class UnsupportedStatement(ValueError):
     """A SQLite-only statement (a PRAGMA, for one) reached the PostgreSQL store."""
 
@@ -62,8 +55,6 @@ def translate(sql: str) -> str:
     """``sql`` (SQLite's dialect, ``?`` placeholders) for psycopg on PostgreSQL."""
     if _BEGIN_IMMEDIATE.match(sql):
         return BEGIN_WRITE
-    if _DATABASE_LIST.match(sql):
-        return _DATABASE_NAME
     if sql.lstrip()[:6].upper() == "PRAGMA":
         raise UnsupportedStatement(f"SQLite-only statement on PostgreSQL: {sql.strip()[:60]}")
     out: list[str] = []

@@ -389,11 +389,16 @@ def migrate(conn: PostgresConnection, node: str | None = None, target: int = SCH
                 raw.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
                 raw.execute(sql.SQL("SET LOCAL search_path = {}").format(schema))
                 raw.execute(NODE_TABLES)
-                raw.execute(
+                row = raw.execute(
                     "INSERT INTO public.chatlog_nodes (node_id) VALUES (%s) "
-                    "ON CONFLICT (node_id) DO UPDATE SET last_seen_at = now()", (node,),
-                )
-                _union_views(raw)
+                    "ON CONFLICT (node_id) DO UPDATE SET last_seen_at = now() RETURNING xmax = 0", (node,),
+                ).fetchone()
+                joined = bool(row and row[0])  # xmax 0: the row was inserted, not updated
+                missing = raw.execute("SELECT to_regclass('public.ingest_offsets') IS NULL").fetchone()
+                # Rebuilt only when the set of nodes or the schema changed: dropping a view locks
+                # out every reader, and every node connects several times at each start.
+                if joined or before < target or (missing and missing[0]):
+                    _union_views(raw)
         return before
     finally:
         raw.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))

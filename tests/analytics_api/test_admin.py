@@ -17,7 +17,6 @@ from shared.layout import StorageLayout, Stream
 from shared.privacy import UserHasher
 from shared.settings import Settings
 from tests.conftest import TEST_SECRET, AiohttpClient
-from tests.support.analytics_store import analytics_app
 
 TOKEN = "admin-token-7f3a"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -47,7 +46,7 @@ async def admin(aiohttp_client: AiohttpClient, store_config: Settings) -> TestCl
         resp = await ingest.post("/v1/conversations", json=body)
         assert resp.status == 202 and (await resp.json())["saved"] is True
     await ingest.close()
-    return await aiohttp_client(analytics_app(settings))
+    return await aiohttp_client(create_analytics(settings))
 
 
 async def test_admin_disabled_without_token(aiohttp_client: AiohttpClient, config: Settings) -> None:

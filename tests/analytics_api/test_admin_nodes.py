@@ -9,11 +9,11 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from analytics_api.app import create_app as create_analytics
 from ingestor.app import create_app as create_ingestor
 from shared.privacy import UserHasher
 from shared.settings import Settings
 from tests.conftest import TEST_SECRET, AiohttpClient
-from tests.support.analytics_store import analytics_app
 from tests.support.events import make_event
 from tests.support.faq import Reply, exchange, settled
 from tests.support.statistics_oracle import post_all
@@ -30,7 +30,7 @@ async def api_without_data_dir(
     """An analytics API of the store at ``url`` whose data directory does not exist."""
     nowhere = tmp_path / "no-such-dir"
     settings = on_postgres(Settings.for_data_dir(nowhere, admin_token=TOKEN, api_port=0), url, "api")
-    return await aiohttp_client(analytics_app(settings)), nowhere
+    return await aiohttp_client(create_analytics(settings)), nowhere
 
 
 def posted(cid: str, user: str, when: datetime) -> dict[str, Any]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime, timedelta
 
+from analytics_api.app import create_app as create_analytics
 from ingestor.app import create_app as create_ingestor
 from shared.settings import Settings
 from tests.conftest import AiohttpClient
-from tests.support.analytics_store import analytics_app
 from tests.support.faq import Reply, exchange, settled
 from tests.support.statistics_oracle import post_all
 
@@ -36,7 +36,7 @@ async def test_each_answer_carries_its_feedback(aiohttp_client: AiohttpClient, s
     assert (await ingest.post("/v1/feedback", json=feedback)).status == 202
     await settled(settings, len(events), len(feedback))
     await ingest.close()  # the stop closes the conversation
-    api = await aiohttp_client(analytics_app(settings))
+    api = await aiohttp_client(create_analytics(settings))
     resp = await api.get("/api/admin/conversations/conv-t", headers=AUTH)
     assert resp.status == 200, await resp.text()
     messages = (await resp.json())["messages"]

@@ -143,3 +143,20 @@ def test_a_database_newer_than_this_chatlog_is_refused(config: Settings, postgre
     assert refused.returncode == 1
     assert f"schema version {SCHEMA_VERSION + 1} is newer than this chatlog ({SCHEMA_VERSION})" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_the_views_over_every_nodes_rows_are_rebuilt_only_when_a_node_joins(postgres_url: str) -> None:
+    """A node's every (re)connection migrates; its views are dropped and made again only for a new node."""
+
+    def view() -> int:
+        return int(conn.execute("SELECT 'public.ingest_offsets'::regclass::oid").fetchone()[0])
+
+    with contextlib.closing(PostgresConnection(postgres_url)) as conn:
+        migrate(conn, "node-a")
+        first = view()
+        migrate(conn, "node-a")
+        assert view() == first
+        migrate(conn, "node-b")
+        assert view() != first
+        assert conn.execute("SELECT DISTINCT node_id FROM public.ingest_offsets").fetchall() == []
+        assert {r[0] for r in conn.execute("SELECT node_id FROM chatlog_nodes").fetchall()} == {"node-a", "node-b"}
